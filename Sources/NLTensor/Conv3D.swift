@@ -1,0 +1,301 @@
+/// 3D convolution on channels-last tensors.
+///
+/// Shapes: x [N, T, H, W, Cin], weight [kT, kH, kW, Cin, Cout] (the GEMM's K×Cout matrix,
+/// K = kT·kH·kW·Cin), bias [Cout], y [N, T', H', W', Cout].
+/// A pointwise conv (1×1×1, stride 1, no padding) is one GEMM on x as it is. Any other conv
+/// copies patches of contiguous Cin-vectors into a bounded scratch matrix (im2col), one tile
+/// of output rows at a time, and multiplies each tile by the weight.
+
+public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
+    public var kernel: [Int]
+    public var stride: [Int]
+    public var padding: [Int]
+    public var dilation: [Int]
+
+    public init(kernel: [Int], stride: [Int] = [1, 1, 1], padding: [Int] = [0, 0, 0],
+                dilation: [Int] = [1, 1, 1]) {
+        require(kernel.count == 3 && stride.count == 3 && padding.count == 3 && dilation.count == 3,
+                     "conv3d geometry needs 3 values (T, H, W) each: kernel \(kernel), stride \(stride), padding \(padding), dilation \(dilation)")
+        require(kernel.allSatisfy { $0 >= 1 } && stride.allSatisfy { $0 >= 1 }
+                     && dilation.allSatisfy { $0 >= 1 } && padding.allSatisfy { $0 >= 0 },
+                     "conv3d geometry out of range: kernel \(kernel), stride \(stride), padding \(padding), dilation \(dilation)")
+        self.kernel = kernel; self.stride = stride; self.padding = padding; self.dilation = dilation
+    }
+
+    /// Output T, H, W for input T, H, W (floor, as PyTorch and Caffe2 with these pads).
+    public func outputSize(_ input: [Int]) -> [Int] {
+        (0..<3).map { d in
+            (input[d] + 2 * padding[d] - dilation[d] * (kernel[d] - 1) - 1) / stride[d] + 1
+        }
+    }
+
+    var isPointwise: Bool {
+        kernel == [1, 1, 1] && stride == [1, 1, 1] && padding == [0, 0, 0]
+    }
+
+    public var description: String {
+        "kernel \(kernel.map(String.init).joined(separator: "×")) stride \(stride) pad \(padding)"
+            + (dilation == [1, 1, 1] ? "" : " dilation \(dilation)")
+    }
+}
+
+/// Everything about one convolution call that the kernels need.
+struct ConvPlan: @unchecked Sendable {
+    let n: Int, t: Int, h: Int, w: Int, cin: Int
+    let cout: Int
+    let geometry: ConvGeometry
+    let to: Int, ho: Int, wo: Int
+    /// Rows (output positions) per image and the GEMM depth.
+    var rows: Int { to * ho * wo }
+    var k: Int { geometry.kernel.reduce(1, *) * cin }
+    /// Output rows per im2col tile: the scratch matrix stays at most ~`tileBytes`.
+    static let tileBytes = 4 << 20
+
+    init(input: [Int], weight: [Int], geometry: ConvGeometry) {
+        require(input.count == 5, "conv3d: input must be [N, T, H, W, C], got \(input)")
+        require(weight.count == 5, "conv3d: weight must be [kT, kH, kW, Cin, Cout], got \(weight)")
+        require(Array(weight.prefix(3)) == geometry.kernel,
+                     "conv3d: weight \(weight) does not match kernel \(geometry.kernel)")
+        require(weight[3] == input[4],
+                     "conv3d: input \(input) has \(input[4]) channels but weight \(weight) expects \(weight[3])")
+        n = input[0]; t = input[1]; h = input[2]; w = input[3]; cin = input[4]
+        cout = weight[4]
+        self.geometry = geometry
+        let out = geometry.outputSize([t, h, w])
+        require(out.allSatisfy { $0 >= 1 },
+                     "conv3d: input \(input) is too small for \(geometry) (output would be \(out))")
+        to = out[0]; ho = out[1]; wo = out[2]
+    }
+
+    var outputShape: [Int] { [n, to, ho, wo, cout] }
+
+    var tileRows: Int { max(64, min(rows, ConvPlan.tileBytes / (4 * max(k, 1)))) }
+
+    /// Copies the patches of output rows `first..<first+count` of image `image` into `cols`
+    /// (count × K, row-major, patch order kT, kH, kW, Cin). Out-of-range taps are zeros.
+    func im2col(_ x: UnsafePointer<Float>, image: Int, first: Int, count: Int, into cols: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), cs = SharedPointer(cols)
+        let grain = max(1, 4096 / max(k, 1))
+        Parallel.forEach(count, grain: grain) { range in
+            for r in range {
+                let p = first + r
+                let ot = p / (ho * wo), oh = (p / wo) % ho, ow = p % wo
+                var dst = cs + r * k
+                for kt in 0..<g.kernel[0] {
+                    let it = ot * g.stride[0] - g.padding[0] + kt * g.dilation[0]
+                    for kh in 0..<g.kernel[1] {
+                        let ih = oh * g.stride[1] - g.padding[1] + kh * g.dilation[1]
+                        let rowLen = g.kernel[2] * cin
+                        guard it >= 0, it < t, ih >= 0, ih < h else {
+                            dst.update(repeating: 0, count: rowLen); dst += rowLen; continue
+                        }
+                        let src = xs + (((image * t + it) * h + ih) * w) * cin
+                        let iw0 = ow * g.stride[2] - g.padding[2]
+                        if g.dilation[2] == 1 && iw0 >= 0 && iw0 + g.kernel[2] <= w {
+                            // The whole kW×Cin run is contiguous in x.
+                            dst.update(from: src + iw0 * cin, count: rowLen)
+                            dst += rowLen
+                            continue
+                        }
+                        for kw in 0..<g.kernel[2] {
+                            let iw = iw0 + kw * g.dilation[2]
+                            if iw >= 0 && iw < w { dst.update(from: src + iw * cin, count: cin) }
+                            else { dst.update(repeating: 0, count: cin) }
+                            dst += cin
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the patch gradients `cols` (count × K) of output rows `first..<first+count` back
+    /// into dx, the inverse of `im2col`. Workers split the channels, so no two write one place.
+    func col2im(_ cols: UnsafePointer<Float>, image: Int, first: Int, count: Int, into dx: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let ds = SharedPointer(dx), cs = SharedPointer(UnsafeMutablePointer(mutating: cols))
+        Parallel.forEach(cin, grain: 16) { channels in
+            for r in 0..<count {
+                let p = first + r
+                let ot = p / (ho * wo), oh = (p / wo) % ho, ow = p % wo
+                var src = cs + r * k
+                for kt in 0..<g.kernel[0] {
+                    let it = ot * g.stride[0] - g.padding[0] + kt * g.dilation[0]
+                    for kh in 0..<g.kernel[1] {
+                        let ih = oh * g.stride[1] - g.padding[1] + kh * g.dilation[1]
+                        for kw in 0..<g.kernel[2] {
+                            let iw = ow * g.stride[2] - g.padding[2] + kw * g.dilation[2]
+                            if it >= 0 && it < t && ih >= 0 && ih < h && iw >= 0 && iw < w {
+                                let dst = ds + ((((image * t + it) * h + ih) * w + iw) * cin)
+                                for c in channels { dst[c] += src[c] }
+                            }
+                            src += cin
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What happens to each output tile right after its GEMM, while it is in cache:
+/// y = relu?(y + bias + residual).
+struct ConvEpilogue: @unchecked Sendable {
+    var bias: UnsafePointer<Float>?
+    var residual: UnsafePointer<Float>?
+    var relu = false
+
+    var isEmpty: Bool { bias == nil && residual == nil && !relu }
+
+    /// Applies to `count` rows of width `width` starting at flat row `first`.
+    func apply(_ y: UnsafeMutablePointer<Float>, first: Int, count: Int, width: Int) {
+        guard !isEmpty else { return }
+        let ys = SharedPointer(y), b = bias.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
+        let res = residual.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
+        let relu = relu
+        Parallel.forEach(count, grain: max(1, 8192 / width)) { range in
+            for r in range {
+                let row = ys + (first + r) * width
+                if let b { for c in 0..<width { row[c] += b[c] } }
+                if let res {
+                    let rr = res + (first + r) * width
+                    for c in 0..<width { row[c] += rr[c] }
+                }
+                if relu { for c in 0..<width { row[c] = max(row[c], 0) } }
+            }
+        }
+    }
+}
+
+/// y = conv(x, weight) (+ bias) with the epilogue fused in; no tape.
+func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue: ConvEpilogue) -> Tensor {
+    let plan = ConvPlan(input: x.shape, weight: weight.shape, geometry: geometry)
+    let y = Tensor(uninitialized: plan.outputShape)
+    let (k, cout) = (plan.k, plan.cout)
+    if geometry.isPointwise {
+        // Rows of all images are contiguous: one GEMM per tile over N·T·H·W rows.
+        let total = plan.n * plan.rows
+        let tile = max(256, min(total, (2 << 20) / (4 * cout)))
+        for first in stride(from: 0, to: total, by: tile) {
+            let count = min(tile, total - first)
+            sgemm(m: count, n: cout, k: k, a: x.pointer + first * k, lda: k, b: weight.pointer, ldb: cout,
+                  c: y.pointer + first * cout, ldc: cout)
+            epilogue.apply(y.pointer, first: first, count: count, width: cout)
+        }
+        return y
+    }
+    let tile = plan.tileRows
+    let cols = UnsafeMutablePointer<Float>.allocate(capacity: tile * k)
+    defer { cols.deallocate() }
+    for image in 0..<plan.n {
+        for first in stride(from: 0, to: plan.rows, by: tile) {
+            let count = min(tile, plan.rows - first)
+            plan.im2col(x.pointer, image: image, first: first, count: count, into: cols)
+            let row0 = image * plan.rows + first
+            sgemm(m: count, n: cout, k: k, a: cols, lda: k, b: weight.pointer, ldb: cout,
+                  c: y.pointer + row0 * cout, ldc: cout)
+            epilogue.apply(y.pointer, first: row0, count: count, width: cout)
+        }
+    }
+    return y
+}
+
+/// Gradients of a convolution: dx = col2im(dy · Wᵀ), dW = Σ colsᵀ · dy, db = Σ_rows dy.
+func conv3dBackward(_ dy: Tensor, x: Tensor, weight: Tensor, geometry: ConvGeometry,
+                    wantInput: Bool, wantWeight: Bool) -> (dx: Tensor?, dw: Tensor?) {
+    let plan = ConvPlan(input: x.shape, weight: weight.shape, geometry: geometry)
+    let (k, cout) = (plan.k, plan.cout)
+    let dw = wantWeight ? Tensor(zeros: weight.shape) : nil
+    if geometry.isPointwise {
+        let total = plan.n * plan.rows
+        var dx: Tensor?
+        if wantInput {
+            dx = Tensor(uninitialized: x.shape)
+            sgemm(transB: true, m: total, n: k, k: cout, a: dy.pointer, lda: cout, b: weight.pointer, ldb: cout,
+                  c: dx!.pointer, ldc: k)
+        }
+        if let dw {
+            sgemm(transA: true, m: k, n: cout, k: total, a: x.pointer, lda: k, b: dy.pointer, ldb: cout,
+                  c: dw.pointer, ldc: cout)
+        }
+        return (dx, dw)
+    }
+    let dx = wantInput ? Tensor(zeros: x.shape) : nil
+    let tile = plan.tileRows
+    let cols = UnsafeMutablePointer<Float>.allocate(capacity: tile * k)
+    defer { cols.deallocate() }
+    for image in 0..<plan.n {
+        for first in stride(from: 0, to: plan.rows, by: tile) {
+            let count = min(tile, plan.rows - first)
+            let dyTile = dy.pointer + (image * plan.rows + first) * cout
+            if let dw {
+                plan.im2col(x.pointer, image: image, first: first, count: count, into: cols)
+                sgemm(transA: true, m: k, n: cout, k: count, a: cols, lda: k, b: dyTile, ldb: cout,
+                      beta: 1, c: dw.pointer, ldc: cout)
+            }
+            if let dx {
+                sgemm(transB: true, m: count, n: k, k: cout, a: dyTile, lda: cout, b: weight.pointer, ldb: cout,
+                      c: cols, ldc: k)
+                plan.col2im(cols, image: image, first: first, count: count, into: dx.pointer)
+            }
+        }
+    }
+    return (dx, dw)
+}
+
+/// Sums rows of a [..., C] tensor into [C] (the gradient of a per-channel bias or shift).
+func sumRows(_ g: Tensor) -> Tensor {
+    let c = g.shape.last ?? 1
+    let rows = g.count / max(c, 1)
+    var acc = [Double](repeating: 0, count: c)
+    for r in 0..<rows {
+        let row = g.pointer + r * c
+        for j in 0..<c { acc[j] += Double(row[j]) }
+    }
+    return Tensor(shape: [c], scalars: acc.map(Float.init))
+}
+
+/// 3D convolution, channels-last: x [N, T, H, W, Cin] ⊛ weight [kT, kH, kW, Cin, Cout]
+/// (+ bias [Cout]) → [N, T', H', W', Cout]. Differentiable in x, weight and bias.
+public func conv3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [Int] = [1, 1, 1],
+                   padding: [Int] = [0, 0, 0], dilation: [Int] = [1, 1, 1]) -> Tensor {
+    let geometry = ConvGeometry(kernel: Array(weight.shape.prefix(3)), stride: stride, padding: padding,
+                                dilation: dilation)
+    if let bias {
+        require(bias.shape == [weight.shape.last ?? 0],
+                     "conv3d: bias \(bias.shape) does not match weight \(weight.shape) (needs [\(weight.shape.last ?? 0)])")
+    }
+    let y = conv3dForward(x, weight: weight, geometry: geometry, epilogue: ConvEpilogue(bias: bias.map { UnsafePointer($0.pointer) }))
+    let inputs = [x, weight] + (bias.map { [$0] } ?? [])
+    return y.recorded(inputs: inputs) { dy in
+        let (dx, dw) = conv3dBackward(dy, x: x, weight: weight, geometry: geometry,
+                                      wantInput: x.requiresGradient, wantWeight: weight.requiresGradient)
+        return [dx, dw] + (bias.map { $0.requiresGradient ? [sumRows(dy)] : [nil] } ?? [])
+    }
+}
+
+/// Inference convolution with the bias, a residual add and ReLU fused after each GEMM tile:
+/// relu?(conv(x) + bias + residual). No gradients.
+public func conv3dFused(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: [Int] = [1, 1, 1],
+                        padding: [Int] = [0, 0, 0], dilation: [Int] = [1, 1, 1],
+                        residual: Tensor? = nil, relu: Bool = false) -> Tensor {
+    let geometry = ConvGeometry(kernel: Array(weight.shape.prefix(3)), stride: stride, padding: padding,
+                                dilation: dilation)
+    let plan = ConvPlan(input: x.shape, weight: weight.shape, geometry: geometry)
+    if let residual {
+        require(residual.shape == plan.outputShape,
+                     "conv3dFused: residual \(residual.shape) does not match output \(plan.outputShape)")
+    }
+    let epilogue = ConvEpilogue(bias: bias.map { UnsafePointer($0.pointer) },
+                                residual: residual.map { UnsafePointer($0.pointer) }, relu: relu)
+    return withExtendedLifetime((bias, residual)) {
+        conv3dForward(x, weight: weight, geometry: geometry, epilogue: epilogue)
+    }
+}
+
+/// A PyTorch/Caffe2 conv weight (O, I, kT, kH, kW) in this project's layout (kT, kH, kW, I, O).
+public func convWeight(fromPyTorch w: Tensor) -> Tensor {
+    require(w.rank == 5, "convWeight(fromPyTorch:): expected (O, I, kT, kH, kW), got \(w.shape)")
+    return w.permuted([2, 3, 4, 1, 0])
+}

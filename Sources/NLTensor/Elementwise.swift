@@ -1,0 +1,81 @@
+/// Elementwise arithmetic. The right operand may have the full shape of the left one, or a
+/// suffix of it (e.g. a per-channel [C] vector against N×T×H×W×C), broadcast over the
+/// leading dimensions; a scalar tensor [] or [1] broadcasts everywhere.
+
+private func broadcastInner(_ a: Tensor, _ b: Tensor, _ op: String) -> Int {
+    if b.count == 1 { return 1 }
+    require(b.rank <= a.rank && Array(a.shape.suffix(b.rank)) == b.shape,
+                 "\(op): shape \(b.shape) does not broadcast against \(a.shape) (must equal it or a suffix of it)")
+    return b.count
+}
+
+/// Sums a gradient of `full` elements down to `inner` elements laid out as its repeating suffix.
+private func reduceToSuffix(_ g: Tensor, shape: [Int]) -> Tensor {
+    let inner = shape.reduce(1, *)
+    if inner == g.count { return g.reshaped(shape) }
+    var out = Tensor(zeros: shape)
+    let rows = g.count / inner
+    out.withUnsafeMutableBufferPointer { o in
+        for r in 0..<rows {
+            let src = g.pointer + r * inner
+            for i in 0..<inner { o[i] += src[i] }
+        }
+    }
+    return out
+}
+
+private func binary(_ a: Tensor, _ b: Tensor, _ name: String, _ f: (Float, Float) -> Float) -> Tensor {
+    let inner = broadcastInner(a, b, name)
+    let y = Tensor(uninitialized: a.shape)
+    let pa = SharedPointer(a.pointer), pb = SharedPointer(b.pointer), py = SharedPointer(y.pointer)
+    let rows = a.count / max(inner, 1)
+    if inner == a.count {
+        for i in 0..<a.count { py[i] = f(pa[i], pb[i]) }
+    } else {
+        for r in 0..<rows {
+            let ar = pa + r * inner, yr = py + r * inner
+            for i in 0..<inner { yr[i] = f(ar[i], pb[i]) }
+        }
+    }
+    return y
+}
+
+public func + (a: Tensor, b: Tensor) -> Tensor {
+    let y = binary(a, b, "add", +)
+    let bShape = b.shape
+    return y.recorded(inputs: [a, b]) { g in
+        [a.requiresGradient ? g : nil, b.requiresGradient ? reduceToSuffix(g, shape: bShape) : nil]
+    }
+}
+
+public func - (a: Tensor, b: Tensor) -> Tensor { a + b * Tensor(shape: [], scalars: [-1]) }
+
+public func * (a: Tensor, b: Tensor) -> Tensor {
+    let y = binary(a, b, "multiply", *)
+    let bShape = b.shape
+    return y.recorded(inputs: [a, b]) { g in
+        [a.requiresGradient ? binary(g, b.detached, "multiply", *) : nil,
+         b.requiresGradient ? reduceToSuffix(binary(g, a.detached, "multiply", *), shape: bShape) : nil]
+    }
+}
+
+public func * (a: Tensor, s: Float) -> Tensor {
+    let y = Tensor(uninitialized: a.shape)
+    for i in 0..<y.count { y.pointer[i] = a.pointer[i] * s }
+    return y.recorded(inputs: [a]) { g in [g * s] }
+}
+
+public func * (s: Float, a: Tensor) -> Tensor { a * s }
+
+/// Sum of all elements, as a one-element tensor [].
+public func sum(_ x: Tensor) -> Tensor {
+    var s: Double = 0
+    for i in 0..<x.count { s += Double(x.pointer[i]) }
+    let shape = x.shape
+    return Tensor(shape: [], scalars: [Float(s)]).recorded(inputs: [x]) { g in
+        [Tensor(repeating: g.item, shape: shape)]
+    }
+}
+
+/// Mean of all elements, as a one-element tensor [].
+public func mean(_ x: Tensor) -> Tensor { sum(x) * (1 / Float(max(x.count, 1))) }

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Reference fixtures for NonLocalNet's tests, computed by PyTorch on the CPU.
+
+Run (only to regenerate; CI never needs torch):
+    python3 -m venv /tmp/torch && /tmp/torch/bin/pip install torch numpy safetensors
+    /tmp/torch/bin/python Tests/Fixtures/make_fixtures.py
+
+Writes Tests/Fixtures/ops.safetensors. Each case `NAME` stores its tensors as `NAME/key`;
+the metadata entry "cases" lists {name, op, params} as JSON. Activations are stored
+channels-last (N, T, H, W, C) as the Swift side computes them; conv weights stay in PyTorch's
+(O, I, kT, kH, kW) and linear weights in (Out, In), so the tests also exercise the
+converters. For each op: inputs, output, a random upstream gradient `gy` and the gradients
+PyTorch's autograd computes from it.
+"""
+import json
+import os
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+torch.manual_seed(0)
+torch.set_num_threads(1)
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+tensors = {}
+cases = []
+
+
+def cl(x):
+    """NCTHW -> NTHWC (contiguous)."""
+    return x.permute(0, 2, 3, 4, 1).contiguous()
+
+
+def add_case(name, op, params, **arrays):
+    cases.append({"name": name, "op": op, "params": params})
+    for key, value in arrays.items():
+        if value is not None:
+            tensors[f"{name}/{key}"] = value.detach().float().contiguous().clone()
+
+
+def leaf(*shape, scale=1.0):
+    return (torch.randn(*shape) * scale).requires_grad_(True)
+
+
+# ---- conv3d: a sweep of kernels, strides, paddings, dilations and odd sizes -----------------
+conv_cases = [
+    # name, N, Cin, T, H, W, Cout, kernel, stride, padding, dilation, bias
+    ("pointwise", 2, 6, 3, 5, 4, 5, (1, 1, 1), (1, 1, 1), (0, 0, 0), (1, 1, 1), True),
+    ("k333", 1, 5, 4, 6, 7, 4, (3, 3, 3), (1, 1, 1), (1, 1, 1), (1, 1, 1), True),
+    ("k133_s122_odd", 2, 4, 3, 7, 9, 6, (1, 3, 3), (1, 2, 2), (0, 1, 1), (1, 1, 1), False),
+    ("stem_k577", 1, 3, 4, 11, 13, 4, (5, 7, 7), (1, 2, 2), (2, 3, 3), (1, 1, 1), False),
+    ("k311", 2, 8, 5, 3, 3, 8, (3, 1, 1), (1, 1, 1), (1, 0, 0), (1, 1, 1), False),
+    ("shortcut_s122", 2, 8, 2, 7, 6, 16, (1, 1, 1), (1, 2, 2), (0, 0, 0), (1, 1, 1), False),
+    ("dilated", 1, 3, 5, 8, 8, 2, (3, 3, 3), (1, 1, 1), (2, 2, 2), (2, 2, 2), True),
+    ("k233_s2_nopad", 1, 3, 5, 9, 10, 3, (2, 3, 3), (2, 2, 2), (0, 0, 0), (1, 1, 1), True),
+    ("tiled_k333", 1, 128, 4, 10, 10, 8, (3, 3, 3), (1, 1, 1), (1, 1, 1), (1, 1, 1), False),
+    ("pad_gt_kernel_half", 1, 2, 2, 3, 3, 2, (1, 2, 2), (1, 1, 1), (0, 2, 2), (1, 1, 1), True),
+]
+for name, n, cin, t, h, w, cout, k, s, p, d, has_bias in conv_cases:
+    x = leaf(n, cin, t, h, w)
+    wgt = leaf(cout, cin, *k, scale=(cin * k[0] * k[1] * k[2]) ** -0.5)
+    b = leaf(cout) if has_bias else None
+    y = F.conv3d(x, wgt, b, stride=s, padding=p, dilation=d)
+    gy = torch.randn_like(y)
+    y.backward(gy)
+    add_case(f"conv3d/{name}", "conv3d",
+             {"stride": list(s), "padding": list(p), "dilation": list(d)},
+             x=cl(x), w=wgt, b=b, y=cl(y), gy=cl(gy), gx=cl(x.grad), gw=wgt.grad,
+             gb=b.grad if b is not None else None)
+
+# ---- batch norm: training (batch stats + running update) and inference ---------------------
+for name, shape, training in [("train", (2, 6, 3, 4, 5), True), ("eval", (2, 6, 3, 4, 5), False),
+                              ("train_big", (4, 16, 4, 14, 14), True)]:
+    c = shape[1]
+    x = (torch.randn(*shape) * 2 + 0.5).requires_grad_(True)
+    gamma = (torch.rand(c) + 0.5).requires_grad_(True)
+    beta = leaf(c)
+    rm0, rv0 = torch.randn(c) * 0.3, torch.rand(c) + 0.5
+    rm, rv = rm0.clone(), rv0.clone()
+    y = F.batch_norm(x, rm, rv, gamma, beta, training=training, momentum=0.1, eps=1e-5)
+    gy = torch.randn_like(y)
+    y.backward(gy)
+    add_case(f"batchnorm/{name}", "batchnorm", {"training": training, "momentum": 0.1, "epsilon": 1e-5},
+             x=cl(x), gamma=gamma, beta=beta, running_mean=rm0, running_var=rv0,
+             new_running_mean=rm, new_running_var=rv, y=cl(y), gy=cl(gy), gx=cl(x.grad),
+             ggamma=gamma.grad, gbeta=beta.grad)
+
+# ---- relu -----------------------------------------------------------------------------------
+x = leaf(2, 3, 4, 5, 6)
+y = F.relu(x)
+gy = torch.randn_like(y)
+y.backward(gy)
+add_case("relu/basic", "relu", {}, x=cl(x), y=cl(y), gy=cl(gy), gx=cl(x.grad))
+
+# ---- pooling ------------------------------------------------------------------------------------
+pool_cases = [
+    ("max", "pool1_8x8", (1, 3, 3), (1, 2, 2), (0, 0, 0), (2, 4, 4, 11, 11)),
+    ("max", "pool1_org", (2, 3, 3), (2, 2, 2), (0, 0, 0), (1, 3, 6, 9, 9)),
+    ("max", "pool1_padded", (1, 3, 3), (1, 2, 2), (0, 1, 1), (1, 3, 2, 8, 8)),
+    ("max", "pool2", (2, 1, 1), (2, 1, 1), (0, 0, 0), (2, 5, 4, 3, 3)),
+    ("max", "nl_subsample", (1, 2, 2), (1, 2, 2), (0, 0, 0), (1, 4, 3, 7, 6)),
+    ("avg", "pool5", (2, 3, 3), (1, 1, 1), (0, 0, 0), (2, 4, 2, 4, 4)),
+    ("avg", "global", (3, 5, 4), (3, 5, 4), (0, 0, 0), (2, 6, 3, 5, 4)),
+    ("avg", "padded", (3, 3, 3), (2, 2, 2), (1, 1, 1), (1, 2, 5, 5, 5)),
+]
+for kind, name, k, s, p, shape in pool_cases:
+    x = leaf(*shape)
+    y = (F.max_pool3d if kind == "max" else F.avg_pool3d)(x, k, s, p)
+    gy = torch.randn_like(y)
+    y.backward(gy)
+    add_case(f"{kind}pool/{name}", f"{kind}pool", {"kernel": list(k), "stride": list(s), "padding": list(p)},
+             x=cl(x), y=cl(y), gy=cl(gy), gx=cl(x.grad))
+
+# ---- softmax (last axis) and cross-entropy ------------------------------------------------------
+for name, shape, scale in [("small", (3, 7), 1.0), ("large_logits", (2, 5, 33), 30.0)]:
+    x = leaf(*shape, scale=scale)
+    y = F.softmax(x, dim=-1)
+    gy = torch.randn_like(y)
+    y.backward(gy)
+    add_case(f"softmax/{name}", "softmax", {}, x=x, y=y, gy=gy, gx=x.grad)
+
+logits = leaf(5, 11, scale=3.0)
+labels = torch.tensor([0, 3, 10, 3, 7])
+loss = F.cross_entropy(logits, labels)
+loss.backward()
+add_case("crossentropy/basic", "crossentropy", {"labels": labels.tolist()},
+         x=logits, y=loss.reshape(()), gx=logits.grad)
+
+# ---- batched matmul with transposes -----------------------------------------------------------
+for ta in (False, True):
+    for tb in (False, True):
+        m, k, n = 5, 7, 3
+        a = leaf(2, 3, *((k, m) if ta else (m, k)))
+        b = leaf(2, 3, *((n, k) if tb else (k, n)))
+        y = torch.matmul(a.transpose(-1, -2) if ta else a, b.transpose(-1, -2) if tb else b)
+        gy = torch.randn_like(y)
+        y.backward(gy)
+        add_case(f"matmul/ta{int(ta)}_tb{int(tb)}", "matmul", {"transposeA": ta, "transposeB": tb},
+                 a=a, b=b, y=y, gy=gy, ga=a.grad, gb=b.grad)
+
+# ---- linear ------------------------------------------------------------------------------------
+x = leaf(2, 3, 2, 2, 12)
+wgt = leaf(5, 12, scale=0.3)
+b = leaf(5)
+y = F.linear(x, wgt, b)
+gy = torch.randn_like(y)
+y.backward(gy)
+add_case("linear/basic", "linear", {}, x=x, w=wgt, b=b, y=y, gy=gy, gx=x.grad, gw=wgt.grad, gb=b.grad)
+
+# ---- elementwise with suffix broadcasting, permute, concat ------------------------------------
+a = leaf(2, 3, 4, 5)
+b = leaf(4, 5)
+y = a * b + b
+gy = torch.randn_like(y)
+y.backward(gy)
+add_case("elementwise/mul_add_broadcast", "muladd", {}, a=a, b=b, y=y, gy=gy, ga=a.grad, gb=b.grad)
+
+x = leaf(2, 3, 4, 5)
+y = x.permute(2, 0, 3, 1) * 2.5
+gy = torch.randn_like(y)
+y.backward(gy)
+add_case("permute/scaled", "permute", {"order": [2, 0, 3, 1], "scale": 2.5}, x=x, y=y, gy=gy, gx=x.grad)
+
+parts = [leaf(2, k, 3) for k in (1, 4, 2)]
+y = torch.cat(parts, dim=1)
+gy = torch.randn_like(y)
+y.backward(gy)
+add_case("concat/axis1", "concat", {"axis": 1}, a=parts[0], b=parts[1], c=parts[2], y=y, gy=gy,
+         ga=parts[0].grad, gb=parts[1].grad, gc=parts[2].grad)
+
+out = os.path.join(HERE, "ops.safetensors")
+save_file(tensors, out, metadata={"cases": json.dumps(cases), "torch": torch.__version__})
+print(f"wrote {out}: {len(cases)} cases, {len(tensors)} tensors, {os.path.getsize(out) / 1e6:.2f} MB")

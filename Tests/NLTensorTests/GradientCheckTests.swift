@@ -1,0 +1,126 @@
+import NLTensor
+import Testing
+
+/// Backward rules against central finite differences of L = Σ y ⊙ r (r random), probing a
+/// sample of coordinates of every input. Independent of PyTorch.
+@Suite("Finite-difference gradients")
+struct GradientCheckTests {
+    static let step: Float = 1e-2
+    static let tolerance: Float = 2e-2
+
+    /// Checks d/d inputs of `f` at `inputs`.
+    func check(_ name: String, _ inputs: [Tensor], probes: Int = 12, _ f: ([Tensor]) -> Tensor) {
+        let tape = Tape()
+        let watched = inputs.map(tape.watch)
+        let y = f(watched)
+        let r = randomTensor(y.shape, seed: 99)
+        let loss = sum(y * r)
+        let grads = tape.gradients(of: loss, wrt: watched)
+        func lossAt(_ xs: [Tensor]) -> Double {
+            let y = f(xs)
+            var s: Double = 0
+            y.withUnsafeBufferPointer { yb in r.withUnsafeBufferPointer { rb in
+                for i in 0..<yb.count { s += Double(yb[i]) * Double(rb[i]) } } }
+            return s
+        }
+        var rng = RandomSource(seed: 5)
+        for (which, input) in inputs.enumerated() {
+            for _ in 0..<probes {
+                let i = Int(rng.next() % UInt64(input.count))
+                var plus = inputs, minus = inputs
+                plus[which].withUnsafeMutableBufferPointer { $0[i] += Self.step }
+                minus[which].withUnsafeMutableBufferPointer { $0[i] -= Self.step }
+                let numeric = Float((lossAt(plus) - lossAt(minus)) / Double(2 * Self.step))
+                let analytic = grads[which].scalars[i]
+                let error = abs(numeric - analytic) / max(1, abs(numeric))
+                #expect(error < Self.tolerance, "\(name): input \(which)[\(i)] analytic \(analytic) numeric \(numeric)")
+            }
+        }
+    }
+
+    @Test func conv3dStridedPadded() {
+        check("conv3d", [randomTensor([1, 3, 5, 6, 3], seed: 1), randomTensor([2, 3, 3, 3, 4], seed: 2, scale: 0.3),
+                         randomTensor([4], seed: 3)]) {
+            conv3d($0[0], weight: $0[1], bias: $0[2], stride: [1, 2, 2], padding: [1, 1, 0])
+        }
+    }
+
+    @Test func batchNormTraining() {
+        check("batchNorm", [randomTensor([2, 2, 3, 3, 4], seed: 4), randomTensor([4], seed: 5),
+                            randomTensor([4], seed: 6)]) { xs in
+            var stats = BatchNormStatistics(channels: 4)
+            return batchNorm(xs[0], scale: xs[1], shift: xs[2], statistics: &stats, training: true)
+        }
+    }
+
+    @Test func poolingAndSoftmax() {
+        check("maxPool3d", [randomTensor([1, 2, 5, 5, 3], seed: 7)]) {
+            maxPool3d($0[0], kernel: [1, 3, 3], stride: [1, 2, 2])
+        }
+        check("avgPool3d", [randomTensor([1, 4, 4, 4, 2], seed: 8)]) {
+            avgPool3d($0[0], kernel: [2, 2, 2], stride: [1, 2, 2], padding: [1, 0, 1])
+        }
+        check("softmax", [randomTensor([3, 9], seed: 9, scale: 3)]) { softmax($0[0]) }
+    }
+
+    /// The non-local block's core: softmax(θᵀφ·s)·gᵀ, through permute, reshape and matmul.
+    @Test func attentionChain() {
+        check("attention", [randomTensor([2, 6, 4], seed: 10), randomTensor([2, 3, 4], seed: 11),
+                            randomTensor([2, 3, 5], seed: 12)]) { xs in
+            let p = softmax(matmul(xs[0], xs[1], transposeB: true) * 0.5)   // [B, N=6, M=3]
+            return matmul(p, xs[2]).permuted([0, 2, 1]).reshaped([2, 30])   // [B, 5·6]
+        }
+    }
+
+    @Test func linearCrossEntropy() {
+        check("cross-entropy", [randomTensor([4, 6], seed: 13), randomTensor([6, 5], seed: 14),
+                                randomTensor([5], seed: 15)]) { xs in
+            softmaxCrossEntropy(linear(xs[0], weight: xs[1], bias: xs[2]), labels: [0, 4, 2, 2])
+        }
+    }
+}
+
+@Suite("Tape")
+struct TapeTests {
+    @Test func untrackedTensorsRecordNothing() {
+        let x = randomTensor([2, 3], seed: 1)
+        let y = relu(x * 2 + x)
+        #expect(!y.requiresGradient)
+    }
+
+    @Test func gradientsAccumulateOverReuse() {
+        // y = x·x + x → dy/dx = 2x + 1
+        let tape = Tape()
+        let x = tape.watch(Tensor(shape: [3], scalars: [1, -2, 0.5]))
+        let g = tape.gradients(of: sum(x * x + x), wrt: [x])[0]
+        #expect(g.scalars == [3, -3, 2])
+    }
+
+    @Test func unusedSourceGetsZeros() {
+        let tape = Tape()
+        let x = tape.watch(Tensor(shape: [2], scalars: [1, 2]))
+        let unused = tape.watch(Tensor(shape: [4], scalars: [1, 2, 3, 4]))
+        let g = tape.gradients(of: sum(x), wrt: [x, unused])
+        #expect(g[1].scalars == [0, 0, 0, 0])
+    }
+
+    @Test func dropoutKeepsExpectationAndMasksGradient() {
+        var rng = RandomSource(seed: 3)
+        let tape = Tape()
+        let x = tape.watch(Tensor(repeating: 1, shape: [20000]))
+        let y = dropout(x, probability: 0.5, using: &rng)
+        let kept = y.scalars.filter { $0 != 0 }
+        #expect(kept.allSatisfy { $0 == 2 })
+        #expect(abs(Float(kept.count) / 20000 - 0.5) < 0.02)
+        let g = tape.gradients(of: sum(y), wrt: [x])[0]
+        #expect(g.scalars == y.scalars, "the gradient of dropout is its mask")
+    }
+
+    @Test func valueSemanticsCopyOnWrite() {
+        let a = Tensor(shape: [3], scalars: [1, 2, 3])
+        var b = a
+        b.withUnsafeMutableBufferPointer { $0[0] = 9 }
+        #expect(a.scalars == [1, 2, 3])
+        #expect(b.scalars == [9, 2, 3])
+    }
+}
