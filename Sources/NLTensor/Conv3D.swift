@@ -33,6 +33,13 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
         kernel == [1, 1, 1] && stride == [1, 1, 1] && padding == [0, 0, 0]
     }
 
+    /// A kT×1×1 conv with no spatial stride or padding and temporal stride 1 (I3D's
+    /// inflated 3×1×1): each temporal tap reads a contiguous block of rows of x, so the conv
+    /// is kT GEMMs accumulated into y with no im2col.
+    var isTemporalOnly: Bool {
+        kernel[1] == 1 && kernel[2] == 1 && stride == [1, 1, 1] && padding[1] == 0 && padding[2] == 0
+    }
+
     public var description: String {
         "kernel \(kernel.map(String.init).joined(separator: "×")) stride \(stride) pad \(padding)"
             + (dilation == [1, 1, 1] ? "" : " dilation \(dilation)")
@@ -69,7 +76,20 @@ struct ConvPlan: @unchecked Sendable {
 
     var outputShape: [Int] { [n, to, ho, wo, cout] }
 
-    var tileRows: Int { max(64, min(rows, ConvPlan.tileBytes / (4 * max(k, 1)))) }
+    /// Tiles of equal size, so no tile is a sliver that runs the GEMM at a poor rate.
+    var tileRows: Int {
+        let most = max(64, ConvPlan.tileBytes / (4 * max(k, 1)))
+        let tiles = (rows + most - 1) / most
+        return (rows + tiles - 1) / max(tiles, 1)
+    }
+
+    /// For a temporal-only conv: for tap `kt`, the output frames that read an input frame,
+    /// and the input frame that output frame `first` reads.
+    func temporalTap(_ kt: Int) -> (outputs: Range<Int>, firstInput: Int)? {
+        let shift = kt * geometry.dilation[0] - geometry.padding[0]
+        let lo = max(0, -shift), hi = min(to, t - shift)
+        return lo < hi ? (lo..<hi, lo + shift) : nil
+    }
 
     /// Copies the patches of output rows `first..<first+count` of image `image` into `cols`
     /// (count × K, row-major, patch order kT, kH, kW, Cin). Out-of-range taps are zeros.
@@ -185,6 +205,22 @@ func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue
         }
         return y
     }
+    if geometry.isTemporalOnly {
+        // y[t] = Σ_kt x[t + kt·d − p] · W[kt]: frames are contiguous row blocks of H·W·Cin.
+        let frame = plan.h * plan.w, cin = plan.cin
+        y.pointer.update(repeating: 0, count: y.count)
+        for image in 0..<plan.n {
+            for kt in 0..<geometry.kernel[0] {
+                guard let tap = plan.temporalTap(kt) else { continue }
+                sgemm(m: tap.outputs.count * frame, n: cout, k: cin,
+                      a: x.pointer + ((image * plan.t + tap.firstInput) * frame) * cin, lda: cin,
+                      b: weight.pointer + kt * cin * cout, ldb: cout, beta: 1,
+                      c: y.pointer + ((image * plan.to + tap.outputs.lowerBound) * frame) * cout, ldc: cout)
+            }
+            epilogue.apply(y.pointer, first: image * plan.rows, count: plan.rows, width: cout)
+        }
+        return y
+    }
     let tile = plan.tileRows
     let cols = UnsafeMutablePointer<Float>.allocate(capacity: tile * k)
     defer { cols.deallocate() }
@@ -222,6 +258,27 @@ func conv3dBackward(_ dy: Tensor, x: Tensor, weight: Tensor, geometry: ConvGeome
         return (dx, dw)
     }
     let dx = wantInput ? Tensor(zeros: x.shape) : nil
+    if geometry.isTemporalOnly {
+        // Per tap kt: dx[t_in] += dy[t_out] · W[kt]ᵀ and dW[kt] += x[t_in]ᵀ · dy[t_out].
+        let frame = plan.h * plan.w, cin = plan.cin
+        for image in 0..<plan.n {
+            for kt in 0..<geometry.kernel[0] {
+                guard let tap = plan.temporalTap(kt) else { continue }
+                let rows = tap.outputs.count * frame
+                let xRows = (image * plan.t + tap.firstInput) * frame * cin
+                let dyRows = (image * plan.to + tap.outputs.lowerBound) * frame * cout
+                if let dx {
+                    sgemm(transB: true, m: rows, n: cin, k: cout, a: dy.pointer + dyRows, lda: cout,
+                          b: weight.pointer + kt * cin * cout, ldb: cout, beta: 1, c: dx.pointer + xRows, ldc: cin)
+                }
+                if let dw {
+                    sgemm(transA: true, m: cin, n: cout, k: rows, a: x.pointer + xRows, lda: cin,
+                          b: dy.pointer + dyRows, ldb: cout, beta: 1, c: dw.pointer + kt * cin * cout, ldc: cout)
+                }
+            }
+        }
+        return (dx, dw)
+    }
     let tile = plan.tileRows
     let cols = UnsafeMutablePointer<Float>.allocate(capacity: tile * k)
     defer { cols.deallocate() }

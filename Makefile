@@ -1,0 +1,54 @@
+# NonLocalNet — quick start: `make demo`, `make test` (see README.md).
+SHELL := /bin/bash
+SWIFT ?= swift
+CONFIG ?= release
+BIN := .build/$(CONFIG)/nlnet
+
+# Debian packages the build and the tests need (ffmpeg: the CLI that the video tests
+# compare decoded pixels against).
+DEBS := pkg-config libopenblas-dev libavcodec-dev libavformat-dev libswscale-dev libavutil-dev ffmpeg
+
+# Debian's OpenBLAS may not recognise this CPU and fall back to a slow generic kernel; it
+# reads OPENBLAS_CORETYPE only at load, so tests and benchmarks set it (a value already in
+# the environment wins). The nlnet binary does the same for itself when run directly.
+BLAS_CORE := $(shell if grep -qw avx512f /proc/cpuinfo 2>/dev/null && grep -qw avx512bw /proc/cpuinfo; then echo SkylakeX; \
+               elif grep -qw avx2 /proc/cpuinfo 2>/dev/null; then echo Haswell; fi)
+ifneq ($(BLAS_CORE),)
+export OPENBLAS_CORETYPE ?= $(BLAS_CORE)
+endif
+
+.PHONY: all deps build test demo bench fixtures clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian packages: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "Missing Debian packages. Run:"; echo "  sudo apt-get install -y $$missing"; exit 1; \
+	  fi; \
+	fi
+
+build: deps
+	$(SWIFT) build -c $(CONFIG) --product nlnet
+
+test: deps
+	$(SWIFT) build -c $(CONFIG) --build-tests
+	Scripts/run-tests.sh $(SWIFT) test -c $(CONFIG) --skip-build
+
+demo: build
+	$(BIN) bench kernels
+
+bench: build
+	$(BIN) bench kernels
+
+# Regenerate the PyTorch reference fixtures (needs torch; never run by CI).
+fixtures:
+	@test -x /tmp/torch/bin/python || { python3 -m venv /tmp/torch && /tmp/torch/bin/pip install -q torch numpy safetensors; }
+	/tmp/torch/bin/python Tests/Fixtures/make_fixtures.py
+
+clean:
+	rm -rf .build

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the test command given as arguments and ends with one plain summary line,
+# "N passed, M failed", read from Swift Testing's own closing line. XCTest also reports
+# (zero tests: the suites are Swift Testing), so its line alone would read as "no tests".
+set -uo pipefail
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+"$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+total=$(grep -oE 'Test run with [0-9]+ tests?' "$log" | tail -1 | grep -oE '[0-9]+')
+failed_tests=$(grep -E '^✘ Test [^ ]+ failed' "$log" | wc -l)
+if [ -z "$total" ]; then
+  echo "tests: no Swift Testing summary found (exit status $status)"
+  exit $(( status == 0 ? 1 : status ))
+fi
+echo "tests: $(( total - failed_tests )) passed, $failed_tests failed"
+exit "$status"

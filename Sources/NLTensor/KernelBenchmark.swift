@@ -1,0 +1,72 @@
+import Foundation
+
+/// One convolution shape timed three ways in the same run: `cblas_sgemm` on the GEMM the conv
+/// reduces to (M = output positions, K = kT·kH·kW·Cin, N = Cout), the full conv3d (im2col
+/// included), and im2col alone. Best of `repeats` after one warm-up.
+public struct ConvBenchmark: Sendable, Codable {
+    public let name: String
+    public let input: [Int]
+    public let cout: Int
+    public let geometry: [String: [Int]]
+    public let m: Int, k: Int, n: Int
+    public let sgemmSeconds: Double
+    public let convSeconds: Double
+    public let im2colSeconds: Double
+
+    public var flops: Double { 2 * Double(m) * Double(k) * Double(n) }
+    public var sgemmGFLOPS: Double { flops / sgemmSeconds / 1e9 }
+    public var convGFLOPS: Double { flops / convSeconds / 1e9 }
+    /// conv rate / sgemm rate on the same shape.
+    public var ratio: Double { sgemmSeconds / convSeconds }
+    public var im2colFraction: Double { im2colSeconds / convSeconds }
+
+    public static func run(name: String, input: [Int], cout: Int, geometry: ConvGeometry, repeats: Int = 3) -> ConvBenchmark {
+        let x = Tensor(repeating: 0.5, shape: input)
+        let weight = Tensor(repeating: 0.01, shape: geometry.kernel + [input[4], cout])
+        let plan = ConvPlan(input: input, weight: weight.shape, geometry: geometry)
+        let (m, k) = (plan.n * plan.rows, plan.k)
+        let a = Tensor(repeating: 0.5, shape: [m, k]), c = Tensor(uninitialized: [m, cout])
+        let sgemmTime = best(repeats) {
+            sgemm(m: m, n: cout, k: k, a: a.pointer, lda: k, b: weight.pointer, ldb: cout, c: c.pointer, ldc: cout)
+        }
+        let convTime = best(repeats) {
+            _ = conv3dForward(x, weight: weight, geometry: geometry, epilogue: ConvEpilogue())
+        }
+        var im2colTime = 0.0
+        if !geometry.isPointwise && !geometry.isTemporalOnly {
+            let tile = plan.tileRows
+            let cols = UnsafeMutablePointer<Float>.allocate(capacity: tile * k)
+            defer { cols.deallocate() }
+            im2colTime = best(repeats) {
+                for image in 0..<plan.n {
+                    for first in stride(from: 0, to: plan.rows, by: tile) {
+                        plan.im2col(x.pointer, image: image, first: first, count: min(tile, plan.rows - first), into: cols)
+                    }
+                }
+            }
+        }
+        return ConvBenchmark(name: name, input: input, cout: cout,
+                             geometry: ["kernel": geometry.kernel, "stride": geometry.stride, "padding": geometry.padding],
+                             m: m, k: k, n: cout, sgemmSeconds: sgemmTime, convSeconds: convTime, im2colSeconds: im2colTime)
+    }
+
+    /// Best wall time of `repeats` runs of `body`, after one warm-up run.
+    public static func best(_ repeats: Int, _ body: () -> Void) -> Double {
+        body()
+        var best = Double.infinity
+        for _ in 0..<max(repeats, 1) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return best
+    }
+
+    /// Square sgemm rate (GFLOP/s) for an n×n×n product, the machine's reference peak.
+    public static func squareSgemmGFLOPS(_ n: Int, repeats: Int = 3) -> Double {
+        let a = Tensor(repeating: 0.5, shape: [n, n]), b = Tensor(repeating: 0.5, shape: [n, n])
+        let c = Tensor(uninitialized: [n, n])
+        let t = best(repeats) { sgemm(m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.pointer, ldc: n) }
+        return 2 * pow(Double(n), 3) / t / 1e9
+    }
+}

@@ -1,0 +1,17 @@
+import ArgumentParser
+
+struct NLNet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nlnet",
+        abstract: "Video action recognition with spacetime non-local networks (Wang et al., CVPR 2018).",
+        subcommands: [Bench.self])
+}
+
+/// Options every benchmark takes.
+struct BenchOutput: ParsableArguments {
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    @Option(help: "Timed repetitions per measurement (the best is kept, after one warm-up).")
+    var repeats = 3
+}
