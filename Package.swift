@@ -35,5 +35,6 @@ let package = Package(
             swiftSettings: fast),
         .testTarget(name: "NLTensorTests", dependencies: ["NLTensor"],
                     swiftSettings: fast),
+        .testTarget(name: "nlnetTests", dependencies: ["nlnet", "NLTensor"], swiftSettings: fast),
     ]
 )

@@ -1,0 +1,49 @@
+import Foundation
+import NLTensor
+import Testing
+
+@Suite("nlnet bench and BLAS setup")
+struct BenchCommandTests {
+    @Test func helpIsStable() throws {
+        for (args, name) in [(["--help"], "nlnet-help.txt"), (["bench", "kernels", "--help"], "bench-kernels-help.txt")] {
+            let r = try CLI.run(args)
+            #expect(r.status == 0)
+            #expect(r.stdout == (try CLI.golden(name, actual: r.stdout)), "\(args) help changed; rerun with NLNET_UPDATE_GOLDEN=1 if intended")
+        }
+    }
+
+    @Test func kernelsJSONHasTheReportedFields() throws {
+        let r = try CLI.run(["bench", "kernels", "--json", "--repeats", "1", "--filter", "res5 2b 1×3×3 s2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(object["blasKernel"] is String)
+        let shapes = try #require(object["shapes"] as? [[String: Any]])
+        #expect(shapes.count == 1)
+        #expect(shapes[0]["m"] as? Int == 196 && shapes[0]["k"] as? Int == 4608 && shapes[0]["n"] as? Int == 512)
+        for key in ["sgemmSeconds", "convSeconds", "im2colSeconds"] { #expect((shapes[0][key] as? Double ?? 0) > 0, "\(key)") }
+    }
+
+    /// Whatever OpenBLAS detects, nlnet started without OPENBLAS_CORETYPE never runs on a
+    /// generic fallback kernel when the CPU has AVX2 or AVX-512.
+    @Test func neverRunsOnTheFallbackKernel() throws {
+        guard BLASKernel.suggestedCoreType() != nil else { return }
+        let r = try CLI.run(["bench", "kernels", "--json", "--repeats", "1", "--filter", "res4 NL θ"],
+                            environment: ["OPENBLAS_CORETYPE": nil, "NLNET_BLAS_REEXEC": nil])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let kernel = try #require(object["blasKernel"] as? String)
+        #expect(!["Prescott", "Core2", "Nehalem", "unknown"].contains(kernel), "running on \(kernel)")
+    }
+
+    @Test func suggestedCoreTypeFollowsTheCPUFlags() {
+        let avx512: Set = ["avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"]
+        #expect(BLASKernel.suggestedCoreType(cpuFlags: avx512) == "SkylakeX")
+        #expect(BLASKernel.suggestedCoreType(cpuFlags: ["avx2", "fma", "avx512f"]) == "Haswell")
+        #expect(BLASKernel.suggestedCoreType(cpuFlags: ["sse4_2", "avx"]) == nil)
+    }
+
+    @Test func unknownSubcommandFailsWithAMessage() throws {
+        let r = try CLI.run(["bench", "nothing"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("nothing"))
+    }
+}
