@@ -28,13 +28,16 @@ let package = Package(
         .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat libavcodec libswscale libavutil",
                        providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "CVideoShim", dependencies: ["CFFmpeg"], cSettings: fastC),
         .target(name: "NLTensor", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        .target(name: "NLVideo", dependencies: ["CVideoShim", "NLTensor"], swiftSettings: fast),
         .executableTarget(
             name: "nlnet",
-            dependencies: ["NLTensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["NLTensor", "NLVideo", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fast),
         .testTarget(name: "NLTensorTests", dependencies: ["NLTensor"],
                     swiftSettings: fast),
-        .testTarget(name: "nlnetTests", dependencies: ["nlnet", "NLTensor"], swiftSettings: fast),
+        .testTarget(name: "NLVideoTests", dependencies: ["NLVideo", "NLTensor"], swiftSettings: fast),
+        .testTarget(name: "nlnetTests", dependencies: ["nlnet", "NLTensor"], exclude: ["Golden"], swiftSettings: fast),
     ]
 )

@@ -11,8 +11,7 @@ enum BLASSetup {
               BLASKernel.isFallback, let core = BLASKernel.suggestedCoreType() else { return }
         setenv("OPENBLAS_CORETYPE", core, 1)
         setenv("NLNET_BLAS_REEXEC", "1", 1)
-        var argv = CommandLine.unsafeArgv
-        execv("/proc/self/exe", &argv[0])
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
         // Only reached when exec failed: go on with the slow kernel, but say so.
         FileHandle.standardError.write(Data(
             "nlnet: warning: OpenBLAS uses its generic '\(BLASKernel.coreName)' kernel; set OPENBLAS_CORETYPE=\(core) for full speed\n".utf8))

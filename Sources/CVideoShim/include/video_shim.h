@@ -1,0 +1,72 @@
+// NonLocalNet's FFmpeg shim: open, probe, index and decode video frames by index into RGB24.
+//
+// The decode loop lives in C because FFmpeg's error macros (AVERROR_EOF, AVERROR(EAGAIN))
+// do not import into Swift. Every function that can fail returns a negative code and fills
+// `err` with "cause" text (FFmpeg's own message where there is one); callers prefix the path.
+#ifndef NL_VIDEO_SHIM_H
+#define NL_VIDEO_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct nl_video nl_video;
+
+typedef struct {
+    char container[64];      // demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+    char codec[32];          // e.g. "h264"
+    char pixel_format[32];   // e.g. "yuv420p10le"
+    int width, height;       // coded frame size
+    int rotation;            // display rotation, degrees clockwise: 0, 90, 180 or 270
+    int sar_num, sar_den;    // sample aspect ratio (1:1 when unknown)
+    double frame_rate;       // average frames per second (0 when unknown)
+    double duration;         // seconds (0 when unknown)
+    double start_time;       // seconds of the first frame's timestamp
+    int64_t header_frames;   // frame count the container claims (0 when it says nothing)
+    int64_t frame_count;     // frames actually present, counted from the packets
+    int64_t keyframe_count;
+    int stream_index;
+    int video_streams;       // video streams in the file, cover art excluded
+    int bit_depth;           // bits per component of the decoded pixels
+    int full_range;          // 1 for full-range (JPEG) YUV
+} nl_video_info;
+
+typedef struct {
+    int64_t frames_decoded;  // frames the decoder produced (counts every decode, for "decoded once" checks)
+    int64_t seeks;
+    int64_t corrupt_packets; // packets the decoder rejected, skipped
+    int64_t concealed;       // frames the decoder output with errors concealed (damaged data)
+    int64_t substituted;     // requested frames that could not be decoded; a neighbour was used
+    int64_t redecoded;       // frames decoded more than once (after a seek back)
+} nl_video_stats;
+
+enum {
+    NL_OK = 0,
+    NL_ERR_OPEN = -1,        // cannot open or not a media file
+    NL_ERR_NO_VIDEO = -2,    // no video stream (audio-only, subtitles, only cover art)
+    NL_ERR_CODEC = -3,       // no decoder or decoder failed to open
+    NL_ERR_DECODE = -4,      // too few frames decodable
+    NL_ERR_ARGUMENT = -5,    // bad index list or size
+    NL_ERR_MEMORY = -6,
+    NL_ERR_TIMEOUT = -7,     // a bounded operation ran out of time
+    NL_ERR_TOO_LARGE = -8,   // dimensions or packet counts beyond the bounds
+};
+
+// Opens `path`, picks the best video stream, counts its frames by reading every packet
+// (no decoding), and decodes the first frame (so encoder-specific fix-ups such as old
+// x264 builds' are in place before any seek). threads: decoder threads (0 = auto).
+int nl_video_open(const char *path, int threads, double timeout_seconds, nl_video **out, char *err, size_t errlen);
+
+void nl_video_get_info(const nl_video *v, nl_video_info *info);
+void nl_video_get_stats(const nl_video *v, nl_video_stats *stats);
+
+// Decodes the frames with the given indices (0 ≤ index < frame_count, non-decreasing) and
+// writes each as RGB24 of out_width × out_height (display orientation, after rotation),
+// scaled with swscale's bilinear filter, to rgb + i·out_width·out_height·3. A repeated
+// index is decoded once and copied. A frame that cannot be decoded is replaced by the
+// nearest decoded one and counted in stats.substituted; more than half replaced is an error.
+int nl_video_decode(nl_video *v, const int64_t *indices, int count, int out_width, int out_height,
+                    uint8_t *rgb, char *err, size_t errlen);
+
+void nl_video_close(nl_video *v);
+
+#endif

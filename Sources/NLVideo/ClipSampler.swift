@@ -1,0 +1,51 @@
+import NLTensor
+
+/// What happens to frame indices past the end of a short video.
+public enum FrameBoundary: String, Sendable, Codable, CaseIterable {
+    /// index mod N, as the official Caffe2 code (spec §3.2).
+    case wrap
+    /// the last frame repeats, as SlowFast does.
+    case clamp
+}
+
+/// Chooses which frames form a clip: T frames, `stride` apart.
+public struct ClipSampler: Sendable, Equatable {
+    public var frames: Int
+    public var stride: Int
+    public var boundary: FrameBoundary
+
+    public init(frames: Int, stride: Int, boundary: FrameBoundary = .wrap) {
+        self.frames = max(frames, 1)
+        self.stride = max(stride, 1)
+        self.boundary = boundary
+    }
+
+    /// Frames spanned by one clip.
+    public var span: Int { (frames - 1) * stride + 1 }
+
+    func clip(startingAt start: Int, frameCount n: Int) -> [Int] {
+        (0..<frames).map { k in
+            let i = start + k * stride
+            switch boundary {
+            case .wrap: return ((i % n) + n) % n
+            case .clamp: return min(max(i, 0), n - 1)
+            }
+        }
+    }
+
+    /// `clips` test clips evenly spaced over the video: clip i starts at ⌊N/clips · i⌋
+    /// (the official test protocol, spec §3.2).
+    public func testClips(frameCount n: Int, clips: Int) -> [[Int]] {
+        require(n > 0, "testClips: the video has no frames")
+        return (0..<max(clips, 1)).map { i in
+            clip(startingAt: Int(Double(n) / Double(max(clips, 1)) * Double(i)), frameCount: n)
+        }
+    }
+
+    /// A random training clip: start uniform in 0...max(0, N − T·stride).
+    public func trainingClip(frameCount n: Int, using rng: inout RandomSource) -> [Int] {
+        require(n > 0, "trainingClip: the video has no frames")
+        let last = max(0, n - frames * stride)
+        return clip(startingAt: Int(rng.next() % UInt64(last + 1)), frameCount: n)
+    }
+}

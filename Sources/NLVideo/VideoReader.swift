@@ -1,0 +1,166 @@
+import CVideoShim
+import Foundation
+
+/// A video file that could not be read, with the file and the cause.
+public struct VideoError: Error, CustomStringConvertible, Equatable {
+    public enum Kind: String, Sendable, Codable { case open, noVideo, codec, decode, argument, memory, timeout, tooLarge }
+    public let path: String
+    public let kind: Kind
+    public let message: String
+    public var description: String { "\(path): \(message)" }
+
+    init(path: String, code: Int32, message: String) {
+        self.path = path
+        self.message = message
+        switch code {
+        case Int32(NL_ERR_NO_VIDEO): kind = .noVideo
+        case Int32(NL_ERR_CODEC): kind = .codec
+        case Int32(NL_ERR_DECODE): kind = .decode
+        case Int32(NL_ERR_ARGUMENT): kind = .argument
+        case Int32(NL_ERR_MEMORY): kind = .memory
+        case Int32(NL_ERR_TIMEOUT): kind = .timeout
+        case Int32(NL_ERR_TOO_LARGE): kind = .tooLarge
+        default: kind = .open
+        }
+    }
+}
+
+/// What the shim found in a file.
+public struct VideoInfo: Sendable, Codable, Equatable {
+    public var path: String
+    public var container: String
+    public var codec: String
+    public var pixelFormat: String
+    public var width: Int, height: Int
+    public var rotation: Int
+    public var sampleAspectRatio: [Int]
+    public var frameRate: Double
+    public var duration: Double
+    public var startTime: Double
+    /// Frames the container's header claims (0: it does not say).
+    public var headerFrameCount: Int
+    /// Frames actually present, counted from the packets.
+    public var frameCount: Int
+    public var keyframeCount: Int
+    public var streamIndex: Int
+    public var videoStreams: Int
+    public var bitDepth: Int
+    public var fullRange: Bool
+
+    /// Width and height as shown: non-square pixels stretched, rotation applied.
+    public var displaySize: (width: Int, height: Int) {
+        let sar = Double(sampleAspectRatio[0]) / Double(max(sampleAspectRatio[1], 1))
+        var w = Int((Double(width) * sar).rounded()), h = height
+        if sar < 1 { w = width; h = Int((Double(height) / sar).rounded()) }
+        return rotation % 180 == 90 ? (h, w) : (w, h)
+    }
+}
+
+/// Frames decoded to RGB24, frame after frame, each `height` rows of `width`×3 bytes.
+public struct RGBFrames: Sendable {
+    public let width: Int, height: Int
+    public let indices: [Int]
+    public var bytes: [UInt8]
+    public var frameBytes: Int { width * height * 3 }
+
+    public func frame(_ i: Int) -> ArraySlice<UInt8> { bytes[(i * frameBytes)..<((i + 1) * frameBytes)] }
+}
+
+/// Decoding counters, e.g. to check that no frame was decoded twice.
+public struct DecodeStats: Sendable, Codable {
+    public var framesDecoded: Int
+    public var seeks: Int
+    public var corruptPackets: Int
+    /// Frames output with damaged parts concealed by the decoder.
+    public var concealedFrames: Int
+    public var substitutedFrames: Int
+    /// Frames decoded more than once (a seek went back over them).
+    public var redecodedFrames: Int
+}
+
+/// One open video file. Reading frames by index seeks to the keyframe before each wanted
+/// frame and decodes forward; frames are identified by timestamp, so seeking gives the same
+/// pixels as decoding from the start. Not for use from two threads at once.
+public final class VideoReader {
+    public let path: String
+    public let info: VideoInfo
+    private let handle: OpaquePointer
+
+    /// - Parameters:
+    ///   - threads: decoder threads (frame-threaded decoding); 0 lets FFmpeg choose.
+    ///   - timeout: seconds any one open or decode call may take before it gives up.
+    public init(path: String, threads: Int = 2, timeout: Double = 120) throws {
+        self.path = path
+        var err = [CChar](repeating: 0, count: 512)
+        var h: OpaquePointer?
+        let code = nl_video_open(path, Int32(threads), timeout, &h, &err, err.count)
+        guard code == 0, let h else {
+            throw VideoError(path: path, code: code, message: String(cString: err))
+        }
+        handle = h
+        var raw = nl_video_info()
+        nl_video_get_info(h, &raw)
+        info = VideoInfo(raw, path: path)
+    }
+
+    deinit { nl_video_close(handle) }
+
+    public var stats: DecodeStats {
+        var s = nl_video_stats()
+        nl_video_get_stats(handle, &s)
+        return DecodeStats(framesDecoded: Int(s.frames_decoded), seeks: Int(s.seeks),
+                           corruptPackets: Int(s.corrupt_packets), concealedFrames: Int(s.concealed), substitutedFrames: Int(s.substituted),
+                           redecodedFrames: Int(s.redecoded))
+    }
+
+    /// The frames with these indices (any order, repeats allowed) as RGB24 at width×height
+    /// in display orientation. Each distinct frame is decoded once.
+    public func frames(_ indices: [Int], width: Int, height: Int) throws -> RGBFrames {
+        let distinct = Array(Set(indices)).sorted()
+        if let bad = distinct.first(where: { $0 < 0 || $0 >= info.frameCount }) {
+            throw VideoError(path: path, code: Int32(NL_ERR_ARGUMENT),
+                             message: "frame \(bad) is outside 0..<\(info.frameCount)")
+        }
+        let frameBytes = width * height * 3
+        var decoded = [UInt8](repeating: 0, count: distinct.count * frameBytes)
+        var err = [CChar](repeating: 0, count: 512)
+        let wanted = distinct.map(Int64.init)
+        let code = decoded.withUnsafeMutableBufferPointer { buffer in
+            nl_video_decode(handle, wanted, Int32(wanted.count), Int32(width), Int32(height), buffer.baseAddress, &err, err.count)
+        }
+        guard code == 0 else { throw VideoError(path: path, code: code, message: String(cString: err)) }
+        if distinct == indices { return RGBFrames(width: width, height: height, indices: indices, bytes: decoded) }
+        let position = Dictionary(uniqueKeysWithValues: distinct.enumerated().map { ($1, $0) })
+        var out = [UInt8](repeating: 0, count: indices.count * frameBytes)
+        for (i, index) in indices.enumerated() {
+            let src = position[index]! * frameBytes
+            out.replaceSubrange((i * frameBytes)..<((i + 1) * frameBytes), with: decoded[src..<(src + frameBytes)])
+        }
+        return RGBFrames(width: width, height: height, indices: indices, bytes: out)
+    }
+}
+
+extension VideoInfo {
+    init(_ raw: nl_video_info, path: String) {
+        func text<T>(_ tuple: T) -> String {
+            withUnsafeBytes(of: tuple) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        self.path = path
+        container = text(raw.container)
+        codec = text(raw.codec)
+        pixelFormat = text(raw.pixel_format)
+        width = Int(raw.width); height = Int(raw.height)
+        rotation = Int(raw.rotation)
+        sampleAspectRatio = [Int(raw.sar_num), Int(raw.sar_den)]
+        frameRate = raw.frame_rate
+        duration = raw.duration
+        startTime = raw.start_time
+        headerFrameCount = Int(raw.header_frames)
+        frameCount = Int(raw.frame_count)
+        keyframeCount = Int(raw.keyframe_count)
+        streamIndex = Int(raw.stream_index)
+        videoStreams = Int(raw.video_streams)
+        bitDepth = Int(raw.bit_depth)
+        fullRange = raw.full_range != 0
+    }
+}
