@@ -5,7 +5,9 @@ import Testing
 @Suite("nlnet bench and BLAS setup")
 struct BenchCommandTests {
     @Test func helpIsStable() throws {
-        for (args, name) in [(["--help"], "nlnet-help.txt"), (["bench", "kernels", "--help"], "bench-kernels-help.txt")] {
+        for (args, name) in [(["--help"], "nlnet-help.txt"), (["bench", "kernels", "--help"], "bench-kernels-help.txt"),
+                             (["bench", "decode", "--help"], "bench-decode-help.txt"), (["probe", "--help"], "probe-help.txt"),
+                             (["decode", "--help"], "decode-help.txt")] {
             let r = try CLI.run(args)
             #expect(r.status == 0)
             #expect(r.stdout == (try CLI.golden(name, actual: r.stdout)), "\(args) help changed; rerun with NLNET_UPDATE_GOLDEN=1 if intended")
