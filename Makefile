@@ -17,7 +17,7 @@ ifneq ($(BLAS_CORE),)
 export OPENBLAS_CORETYPE ?= $(BLAS_CORE)
 endif
 
-.PHONY: all deps build test demo bench fixtures clean
+.PHONY: all deps build test demo bench fixtures fuzz clean
 
 all: build
 
@@ -49,6 +49,18 @@ bench: build
 fixtures:
 	@test -x /tmp/torch/bin/python || { python3 -m venv /tmp/torch && /tmp/torch/bin/pip install -q torch numpy safetensors; }
 	/tmp/torch/bin/python Tests/Fixtures/make_fixtures.py
+
+# libFuzzer + AddressSanitizer over the video shim (open, probe, decode). New inputs go to
+# .build/fuzz/corpus; Fuzz/corpus holds the committed seeds. FUZZ_SECONDS=600 by default.
+FUZZ_SECONDS ?= 600
+FUZZ_CC ?= clang
+fuzz: deps
+	mkdir -p .build/fuzz/corpus
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address Fuzz/video_fuzz.c Sources/CVideoShim/video_shim.c \
+	  -ISources/CVideoShim/include $$(pkg-config --cflags --libs libavformat libavcodec libswscale libavutil) \
+	  -o .build/fuzz/video_fuzz 2>&1 | grep -v "Cannot export local symbol" || true
+	.build/fuzz/video_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096 \
+	  -artifact_prefix=.build/fuzz/ .build/fuzz/corpus Fuzz/corpus Fuzz/regressions
 
 clean:
 	rm -rf .build

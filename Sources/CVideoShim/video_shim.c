@@ -9,6 +9,7 @@
 #include <libavformat/avformat.h>
 #include <libavutil/display.h>
 #include <libavutil/imgutils.h>
+#include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 #include <libavutil/time.h>
 #include <libswscale/swscale.h>
@@ -51,6 +52,7 @@ struct nl_video {
     int draining;             // a flush packet was sent: the decoder must be reset before reuse
     int at_eof;
 
+    int threads;              // decoder and scaler threads
     double timeout;           // seconds allowed per open/decode call
     int64_t deadline;         // av_gettime_relative() deadline for the interrupt callback
 
@@ -245,6 +247,8 @@ static int64_t key_before(const nl_video *v, int64_t t) {
     return best;
 }
 
+static void borrow_free(void *opaque, uint8_t *data) { (void)opaque; (void)data; }
+
 static int scale_frame(nl_video *v, const AVFrame *f, int out_w, int out_h, uint8_t *dst, char *err, size_t errlen) {
     int rot = v->info.rotation;
     int sw = (rot == 90 || rot == 270) ? out_h : out_w;   // pre-rotation size
@@ -255,7 +259,19 @@ static int scale_frame(nl_video *v, const AVFrame *f, int out_w, int out_h, uint
         sws_freeContext(v->sws);
         // Fixed flags (bilinear) so output is reproducible and equals
         // `ffmpeg -vf scale=W:H:flags=bilinear -pix_fmt rgb24`.
-        v->sws = sws_getContext(f->width, f->height, f->format, sw, sh, AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
+        v->sws = sws_alloc_context();
+        if (v->sws) {
+            av_opt_set_int(v->sws, "srcw", f->width, 0);
+            av_opt_set_int(v->sws, "srch", f->height, 0);
+            av_opt_set_int(v->sws, "src_format", f->format, 0);
+            av_opt_set_int(v->sws, "dstw", sw, 0);
+            av_opt_set_int(v->sws, "dsth", sh, 0);
+            av_opt_set_int(v->sws, "dst_format", AV_PIX_FMT_RGB24, 0);
+            av_opt_set_int(v->sws, "sws_flags", SWS_BILINEAR, 0);
+            // Slice threads, as FFmpeg's scale filter uses; the output is the same.
+            av_opt_set_int(v->sws, "threads", v->threads, 0);
+            if (sws_init_context(v->sws, NULL, NULL) < 0) { sws_freeContext(v->sws); v->sws = NULL; }
+        }
         if (!v->sws) {
             set_err(err, errlen, "cannot convert %s %dx%d to RGB24 %dx%d", av_get_pix_fmt_name(f->format), f->width, f->height, sw, sh);
             return NL_ERR_CODEC;
@@ -280,9 +296,21 @@ static int scale_frame(nl_video *v, const AVFrame *f, int out_w, int out_h, uint
         }
         target = v->scaled;
     }
-    uint8_t *planes[4] = {target, NULL, NULL, NULL};
-    int strides[4] = {sw * 3, 0, 0, 0};
-    sws_scale(v->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, planes, strides);
+    // The destination frame borrows `target` (a no-op free), so swscale writes in place.
+    AVFrame *out = av_frame_alloc();
+    AVBufferRef *buffer = av_buffer_create(target, (size_t)sw * sh * 3, borrow_free, NULL, 0);
+    if (!out || !buffer) { av_frame_free(&out); av_buffer_unref(&buffer); set_err(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
+    out->buf[0] = buffer;
+    out->data[0] = target;
+    out->linesize[0] = sw * 3;
+    out->width = sw; out->height = sh; out->format = AV_PIX_FMT_RGB24;
+    int scaled = sws_scale_frame(v->sws, out, f);
+    av_frame_free(&out);
+    if (scaled < 0) {
+        char buf[128];
+        set_err(err, errlen, "cannot convert the frame to RGB24: %s", av_msg(scaled, buf, sizeof buf));
+        return NL_ERR_CODEC;
+    }
     if (rot == 0) return NL_OK;
     // Rotate clockwise into dst (out_w × out_h).
     for (int y = 0; y < out_h; y++) {
@@ -309,23 +337,24 @@ int nl_video_open(const char *path, int threads, double timeout_seconds, nl_vide
     v->last_pts = INT64_MIN;
     v->sent_dts = INT64_MIN;
     v->timeout = timeout_seconds;
+    v->threads = threads > 0 ? threads : 1;
     v->fmt = avformat_alloc_context();
     v->pkt = av_packet_alloc();
     v->frame = av_frame_alloc();
-    if (!v->fmt || !v->pkt || !v->frame) { nl_video_close(v); set_err(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
+    if (!v->fmt || !v->pkt || !v->frame) { set_err(err, errlen, "out of memory"); nl_video_close(v); return NL_ERR_MEMORY; }
     v->fmt->interrupt_callback = (AVIOInterruptCB){interrupt_cb, v};
     arm_deadline(v);
     int ret = avformat_open_input(&v->fmt, path, NULL, NULL);
     if (ret < 0) {
         v->fmt = NULL;  // freed by avformat_open_input on failure
-        nl_video_close(v);
         set_err(err, errlen, "cannot open: %s", ret == AVERROR_INVALIDDATA ? "not a recognised video or media file" : av_msg(ret, buf, sizeof buf));
+        nl_video_close(v);
         return NL_ERR_OPEN;
     }
     ret = avformat_find_stream_info(v->fmt, NULL);
     if (ret < 0) {
-        nl_video_close(v);
         set_err(err, errlen, "cannot read stream information: %s", av_msg(ret, buf, sizeof buf));
+        nl_video_close(v);
         return NL_ERR_OPEN;
     }
     int video_streams = 0;
@@ -334,30 +363,30 @@ int nl_video_open(const char *path, int threads, double timeout_seconds, nl_vide
         int has_art = 0;
         for (unsigned i = 0; i < v->fmt->nb_streams; i++)
             if (v->fmt->streams[i]->disposition & AV_DISPOSITION_ATTACHED_PIC) has_art = 1;
-        nl_video_close(v);
         set_err(err, errlen, has_art ? "no video stream (only cover art)" : "no video stream");
+        nl_video_close(v);
         return NL_ERR_NO_VIDEO;
     }
     v->st = v->fmt->streams[v->stream];
     AVCodecParameters *par = v->st->codecpar;
     if (par->width <= 0 || par->height <= 0 || par->width > NL_MAX_SIDE || par->height > NL_MAX_SIDE ||
         (int64_t)par->width * par->height > NL_MAX_PIXELS) {
-        nl_video_close(v);
         set_err(err, errlen, "unsupported frame size %dx%d", par->width, par->height);
+        nl_video_close(v);
         return NL_ERR_TOO_LARGE;
     }
     for (unsigned i = 0; i < v->fmt->nb_streams; i++)
         if ((int)i != v->stream) v->fmt->streams[i]->discard = AVDISCARD_ALL;
     const AVCodec *codec = avcodec_find_decoder(par->codec_id);
     if (!codec) {
-        nl_video_close(v);
         set_err(err, errlen, "no decoder for codec '%s'", avcodec_get_name(par->codec_id));
+        nl_video_close(v);
         return NL_ERR_CODEC;
     }
     v->dec = avcodec_alloc_context3(codec);
     if (!v->dec || avcodec_parameters_to_context(v->dec, par) < 0) {
-        nl_video_close(v);
         set_err(err, errlen, "cannot set up the %s decoder", codec->name);
+        nl_video_close(v);
         return NL_ERR_CODEC;
     }
     v->dec->thread_count = threads > 0 ? threads : 0;
@@ -366,8 +395,8 @@ int nl_video_open(const char *path, int threads, double timeout_seconds, nl_vide
     // Check what the format allows checking, so damage is noticed (stats.concealed).
     v->dec->err_recognition |= AV_EF_CRCCHECK;
     if ((ret = avcodec_open2(v->dec, codec, NULL)) < 0) {
-        nl_video_close(v);
         set_err(err, errlen, "cannot open the %s decoder: %s", codec->name, av_msg(ret, buf, sizeof buf));
+        nl_video_close(v);
         return NL_ERR_CODEC;
     }
     if ((ret = build_index(v, err, errlen)) < 0) { nl_video_close(v); return ret; }
@@ -377,10 +406,10 @@ int nl_video_open(const char *path, int threads, double timeout_seconds, nl_vide
     avformat_flush(v->fmt);
     ret = next_frame(v);
     if (ret < 0) {
+        long long rejected = (long long)v->stats.corrupt_packets;
         nl_video_close(v);
         if (ret == AVERROR_EXIT) { set_err(err, errlen, "timed out decoding the first frame"); return NL_ERR_TIMEOUT; }
-        set_err(err, errlen, "no frame could be decoded (%lld packets rejected by the %s decoder)",
-                (long long)v->stats.corrupt_packets, codec->name);
+        set_err(err, errlen, "no frame could be decoded (%lld packets rejected by the %s decoder)", rejected, codec->name);
         return NL_ERR_DECODE;
     }
 

@@ -172,3 +172,25 @@ struct RandomNumberGeneratorWithSeed: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("Fuzzer findings stay fixed")
+struct FuzzRegressionTests {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fuzz/regressions")
+
+    /// Each input that once crashed the shim now opens and decodes, or gives a clear error.
+    @Test func crashInputsAreHandled() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory.path).sorted()
+        #expect(!files.isEmpty)
+        for name in files {
+            let path = Self.directory.appendingPathComponent(name).path
+            do {
+                let reader = try VideoReader(path: path, timeout: 10)
+                let n = reader.info.frameCount
+                _ = try? reader.frames([0, n / 2, n - 1, 0], width: 24, height: 16)
+            } catch let error as VideoError {
+                #expect(error.description.hasPrefix(path), "\(error)")
+            }
+        }
+    }
+}
