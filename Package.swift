@@ -23,6 +23,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat libavcodec libswscale libavutil",
@@ -31,13 +32,15 @@ let package = Package(
         .target(name: "CVideoShim", dependencies: ["CFFmpeg"], cSettings: fastC),
         .target(name: "NLTensor", dependencies: ["COpenBLAS"], swiftSettings: fast),
         .target(name: "NLVideo", dependencies: ["CVideoShim", "NLTensor"], swiftSettings: fast),
+        .target(name: "NLModels", dependencies: ["NLTensor", "Yams"], swiftSettings: fast),
         .executableTarget(
             name: "nlnet",
-            dependencies: ["NLTensor", "NLVideo", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["NLTensor", "NLVideo", "NLModels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fast),
         .testTarget(name: "NLTensorTests", dependencies: ["NLTensor"],
                     swiftSettings: fast),
         .testTarget(name: "NLVideoTests", dependencies: ["NLVideo", "NLTensor"], swiftSettings: fast),
+        .testTarget(name: "NLModelsTests", dependencies: ["NLModels", "NLTensor"], swiftSettings: fast),
         .testTarget(name: "nlnetTests", dependencies: ["nlnet", "NLTensor"], exclude: ["Golden"], swiftSettings: fast),
     ]
 )

@@ -172,3 +172,128 @@ add_case("concat/axis1", "concat", {"axis": 1}, a=parts[0], b=parts[1], c=parts[
 out = os.path.join(HERE, "ops.safetensors")
 save_file(tensors, out, metadata={"cases": json.dumps(cases), "torch": torch.__version__})
 print(f"wrote {out}: {len(cases)} cases, {len(tensors)} tensors, {os.path.getsize(out) / 1e6:.2f} MB")
+
+
+# ==== Whole networks (issue "Models") ==========================================================
+# Reduced width (4: stages 16/32/64/128 channels out), 10 classes, small inputs, every preset
+# layout and every non-local variant. Weights are a deterministic function of (name, shape),
+# so variants sharing a tensor store it once (`models.safetensors`: "w/<name>/<shape>").
+import copy
+import sys
+import zlib
+
+sys.path.insert(0, HERE)
+from reference_model import Net  # noqa: E402
+
+BASE = {
+    "name": "fixture",
+    "model": {"arch": "i3d", "depth": 50, "layout": "official", "inflation": "3x1x1", "width": 4, "classes": 10,
+              "dropout": 0.0, "train_crop": 64, "batch_norm": {"epsilon": 1.0000001e-5, "momentum": 0.1, "frozen": False},
+              "nonlocal": {"blocks": {"res3": [1, 3], "res4": [1, 3, 5]}, "instantiation": "embedded_gaussian",
+                           "scale": True, "mode": "spacetime", "subsample": "before", "out_bias": True, "norm": "bn",
+                           "temporal_groups": {}}},
+    "input": {"frames": 8, "stride": 8, "short_side": 64, "crop": 64, "normalization": "official"},
+}
+
+
+def variant(name, frames=8, size=48, fcn_size=80, **changes):
+    cfg = copy.deepcopy(BASE)
+    cfg["name"] = name
+    for path, value in changes.items():
+        node = cfg["model"]
+        keys = path.split("__")
+        for k in keys[:-1]:
+            node = node[k]
+        node[keys[-1]] = value
+    return cfg, frames, size, fcn_size
+
+
+NO_NL = {"res3": [], "res4": []}
+VARIANTS = [
+    variant("c2d_r50", arch="c2d", nonlocal__blocks=NO_NL),
+    variant("nl_i3d_r50", ),
+    variant("i3d_r50_org", frames=16, layout="official_org", nonlocal__blocks=NO_NL),
+    variant("nl_i3d_r50_slowfast", layout="slowfast"),
+    variant("c2d_r50_paper", frames=16, arch="c2d", layout="paper", nonlocal__blocks={"res4": [4]}),
+    variant("i3d333_r50", inflation="3x3x3", nonlocal__blocks=NO_NL),
+    variant("nl_dot_product", nonlocal__instantiation="dot_product"),
+    variant("nl_gaussian", nonlocal__instantiation="gaussian"),
+    variant("nl_concatenation", nonlocal__instantiation="concatenation"),
+    variant("nl_mmaction2", nonlocal__scale=False, nonlocal__subsample="after", nonlocal__out_bias=False),
+    variant("nl_no_subsample", nonlocal__subsample="none"),
+    variant("nl_space_only", nonlocal__mode="space"),
+    variant("nl_time_only", nonlocal__mode="time", nonlocal__subsample="none"),
+    variant("nl_groups_affine", nonlocal__temporal_groups={"res3": 2}, nonlocal__norm="none"),
+    variant("nl_c2d_10block", arch="c2d", nonlocal__blocks={"res3": [0, 1, 2, 3], "res4": [0, 1, 2, 3, 4, 5]}),
+    variant("nl_i3d_r101", depth=101, nonlocal__blocks={"res3": [1, 3], "res4": [6, 13, 20]}),
+]
+
+
+def fill(name, shape):
+    """Deterministic, non-trivial values: BN statistics away from 0/1, γ of the last BN and
+    of NL blocks non-zero so every branch matters."""
+    g = torch.Generator().manual_seed(zlib.crc32(f"{name}{list(shape)}".encode()))
+    r = lambda: torch.rand(shape, generator=g)
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf == "running_mean":
+        return (r() - 0.5) * 0.2
+    if leaf == "running_var":
+        return 0.5 + r()
+    if len(shape) == 1 and leaf == "weight":
+        return 0.3 + 0.5 * r()
+    if len(shape) == 1:
+        return (r() - 0.5) * 0.2
+    fan_in = 1
+    for d in shape[1:]:
+        fan_in *= d
+    std = 0.2 if "nonlocal" in name else (1.0 / fan_in) ** 0.5
+    return torch.randn(shape, generator=g) * std
+
+
+model_tensors, model_cases = {}, []
+torch.manual_seed(1)
+for cfg, frames, size, fcn_size in VARIANTS:
+    net = Net(cfg).eval()
+    keys = {}
+    state = net.state_dict()
+    for name, value in state.items():
+        if name.endswith("num_batches_tracked"):
+            continue
+        key = f"w/{name}/{'x'.join(map(str, value.shape))}"
+        if key not in model_tensors:
+            model_tensors[key] = fill(name, tuple(value.shape)).contiguous()
+        state[name] = model_tensors[key]
+        keys[name] = key
+    net.load_state_dict(state)
+    def shared_input(shape):
+        key = "input/" + "x".join(map(str, shape))
+        if key not in model_tensors:
+            g = torch.Generator().manual_seed(zlib.crc32(key.encode()))
+            model_tensors[key] = cl(torch.randn(shape, generator=g))
+        return key, model_tensors[key].permute(0, 4, 1, 2, 3).contiguous()
+
+    input_key, x = shared_input((2, 3, frames, size, size))
+    fcn_key, xf = shared_input((1, 3, frames, fcn_size, fcn_size))
+    with torch.no_grad():
+        logits = net(x)
+        probs, windows = net.predict(xf)
+    n = cfg["name"]
+    model_tensors[f"{n}/logits"] = logits.contiguous()
+    model_tensors[f"{n}/fcn_probabilities"] = probs.contiguous()
+    model_tensors[f"{n}/fcn_window_logits"] = windows.contiguous()
+    case = {"name": n, "config": cfg, "weights": keys, "input": input_key, "fcn_input": fcn_key}
+    if n == "nl_i3d_r50":
+        # Training mode: batch statistics, running averages updated (dropout is 0 here).
+        net.train()
+        with torch.no_grad():
+            model_tensors[f"{n}/train_logits"] = net(x).contiguous()
+        for name, value in net.state_dict().items():
+            if name.endswith("running_mean") or name.endswith("running_var"):
+                model_tensors[f"{n}/train_stats/{name}"] = value.contiguous().clone()
+        case["train"] = True
+    model_cases.append(case)
+    print(f"  {n}: logits {list(logits.shape)}, fcn windows {list(windows.shape)}")
+
+out = os.path.join(HERE, "models.safetensors")
+save_file(model_tensors, out, metadata={"cases": json.dumps(model_cases), "torch": torch.__version__})
+print(f"wrote {out}: {len(model_cases)} networks, {len(model_tensors)} tensors, {os.path.getsize(out) / 1e6:.2f} MB")

@@ -1,0 +1,116 @@
+import NLTensor
+
+/// One 3D convolution's geometry and widths.
+public struct ConvSpec: Sendable, Equatable {
+    public var name: String
+    public var cin: Int, cout: Int
+    public var kernel: [Int], stride: [Int], padding: [Int]
+    /// PyTorch's (O, I, kT, kH, kW).
+    public var torchShape: [Int] { [cout, cin] + kernel }
+}
+
+public struct PoolSpec: Sendable, Equatable {
+    public var kernel: [Int], stride: [Int], padding: [Int]
+}
+
+/// A non-local block hosted after residual block `index` of a stage.
+public struct NonLocalSpec: Sendable, Equatable {
+    /// e.g. "s3.pathway0_nonlocal1"
+    public var prefix: String
+    public var channels: Int
+    public var inner: Int { channels / 2 }
+    /// Frames per temporal group (0: none).
+    public var temporalGroup: Int
+}
+
+/// A bottleneck: 1×1 (a) → 3×3 (b, strided) → 1×1 (c), plus a projection shortcut (branch1)
+/// on a stage's first block.
+public struct BlockSpec: Sendable, Equatable {
+    /// e.g. "s3.pathway0_res1"
+    public var prefix: String
+    public var a: ConvSpec, b: ConvSpec, c: ConvSpec
+    public var shortcut: ConvSpec?
+    public var nonlocal: NonLocalSpec?
+}
+
+public struct StageSpec: Sendable, Equatable {
+    /// "res2" … "res5"
+    public var name: String
+    public var blocks: [BlockSpec]
+}
+
+/// The network a config describes (spec §1.2–1.5), independent of weights: what the
+/// forward pass, the initialiser, the checkpoint loader and the FLOP counter all walk.
+public struct Architecture: Sendable {
+    public let stem: ConvSpec
+    public let pool1: PoolSpec
+    /// After res2 (temporal downsampling).
+    public let pool2: PoolSpec
+    public let stages: [StageSpec]
+    public let features: Int
+    public let classes: Int
+    /// The head's average-pool window in the fully convolutional test: (H, W) of res5 at
+    /// the training crop (7×7 for 224); T is the whole of res5.
+    public let headWindow: Int
+
+    public init(_ options: ModelOptions) {
+        let i3d = options.arch == .i3d
+        let w = options.width
+        let kT = i3d ? 5 : 1
+        let stride1 = [Layout.officialOrg, .paper].contains(options.layout) ? 2 : 1
+        stem = ConvSpec(name: "s1.pathway0_stem.conv", cin: 3, cout: w, kernel: [kT, 7, 7],
+                        stride: [stride1, 2, 2], padding: [kT / 2, 3, 3])
+        switch options.layout {
+        case .official: pool1 = PoolSpec(kernel: [1, 3, 3], stride: [1, 2, 2], padding: [0, 0, 0])
+        case .officialOrg: pool1 = PoolSpec(kernel: [2, 3, 3], stride: [2, 2, 2], padding: [0, 0, 0])
+        case .slowfast: pool1 = PoolSpec(kernel: [1, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1])
+        case .paper: pool1 = PoolSpec(kernel: [3, 3, 3], stride: [2, 2, 2], padding: [1, 1, 1])
+        }
+        pool2 = options.layout == .paper
+            ? PoolSpec(kernel: [3, 1, 1], stride: [2, 1, 1], padding: [1, 0, 0])
+            : PoolSpec(kernel: [2, 1, 1], stride: [2, 1, 1], padding: [0, 0, 0])
+
+        let counts = ModelConfig.blocksPerStage(depth: options.depth)
+        var stages: [StageSpec] = []
+        var cin = w
+        for (s, count) in counts.enumerated() {
+            let stageName = ModelConfig.stageNames[s]
+            let inner = w << s, cout = 4 * inner
+            let nlBlocks = Set(options.nonlocal.blocks[stageName] ?? [])
+            var blocks: [BlockSpec] = []
+            for i in 0..<count {
+                let prefix = "s\(s + 2).pathway0_res\(i)"
+                let spatial = (i == 0 && s > 0) ? 2 : 1
+                // Official inflation (spec §1.2): res2 every block, res3/res4 even blocks,
+                // res5 odd blocks.
+                let inflated = i3d && (s == 0 || (s < 3 ? i % 2 == 0 : i % 2 == 1))
+                let onA = inflated && options.inflation == .t3x1x1, onB = inflated && options.inflation == .t3x3x3
+                let blockIn = i == 0 ? cin : cout
+                let a = ConvSpec(name: "\(prefix).branch2.a", cin: blockIn, cout: inner, kernel: [onA ? 3 : 1, 1, 1],
+                                 stride: [1, 1, 1], padding: [onA ? 1 : 0, 0, 0])
+                let b = ConvSpec(name: "\(prefix).branch2.b", cin: inner, cout: inner, kernel: [onB ? 3 : 1, 3, 3],
+                                 stride: [1, spatial, spatial], padding: [onB ? 1 : 0, 1, 1])
+                let c = ConvSpec(name: "\(prefix).branch2.c", cin: inner, cout: cout, kernel: [1, 1, 1],
+                                 stride: [1, 1, 1], padding: [0, 0, 0])
+                let shortcut = (blockIn != cout || spatial != 1)
+                    ? ConvSpec(name: "\(prefix).branch1", cin: blockIn, cout: cout, kernel: [1, 1, 1],
+                               stride: [1, spatial, spatial], padding: [0, 0, 0]) : nil
+                let nl = nlBlocks.contains(i)
+                    ? NonLocalSpec(prefix: "s\(s + 2).pathway0_nonlocal\(i)", channels: cout,
+                                   temporalGroup: options.nonlocal.temporalGroups[stageName] ?? 0) : nil
+                blocks.append(BlockSpec(prefix: prefix, a: a, b: b, c: c, shortcut: shortcut, nonlocal: nl))
+            }
+            stages.append(StageSpec(name: stageName, blocks: blocks))
+            cin = cout
+        }
+        self.stages = stages
+        features = cin
+        classes = options.classes
+        headWindow = max(1, options.trainCrop / 32)
+    }
+
+    /// Every convolution, in forward order (NL convs excluded).
+    public var convolutions: [ConvSpec] {
+        [stem] + stages.flatMap { $0.blocks.flatMap { [$0.a, $0.b, $0.c] + ($0.shortcut.map { [$0] } ?? []) } }
+    }
+}

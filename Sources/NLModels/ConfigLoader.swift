@@ -1,0 +1,148 @@
+import Foundation
+import Yams
+
+/// Reads a preset: YAML → key check → overrides → block presets → Codable → validation.
+/// Every mistake is one `ConfigError` naming the file and the key path.
+extension ModelConfig {
+    /// Keys each mapping may hold; anything else is a typo the user should hear about.
+    static let schema: [String: Set<String>] = [
+        "": ["name", "checkpoint", "model", "input"],
+        "model": ["arch", "depth", "layout", "inflation", "width", "classes", "dropout", "train_crop", "batch_norm", "nonlocal"],
+        "model.batch_norm": ["epsilon", "momentum", "frozen"],
+        "model.nonlocal": ["blocks", "instantiation", "scale", "mode", "subsample", "out_bias", "norm", "temporal_groups"],
+        "model.nonlocal.blocks": Set(stageNames),
+        "model.nonlocal.temporal_groups": Set(stageNames),
+        "input": ["frames", "stride", "short_side", "crop", "normalization"],
+    ]
+
+    /// Named placements for `model.nonlocal.blocks` (spec §2.3, Table 2a–c).
+    public static let blockPresets = ["none", "1-block", "5-block", "5-block-every-other", "10-block",
+                                      "stage:res2", "stage:res3", "stage:res4", "stage:res5"]
+
+    /// Loads `path`, applying `overrides` ("model.nonlocal.scale=false", YAML values).
+    public static func load(path: String, overrides: [String] = []) throws -> ModelConfig {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigError(source: path, keyPath: "", message: "cannot read the file")
+        }
+        return try parse(yaml: text, source: path, overrides: overrides)
+    }
+
+    public static func parse(yaml text: String, source: String, overrides: [String] = []) throws -> ModelConfig {
+        var tree: Any
+        do { tree = try Yams.load(yaml: text) ?? [String: Any]() } catch {
+            throw ConfigError(source: source, keyPath: "", message: "not valid YAML: \(error)")
+        }
+        guard tree is [String: Any] else { throw ConfigError(source: source, keyPath: "", message: "the top level must be a mapping") }
+        for override in overrides { try apply(override: override, to: &tree, source: source) }
+        try checkKeys(tree, path: "", source: source)
+        try expandBlockPreset(&tree, source: source)
+        let config: ModelConfig
+        do {
+            let normalized = try Yams.dump(object: tree)
+            config = try YAMLDecoder().decode(ModelConfig.self, from: normalized)
+        } catch let error as DecodingError {
+            throw describe(error, source: source)
+        }
+        try config.validate(source: source)
+        return config
+    }
+
+    /// The config as YAML (for weights' metadata and `nlnet info`).
+    public func yaml() throws -> String { try YAMLEncoder().encode(self) }
+
+    static func checkKeys(_ node: Any, path: String, source: String) throws {
+        guard let map = node as? [String: Any] else { return }
+        if let allowed = schema[path] {
+            for key in map.keys.sorted() where !allowed.contains(key) {
+                let full = path.isEmpty ? key : "\(path).\(key)"
+                throw ConfigError(source: source, keyPath: full, message: "unknown key (allowed here: \(allowed.sorted().joined(separator: ", ")))")
+            }
+        }
+        for (key, value) in map { try checkKeys(value, path: path.isEmpty ? key : "\(path).\(key)", source: source) }
+    }
+
+    /// "a.b.c=value": sets the value (parsed as YAML) at the key path, creating mappings.
+    static func apply(override: String, to tree: inout Any, source: String) throws {
+        guard let eq = override.firstIndex(of: "=") else {
+            throw ConfigError(source: "--set", keyPath: override, message: "expected key.path=value")
+        }
+        let path = override[..<eq].split(separator: ".").map(String.init)
+        let raw = String(override[override.index(after: eq)...])
+        let value = (try? Yams.load(yaml: raw)) ?? raw
+        guard !path.isEmpty else { throw ConfigError(source: "--set", keyPath: override, message: "empty key path") }
+        func set(_ node: Any, _ rest: ArraySlice<String>) -> Any {
+            var map = node as? [String: Any] ?? [:]
+            let key = rest.first!
+            map[key] = rest.count == 1 ? (value ?? NSNull()) : set(map[key] ?? [String: Any](), rest.dropFirst())
+            return map
+        }
+        tree = set(tree, path[...])
+    }
+
+    static func expandBlockPreset(_ tree: inout Any, source: String) throws {
+        guard var root = tree as? [String: Any], var model = root["model"] as? [String: Any],
+              var nonlocal = model["nonlocal"] as? [String: Any], let preset = nonlocal["blocks"] as? String else { return }
+        let depth = model["depth"] as? Int ?? 50
+        nonlocal["blocks"] = try blocks(forPreset: preset, depth: depth, source: source)
+        model["nonlocal"] = nonlocal
+        root["model"] = model
+        tree = root
+    }
+
+    /// Block indices for a named placement.
+    public static func blocks(forPreset preset: String, depth: Int, source: String = "config") throws -> [String: [Int]] {
+        let counts = blocksPerStage(depth: depth)
+        switch preset {
+        case "none": return [:]
+        // "right before the last residual block of res4"
+        case "1-block": return ["res4": [counts[2] - 2]]
+        // R101: Caffe2's layer_mod 7 in res4 (spec §1.5)
+        case "5-block": return depth == 101 ? ["res3": [1, 3], "res4": [6, 13, 20]] : ["res3": [1, 3], "res4": [1, 3, 5]]
+        // SlowFast's R101 placement
+        case "5-block-every-other": return ["res3": [1, 3], "res4": [1, 3, 5]]
+        case "10-block":
+            guard depth == 50 else {
+                throw ConfigError(source: source, keyPath: "model.nonlocal.blocks",
+                                  message: "10-block is defined for ResNet-50 only (the official code cannot build the R101 variant, spec §2.3); list the blocks instead")
+            }
+            return ["res3": Array(0..<4), "res4": Array(0..<6)]
+        default:
+            if preset.hasPrefix("stage:"), let s = stageNames.firstIndex(of: String(preset.dropFirst(6))) {
+                return [stageNames[s]: [counts[s] - 2]]
+            }
+            throw ConfigError(source: source, keyPath: "model.nonlocal.blocks",
+                              message: "unknown preset '\(preset)' (use \(blockPresets.joined(separator: ", ")) or a mapping like {res3: [1, 3]})")
+        }
+    }
+
+    static func describe(_ error: DecodingError, source: String) -> ConfigError {
+        func path(_ keys: [CodingKey]) -> String {
+            keys.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .typeMismatch(let type, let c):
+            return ConfigError(source: source, keyPath: path(c.codingPath), message: "expected \(type)")
+        case .valueNotFound(let type, let c):
+            return ConfigError(source: source, keyPath: path(c.codingPath), message: "missing \(type) value")
+        case .keyNotFound(let key, let c):
+            return ConfigError(source: source, keyPath: path(c.codingPath + [key]), message: "missing key")
+        case .dataCorrupted(let c):
+            let keyPath = path(c.codingPath)
+            return ConfigError(source: source, keyPath: keyPath, message: allowedValues(keyPath).map { "invalid value (allowed: \($0))" } ?? c.debugDescription)
+        @unknown default:
+            return ConfigError(source: source, keyPath: "", message: "\(error)")
+        }
+    }
+
+    static func allowedValues(_ keyPath: String) -> String? {
+        let table: [String: [String]] = [
+            "model.arch": Arch.allCases.map(\.rawValue), "model.layout": Layout.allCases.map(\.rawValue),
+            "model.inflation": Inflation.allCases.map(\.rawValue),
+            "model.nonlocal.instantiation": Instantiation.allCases.map(\.rawValue),
+            "model.nonlocal.mode": NonLocalMode.allCases.map(\.rawValue),
+            "model.nonlocal.subsample": Subsampling.allCases.map(\.rawValue),
+            "model.nonlocal.norm": NonLocalNorm.allCases.map(\.rawValue),
+        ]
+        return table[keyPath]?.joined(separator: ", ")
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import NLTensor
+
+/// How one forward pass runs.
+public struct ForwardOptions: Sendable {
+    /// Batch statistics in BN (unless frozen), dropout on.
+    public var training = false
+    /// Inference fast path: BN folded into the conv, bias/residual/ReLU fused after each GEMM,
+    /// the non-local block's embeddings in one GEMM. Ignored in training or when gradients
+    /// are wanted.
+    public var fused = true
+    /// Called with each non-local block's prefix and its pairwise weights P [B', N, M]
+    /// (what a query attends to).
+    public var attention: (@Sendable (String, Tensor) -> Void)?
+
+    public init(training: Bool = false, fused: Bool = true) {
+        self.training = training
+        self.fused = fused
+    }
+}
+
+/// The state of one forward pass: the weights it reads (tape-watched ones when training),
+/// the BN statistics it updates, its random numbers.
+struct ForwardContext {
+    let model: ResNet3D
+    var weights: [String: Tensor]
+    var statistics: [String: BatchNormStatistics] = [:]
+    var options: ForwardOptions
+    var rng: RandomSource
+    let fused: Bool
+
+    init(model: ResNet3D, weights: [String: Tensor], options: ForwardOptions, rng: RandomSource) {
+        self.model = model
+        self.weights = weights
+        self.options = options
+        self.rng = rng
+        fused = options.fused && !options.training && !weights.values.contains { $0.requiresGradient }
+    }
+
+    func weight(_ name: String) -> Tensor {
+        guard let w = weights[name] else { fatalError("model has no tensor '\(name)'") }
+        return w
+    }
+
+    var bnConfig: BatchNormConfig { model.config.model.batchNorm }
+
+    /// relu?(BN(conv(x) + bias) + residual) — the unit every layer is built from.
+    /// Shapes: x [N, T, H, W, c.cin] → [N, T', H', W', c.cout].
+    mutating func convBN(_ x: Tensor, _ c: ConvSpec, bn: String?, hasBias: Bool = false,
+                         residual: Tensor? = nil, relu applyReLU: Bool = false) -> Tensor {
+        if fused {
+            let f = model.foldedConv(c.name, bn: bn, hasBias: hasBias)
+            return conv3dFused(x, weight: f.weight, bias: f.bias, stride: c.stride, padding: c.padding,
+                               residual: residual, relu: applyReLU)
+        }
+        var y = conv3d(x, weight: weight(c.name + ".weight"), bias: hasBias ? weight(c.name + ".bias") : nil,
+                       stride: c.stride, padding: c.padding)
+        if let bn { y = normalize(y, bn) }
+        if let residual { y = y + residual }
+        return applyReLU ? relu(y) : y
+    }
+
+    /// Batch norm `prefix` in this pass's mode; training updates the running statistics.
+    mutating func normalize(_ x: Tensor, _ prefix: String) -> Tensor {
+        var stats = statistics[prefix] ?? BatchNormStatistics(
+            mean: weight(prefix + ".running_mean").detached, variance: weight(prefix + ".running_var").detached)
+        let y = NLTensor.batchNorm(x, scale: weight(prefix + ".weight"), shift: weight(prefix + ".bias"), statistics: &stats,
+                          training: options.training && !bnConfig.frozen, momentum: bnConfig.momentum,
+                          epsilon: bnConfig.epsilon)
+        if options.training && !bnConfig.frozen { statistics[prefix] = stats }
+        return y
+    }
+
+    /// Several biased 1×1×1 convs of the same input (θ, φ, g): one GEMM on their
+    /// concatenated weights when fused. Returns one [N, T, H, W, cout_i] per name.
+    func pointwise(_ x: Tensor, _ names: [String]) -> [Tensor] {
+        if fused {
+            let f = model.concatenatedPointwise(names)
+            let all = conv3dFused(x, weight: f.weight, bias: f.bias)
+            var start = 0
+            return f.widths.map { width in
+                defer { start += width }
+                return all.slice(axis: 4, range: start..<(start + width))
+            }
+        }
+        return names.map { conv3d(x, weight: weight($0 + ".weight"), bias: weight($0 + ".bias")) }
+    }
+}

@@ -1,0 +1,255 @@
+import Foundation
+import NLTensor
+
+/// Backbone family: C2D (every conv 1×k×k) or I3D (inflated temporal kernels).
+public enum Arch: String, Codable, Sendable, CaseIterable { case c2d, i3d }
+
+/// Stem and pooling layout (spec §1.2, §6.1–6.2).
+public enum Layout: String, Codable, Sendable, CaseIterable {
+    /// The official `resnet_video` (8×8, 32×4 models): conv1 stride 1,2,2; pool1 1×3×3 s1,2,2
+    /// pad 0 (112 → 55); pool2 2×1×1 s2,1,1.
+    case official
+    /// The official `resnet_video_org` (paper's 32×2, 128×1): conv1 stride 2,2,2; pool1
+    /// 2×3×3 s2,2,2 pad 0; pool2 2×1×1.
+    case officialOrg = "official_org"
+    /// SlowFast / pytorchvideo: as `official` but pool1 padded (112 → 56).
+    case slowfast
+    /// The paper's Table 1: conv1 stride 2,2,2; pool1 3×3×3 s2 pad 1; pool2 3×1×1 s2,1,1 pad 1,0,0.
+    case paper
+}
+
+/// Which conv of a bottleneck an I3D block inflates (spec §1.1).
+public enum Inflation: String, Codable, Sendable, CaseIterable {
+    /// branch2a becomes 3×1×1: the official code and every NL I3D result.
+    case t3x1x1 = "3x1x1"
+    /// branch2b becomes 3×3×3 (Table 2e's I3D 3×3×3).
+    case t3x3x3 = "3x3x3"
+}
+
+/// The pairwise function f of a non-local block (spec §2.1).
+public enum Instantiation: String, Codable, Sendable, CaseIterable {
+    case embeddedGaussian = "embedded_gaussian"
+    case gaussian
+    case dotProduct = "dot_product"
+    case concatenation
+}
+
+/// Which keys a query sees (spec §2.5).
+public enum NonLocalMode: String, Codable, Sendable, CaseIterable {
+    case spacetime
+    /// keys from the same frame
+    case space
+    /// keys from the same position across frames (no spatial subsampling then)
+    case time
+}
+
+/// Where the 1×2×2 max-pool subsampling sits (spec §2.7).
+public enum Subsampling: String, Codable, Sendable, CaseIterable {
+    /// pool x before the φ/g convs (official Caffe2 and SlowFast)
+    case before
+    /// pool after the φ/g convs (mmcv/mmaction2)
+    case after
+    case none
+}
+
+/// Normalisation after W_z.
+public enum NonLocalNorm: String, Codable, Sendable, CaseIterable {
+    /// BatchNorm with γ initialised to 0 (official)
+    case bn
+    /// none; W_z zero-initialised (the frozen-BN "affine" models)
+    case none
+}
+
+public struct NonLocalConfig: Codable, Sendable, Equatable {
+    /// Block indices (0-based, the host residual block) per stage, e.g. ["res3": [1, 3]].
+    public var blocks: [String: [Int]] = [:]
+    public var instantiation: Instantiation = .embeddedGaussian
+    /// Multiply θᵀφ by (C/2)^-0.5 before the softmax (official; mmaction2 sets it off).
+    public var scale: Bool = true
+    public var mode: NonLocalMode = .spacetime
+    public var subsample: Subsampling = .before
+    /// A bias on W_z (official yes; mmaction2 no).
+    public var outBias: Bool = true
+    public var norm: NonLocalNorm = .bn
+    /// Frames per temporal group per stage (spec §2.4), e.g. ["res3": 4]; absent: no groups.
+    public var temporalGroups: [String: Int] = [:]
+
+    enum CodingKeys: String, CodingKey {
+        case blocks, instantiation, scale, mode, subsample, outBias = "out_bias", norm
+        case temporalGroups = "temporal_groups"
+    }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = NonLocalConfig()
+        blocks = try c.decodeIfPresent([String: [Int]].self, forKey: .blocks) ?? d.blocks
+        instantiation = try c.decodeIfPresent(Instantiation.self, forKey: .instantiation) ?? d.instantiation
+        scale = try c.decodeIfPresent(Bool.self, forKey: .scale) ?? d.scale
+        mode = try c.decodeIfPresent(NonLocalMode.self, forKey: .mode) ?? d.mode
+        subsample = try c.decodeIfPresent(Subsampling.self, forKey: .subsample) ?? d.subsample
+        outBias = try c.decodeIfPresent(Bool.self, forKey: .outBias) ?? d.outBias
+        norm = try c.decodeIfPresent(NonLocalNorm.self, forKey: .norm) ?? d.norm
+        temporalGroups = try c.decodeIfPresent([String: Int].self, forKey: .temporalGroups) ?? d.temporalGroups
+    }
+}
+
+public struct BatchNormConfig: Codable, Sendable, Equatable {
+    /// Caffe2's 1.0000001e-5 by default (spec §1.2).
+    public var epsilon: Float = 1.0000001e-5
+    /// PyTorch convention (0.1 = Caffe2's 0.9).
+    public var momentum: Float = 0.1
+    /// Frozen BN: running statistics also in training (the 128-frame recipe).
+    public var frozen: Bool = false
+
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epsilon = try c.decodeIfPresent(Float.self, forKey: .epsilon) ?? 1.0000001e-5
+        momentum = try c.decodeIfPresent(Float.self, forKey: .momentum) ?? 0.1
+        frozen = try c.decodeIfPresent(Bool.self, forKey: .frozen) ?? false
+    }
+}
+
+/// The network. Every field has the official code's default.
+public struct ModelOptions: Codable, Sendable, Equatable {
+    public var arch: Arch = .i3d
+    public var depth: Int = 50
+    public var layout: Layout = .official
+    public var inflation: Inflation = .t3x1x1
+    /// Width of res2's bottleneck (64 in ResNet; smaller for tests and CPU-scale runs).
+    public var width: Int = 64
+    public var classes: Int = 400
+    public var dropout: Float = 0.5
+    /// The spatial crop the head's average pool was trained for (its window is crop/32).
+    public var trainCrop: Int = 224
+    public var batchNorm = BatchNormConfig()
+    public var nonlocal = NonLocalConfig()
+
+    enum CodingKeys: String, CodingKey {
+        case arch, depth, layout, inflation, width, classes, dropout, trainCrop = "train_crop"
+        case batchNorm = "batch_norm", nonlocal
+    }
+
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = ModelOptions()
+        arch = try c.decodeIfPresent(Arch.self, forKey: .arch) ?? d.arch
+        depth = try c.decodeIfPresent(Int.self, forKey: .depth) ?? d.depth
+        layout = try c.decodeIfPresent(Layout.self, forKey: .layout) ?? d.layout
+        inflation = try c.decodeIfPresent(Inflation.self, forKey: .inflation) ?? d.inflation
+        width = try c.decodeIfPresent(Int.self, forKey: .width) ?? d.width
+        classes = try c.decodeIfPresent(Int.self, forKey: .classes) ?? d.classes
+        dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? d.dropout
+        trainCrop = try c.decodeIfPresent(Int.self, forKey: .trainCrop) ?? d.trainCrop
+        batchNorm = try c.decodeIfPresent(BatchNormConfig.self, forKey: .batchNorm) ?? d.batchNorm
+        nonlocal = try c.decodeIfPresent(NonLocalConfig.self, forKey: .nonlocal) ?? d.nonlocal
+    }
+}
+
+/// How clips are sampled and normalised for this model (spec §3).
+public struct InputOptions: Codable, Sendable, Equatable {
+    public var frames: Int = 8
+    public var stride: Int = 8
+    public var shortSide: Int = 256
+    public var crop: Int = 256
+    /// "official" ((x − 114.75)/57.375) or "imagenet" (per-channel, mmaction2).
+    public var normalization: String = "official"
+
+    enum CodingKeys: String, CodingKey {
+        case frames, stride, shortSide = "short_side", crop, normalization
+    }
+
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = InputOptions()
+        frames = try c.decodeIfPresent(Int.self, forKey: .frames) ?? d.frames
+        stride = try c.decodeIfPresent(Int.self, forKey: .stride) ?? d.stride
+        shortSide = try c.decodeIfPresent(Int.self, forKey: .shortSide) ?? d.shortSide
+        crop = try c.decodeIfPresent(Int.self, forKey: .crop) ?? d.crop
+        normalization = try c.decodeIfPresent(String.self, forKey: .normalization) ?? d.normalization
+    }
+}
+
+/// A model preset: the network, its input, and what it is.
+public struct ModelConfig: Codable, Sendable, Equatable {
+    public var name: String = "model"
+    /// Which published checkpoint (if any) this preset fits, and where it came from.
+    public var checkpoint: String?
+    public var model = ModelOptions()
+    public var input = InputOptions()
+
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? "model"
+        checkpoint = try c.decodeIfPresent(String.self, forKey: .checkpoint)
+        model = try c.decodeIfPresent(ModelOptions.self, forKey: .model) ?? ModelOptions()
+        input = try c.decodeIfPresent(InputOptions.self, forKey: .input) ?? InputOptions()
+    }
+}
+
+/// A config the user got wrong, with the key path that is wrong.
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public let source: String
+    public let keyPath: String
+    public let message: String
+    public init(source: String, keyPath: String, message: String) {
+        self.source = source; self.keyPath = keyPath; self.message = message
+    }
+    public var description: String { "\(source): \(keyPath.isEmpty ? "" : "\(keyPath): ")\(message)" }
+}
+
+extension ModelConfig {
+    /// Stage names that can host non-local blocks or temporal groups.
+    public static let stageNames = ["res2", "res3", "res4", "res5"]
+
+    /// Blocks per stage for a depth.
+    public static func blocksPerStage(depth: Int) -> [Int] { depth == 101 ? [3, 4, 23, 3] : [3, 4, 6, 3] }
+
+    /// Checks what Codable cannot: ranges, indices, combinations. `source` names the file.
+    public func validate(source: String) throws {
+        func fail(_ path: String, _ message: String) -> ConfigError { ConfigError(source: source, keyPath: path, message: message) }
+        guard [50, 101].contains(model.depth) else { throw fail("model.depth", "must be 50 or 101, got \(model.depth)") }
+        guard model.width >= 1 else { throw fail("model.width", "must be positive, got \(model.width)") }
+        guard model.classes >= 1 else { throw fail("model.classes", "must be positive, got \(model.classes)") }
+        guard (0..<1).contains(model.dropout) else { throw fail("model.dropout", "must be in [0, 1), got \(model.dropout)") }
+        guard model.trainCrop >= 32 else { throw fail("model.train_crop", "must be at least 32, got \(model.trainCrop)") }
+        if model.arch == .c2d && model.inflation != .t3x1x1 {
+            throw fail("model.inflation", "applies to i3d only (arch is c2d)")
+        }
+        let counts = ModelConfig.blocksPerStage(depth: model.depth)
+        for (stage, indices) in model.nonlocal.blocks.sorted(by: { $0.key < $1.key }) {
+            guard let s = ModelConfig.stageNames.firstIndex(of: stage) else {
+                throw fail("model.nonlocal.blocks.\(stage)", "unknown stage (use res2, res3, res4 or res5)")
+            }
+            for i in indices where i < 0 || i >= counts[s] {
+                throw fail("model.nonlocal.blocks.\(stage)", "block \(i) is past the end of \(stage), which has \(counts[s]) blocks (0…\(counts[s] - 1)) at depth \(model.depth)")
+            }
+            guard Set(indices).count == indices.count else { throw fail("model.nonlocal.blocks.\(stage)", "repeats a block index: \(indices)") }
+        }
+        for (stage, group) in model.nonlocal.temporalGroups {
+            guard ModelConfig.stageNames.contains(stage) else { throw fail("model.nonlocal.temporal_groups.\(stage)", "unknown stage") }
+            guard group >= 1 else { throw fail("model.nonlocal.temporal_groups.\(stage)", "must be at least 1 frame, got \(group)") }
+            if model.nonlocal.mode != .spacetime {
+                throw fail("model.nonlocal.temporal_groups", "applies to mode spacetime only (mode is \(model.nonlocal.mode.rawValue))")
+            }
+        }
+        if model.nonlocal.instantiation == .gaussian && model.nonlocal.subsample == .after {
+            throw fail("model.nonlocal.subsample", "'after' pools after the φ/g convs, but the gaussian instantiation has none; use before or none")
+        }
+        if model.nonlocal.mode == .time && model.nonlocal.subsample != .none && !model.nonlocal.blocks.values.allSatisfy(\.isEmpty) {
+            throw fail("model.nonlocal.subsample", "time-only blocks take keys at the query's own position, so spatial subsampling cannot apply; set subsample: none")
+        }
+        guard input.frames >= 1, input.stride >= 1 else { throw fail("input", "frames and stride must be positive") }
+        guard input.crop >= 32, input.shortSide >= input.crop else {
+            throw fail("input.crop", "crop \(input.crop) must be at least 32 and at most short_side \(input.shortSide)")
+        }
+        guard ["official", "imagenet"].contains(input.normalization) else {
+            throw fail("input.normalization", "must be official or imagenet, got \(input.normalization)")
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import NLTensor
+
+/// The non-local block (spec §2): z = x + BN(W_z · y), y_i = Σ_j f(x_i, x_j) g(x_j) / C(x).
+/// Placed after its host residual block's ReLU; no ReLU after the add.
+extension ForwardContext {
+    mutating func nonLocal(_ x: Tensor, _ spec: NonLocalSpec) -> Tensor {
+        let nl = model.config.model.nonlocal
+        let p = spec.prefix
+        let n = x.shape[0], t = x.shape[1], h = x.shape[2], w = x.shape[3], c = x.shape[4]
+        let inner = spec.inner
+
+        // Which positions see each other: fold the rest into the batch (spec §2.4–2.5).
+        // xs: [B', T', H', W', C]
+        let xs: Tensor
+        switch nl.mode {
+        case .spacetime where spec.temporalGroup > 0:
+            require(t % spec.temporalGroup == 0, "\(p): \(t) frames do not split into temporal groups of \(spec.temporalGroup)")
+            xs = x.reshaped([n * t / spec.temporalGroup, spec.temporalGroup, h, w, c])
+        case .spacetime: xs = x
+        case .space: xs = x.reshaped([n * t, 1, h, w, c])
+        case .time: xs = x.permuted([0, 2, 3, 1, 4]).reshaped([n * h * w, t, 1, 1, c])
+        }
+        let b = xs.shape[0]
+        let pool = { (v: Tensor) in maxPool3d(v, kernel: [1, 2, 2], stride: [1, 2, 2]) }
+
+        // Embeddings. θ: [B', N, d] queries; φ: [B', M, d] keys; g: [B', M, C/2] values.
+        var theta: Tensor, phi: Tensor, g: Tensor
+        switch (nl.instantiation, nl.subsample) {
+        case (.gaussian, let sub):
+            theta = xs                                                   // θ(x) = x
+            phi = sub == .none ? xs : pool(xs)                           // φ(x) = x, subsampled
+            g = pointwise(sub == .before ? pool(xs) : xs, ["\(p).conv_g"])[0]
+            if sub == .after { g = pool(g) }
+        case (_, .before):
+            theta = pointwise(xs, ["\(p).conv_theta"])[0]
+            let pg = pointwise(pool(xs), ["\(p).conv_phi", "\(p).conv_g"])   // pool x first (official)
+            (phi, g) = (pg[0], pg[1])
+        case (_, let sub):
+            let tpg = pointwise(xs, ["\(p).conv_theta", "\(p).conv_phi", "\(p).conv_g"])
+            theta = tpg[0]
+            (phi, g) = sub == .after ? (pool(tpg[1]), pool(tpg[2])) : (tpg[1], tpg[2])  // mmaction2: pool after
+        }
+        let queries = theta.shape[1] * theta.shape[2] * theta.shape[3]
+        let keys = phi.shape[1] * phi.shape[2] * phi.shape[3]
+        theta = theta.reshaped([b, queries, -1])                         // [B', N, d]
+        phi = phi.reshaped([b, keys, -1])                                // [B', M, d]
+        g = g.reshaped([b, keys, inner])                                 // [B', M, C/2]
+
+        // Pairwise weights P [B', N, M], normalised over the keys j.
+        let weights: Tensor
+        switch nl.instantiation {
+        case .embeddedGaussian, .gaussian:
+            var affinity = matmul(theta, phi, transposeB: true)          // θ_iᵀ φ_j
+            if nl.instantiation == .embeddedGaussian && nl.scale {
+                affinity = affinity * (1 / Float(inner).squareRoot())     // × (C/2)^-0.5, as the official code
+            }
+            weights = softmax(affinity)                                  // exp(·) / Σ_j exp(·)
+        case .dotProduct:
+            weights = matmul(theta, phi, transposeB: true) * (1 / Float(keys))  // θ_iᵀ φ_j / M
+        case .concatenation:
+            // ReLU(w_fᵀ [θ_i; φ_j]) = ReLU(w_θ·θ_i + w_φ·φ_j), the sum built as [w_θθ_i, 1]·[1, w_φφ_j]ᵀ.
+            let project = weight("\(p).concat_project.weight").reshaped([2 * inner, 1])
+            let wTheta = project.slice(axis: 0, range: 0..<inner), wPhi = project.slice(axis: 0, range: inner..<(2 * inner))
+            let q = linear(theta, weight: wTheta), k = linear(phi, weight: wPhi)      // [B', N, 1], [B', M, 1]
+            let ones = (Tensor(repeating: 1, shape: [b, queries, 1]), Tensor(repeating: 1, shape: [b, keys, 1]))
+            let pairwise = matmul(concat([q, ones.0], axis: 2), concat([ones.1, k], axis: 2), transposeB: true)
+            weights = relu(pairwise) * (1 / Float(keys))                  // ÷ M
+        }
+        options.attention?(p, weights.detached)                         // for `nlnet attention`
+
+        // y_i = Σ_j P_ij g(x_j), back to the input's layout with C/2 channels.
+        var y = matmul(weights, g)                                       // [B', N, C/2]
+        switch nl.mode {
+        case .time: y = y.reshaped([n, h, w, t, inner]).permuted([0, 3, 1, 2, 4])
+        default: y = y.reshaped([n, t, h, w, inner])
+        }
+        // z = x + BN(W_z y): BN γ starts at 0, so a new block is the identity.
+        let out = ConvSpec(name: "\(p).conv_out", cin: inner, cout: c, kernel: [1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0])
+        return convBN(y, out, bn: nl.norm == .bn ? "\(p).bn" : nil, hasBias: nl.outBias, residual: x)
+    }
+}

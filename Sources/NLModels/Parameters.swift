@@ -1,0 +1,133 @@
+import Foundation
+import NLTensor
+
+/// One named tensor of a model: its PyTorch shape, how it is initialised, whether SGD
+/// updates it.
+public struct ParameterSpec: Sendable, Equatable {
+    public enum Initializer: Sendable, Equatable {
+        /// He/MSRA normal with fan-out (Caffe2's MSRAFill, SlowFast's c2_msra_fill)
+        case msra
+        case gaussian(std: Float)
+        case constant(Float)
+    }
+    public enum Layout: Sendable, Equatable { case conv, linear, vector }
+
+    public var name: String
+    /// PyTorch / Caffe2 shape: conv (O, I, kT, kH, kW), linear (Out, In), vectors (C).
+    public var torchShape: [Int]
+    public var layout: Layout
+    public var initializer: Initializer
+    /// False for BN running statistics.
+    public var trainable: Bool
+
+    /// The shape this project computes with: conv [kT, kH, kW, I, O], linear [In, Out].
+    public var shape: [Int] {
+        switch layout {
+        case .conv: return Array(torchShape[2...]) + [torchShape[1], torchShape[0]]
+        case .linear: return [torchShape[1], torchShape[0]]
+        case .vector: return torchShape
+        }
+    }
+
+    /// A tensor in PyTorch layout → this project's layout.
+    public func fromTorch(_ t: Tensor) -> Tensor {
+        switch layout {
+        case .conv: return convWeight(fromPyTorch: t)
+        case .linear: return linearWeight(fromPyTorch: t)
+        case .vector: return t
+        }
+    }
+
+    /// This project's layout → PyTorch's.
+    public func toTorch(_ t: Tensor) -> Tensor {
+        switch layout {
+        case .conv: return t.permuted([4, 3, 0, 1, 2])
+        case .linear: return t.permuted([1, 0])
+        case .vector: return t
+        }
+    }
+}
+
+/// Weights, a missing or mis-shaped tensor named with both shapes.
+public struct ModelError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension Architecture {
+    /// Every tensor of the model with SlowFast's names (spec §5.2), in forward order.
+    public func parameterSpecs(_ options: ModelOptions) -> [ParameterSpec] {
+        var specs: [ParameterSpec] = []
+        func conv(_ c: ConvSpec, init initializer: ParameterSpec.Initializer = .msra) {
+            specs.append(ParameterSpec(name: c.name + ".weight", torchShape: c.torchShape, layout: .conv, initializer: initializer, trainable: true))
+        }
+        func vector(_ name: String, _ n: Int, _ initializer: ParameterSpec.Initializer, trainable: Bool = true) {
+            specs.append(ParameterSpec(name: name, torchShape: [n], layout: .vector, initializer: initializer, trainable: trainable))
+        }
+        func bn(_ prefix: String, _ n: Int, gamma: Float = 1) {
+            vector(prefix + ".weight", n, .constant(gamma))
+            vector(prefix + ".bias", n, .constant(0))
+            vector(prefix + ".running_mean", n, .constant(0), trainable: false)
+            vector(prefix + ".running_var", n, .constant(1), trainable: false)
+        }
+        conv(stem)
+        bn("s1.pathway0_stem.bn", stem.cout)
+        let nl = options.nonlocal
+        for stage in stages {
+            for block in stage.blocks {
+                if let s = block.shortcut { conv(s); bn("\(block.prefix).branch1_bn", s.cout) }
+                conv(block.a); bn("\(block.prefix).branch2.a_bn", block.a.cout)
+                conv(block.b); bn("\(block.prefix).branch2.b_bn", block.b.cout)
+                // The last BN of each block starts at γ = 0 (the official BN_INIT_GAMMA).
+                conv(block.c); bn("\(block.prefix).branch2.c_bn", block.c.cout, gamma: 0)
+                guard let n = block.nonlocal else { continue }
+                let std = ParameterSpec.Initializer.gaussian(std: 0.01)
+                func nlConv(_ name: String, cin: Int, cout: Int, bias: Bool, init initializer: ParameterSpec.Initializer = std) {
+                    conv(ConvSpec(name: "\(n.prefix).\(name)", cin: cin, cout: cout, kernel: [1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0]), init: initializer)
+                    if bias { vector("\(n.prefix).\(name).bias", cout, .constant(0)) }
+                }
+                if nl.instantiation != .gaussian {
+                    nlConv("conv_theta", cin: n.channels, cout: n.inner, bias: true)
+                    nlConv("conv_phi", cin: n.channels, cout: n.inner, bias: true)
+                }
+                nlConv("conv_g", cin: n.channels, cout: n.inner, bias: true)
+                if nl.instantiation == .concatenation {
+                    nlConv("concat_project", cin: 2 * n.inner, cout: 1, bias: false)
+                }
+                nlConv("conv_out", cin: n.inner, cout: n.channels, bias: nl.outBias,
+                       init: nl.norm == .none ? .constant(0) : std)
+                if nl.norm == .bn { bn("\(n.prefix).bn", n.channels, gamma: 0) }
+            }
+        }
+        specs.append(ParameterSpec(name: "head.projection.weight", torchShape: [classes, features], layout: .linear,
+                                   initializer: .gaussian(std: 0.01), trainable: true))
+        vector("head.projection.bias", classes, .constant(0))
+        return specs
+    }
+}
+
+extension ParameterSpec {
+    /// A fresh tensor as the official code initialises it.
+    func initialized(using rng: inout RandomSource) -> Tensor {
+        let count = torchShape.reduce(1, *)
+        var values = [Float](repeating: 0, count: count)
+        switch initializer {
+        case .constant(let v): values = [Float](repeating: v, count: count)
+        case .gaussian(let std): for i in 0..<count { values[i] = std * rng.nextGaussian() }
+        case .msra:
+            let fanOut = Float(count / max(torchShape[1], 1))
+            let std = (2 / fanOut).squareRoot()
+            for i in 0..<count { values[i] = std * rng.nextGaussian() }
+        }
+        return fromTorch(Tensor(shape: torchShape, scalars: values))
+    }
+}
+
+extension RandomSource {
+    /// Standard normal (Box–Muller).
+    public mutating func nextGaussian() -> Float {
+        let u1 = max(Double(next() >> 11) / Double(1 << 53), 1e-300), u2 = Double(next() >> 11) / Double(1 << 53)
+        return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
+    }
+}

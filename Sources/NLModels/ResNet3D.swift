@@ -1,0 +1,184 @@
+import Foundation
+import NLTensor
+
+/// The video classifier's output under the official test protocol (spec §1.4).
+public struct Prediction: Sendable {
+    /// [N, classes]: softmax per window of the fully convolutional head, averaged.
+    public let probabilities: Tensor
+    /// [N, t, h, w, classes]: the logits of each head window.
+    public let windowLogits: Tensor
+}
+
+/// C2D / I3D ResNet-50/101 with non-local blocks (spec §1–2), channels-last.
+/// Input [N, T, H, W, 3], normalised as the config's `input.normalization` says.
+public final class ResNet3D: @unchecked Sendable {
+    public let config: ModelConfig
+    public let architecture: Architecture
+    /// Every tensor's name, shape and initialiser, in forward order.
+    public let specs: [ParameterSpec]
+    /// This project's layouts (conv [kT, kH, kW, I, O], linear [In, Out]).
+    public private(set) var weights: [String: Tensor]
+
+    private let cacheLock = NSLock()
+    private var foldedCache: [String: (weight: Tensor, bias: Tensor)] = [:]
+    private var pointwiseCache: [String: (weight: Tensor, bias: Tensor, widths: [Int])] = [:]
+
+    /// A freshly initialised model, as the official code initialises one.
+    public init(config: ModelConfig, seed: UInt64 = 0) {
+        self.config = config
+        architecture = Architecture(config.model)
+        specs = architecture.parameterSpecs(config.model)
+        var rng = RandomSource(seed: seed)
+        var weights: [String: Tensor] = [:]
+        for spec in specs { weights[spec.name] = spec.initialized(using: &rng) }
+        self.weights = weights
+    }
+
+    /// A model with the given weights (this project's layouts), each checked by name and shape.
+    public convenience init(config: ModelConfig, weights: [String: Tensor]) throws {
+        self.init(config: config, seed: 0)
+        try replaceWeights(weights)
+    }
+
+    /// Replaces all weights; a missing, unexpected or mis-shaped tensor is an error naming it.
+    public func replaceWeights(_ new: [String: Tensor]) throws {
+        let expected = Set(specs.map(\.name))
+        if let missing = specs.first(where: { new[$0.name] == nil }) {
+            let count = specs.filter { new[$0.name] == nil }.count
+            throw ModelError("missing tensor '\(missing.name)' (shape \(missing.torchShape))\(count > 1 ? " and \(count - 1) more" : "")")
+        }
+        if let extra = new.keys.sorted().first(where: { !expected.contains($0) }) {
+            throw ModelError("unexpected tensor '\(extra)' (shape \(new[extra]!.shape)); the config has no such layer")
+        }
+        for spec in specs where new[spec.name]!.shape != spec.shape {
+            throw ModelError("tensor '\(spec.name)' has shape \(new[spec.name]!.shape), the config needs \(spec.shape)")
+        }
+        weights = new.mapValues(\.detached)
+        invalidateCaches()
+    }
+
+    /// Sets one tensor (same shape), e.g. after an optimiser step or a BN statistics update.
+    public func setWeight(_ name: String, _ value: Tensor) {
+        require(weights[name]?.shape == value.shape,
+                "setWeight: '\(name)' has shape \(weights[name]?.shape ?? []), got \(value.shape)")
+        weights[name] = value.detached
+        invalidateCaches()
+    }
+
+    private func invalidateCaches() {
+        cacheLock.lock(); defer { cacheLock.unlock() }
+        foldedCache = [:]
+        pointwiseCache = [:]
+    }
+
+    // MARK: Forward
+
+    /// The features of res5, [N, T', H', W', C], and the context that computed them.
+    func features(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+        require(x.rank == 5 && x.shape[4] == 3, "ResNet3D: input must be [N, T, H, W, 3], got \(x.shape)")
+        let a = architecture
+        var h = ctx.convBN(x, a.stem, bn: "s1.pathway0_stem.bn", relu: true)   // [N, T, H/2, W/2, w]
+        h = maxPool3d(h, kernel: a.pool1.kernel, stride: a.pool1.stride, padding: a.pool1.padding)
+        for (s, stage) in a.stages.enumerated() {
+            for block in stage.blocks {
+                h = ctx.bottleneck(h, block)
+                if let nl = block.nonlocal { h = ctx.nonLocal(h, nl) }
+            }
+            if s == 0 { h = maxPool3d(h, kernel: a.pool2.kernel, stride: a.pool2.stride, padding: a.pool2.padding) }
+        }
+        return h
+    }
+
+    /// Logits [N, classes] from a global average pool of res5 (the training head), with the
+    /// BN statistics the pass computed and the generator after dropout.
+    private func globalPoolLogits(_ x: Tensor, options: ForwardOptions, weights: [String: Tensor],
+                                  rng: RandomSource) -> (logits: Tensor, statistics: [String: BatchNormStatistics], rng: RandomSource) {
+        var ctx = ForwardContext(model: self, weights: weights, options: options, rng: rng)
+        let h = features(x, &ctx)                                                         // [N, T', H', W', C]
+        var pooled = globalAvgPool3d(h).reshaped([x.shape[0], architecture.features])     // [N, C]
+        if options.training && config.model.dropout > 0 {
+            pooled = dropout(pooled, probability: config.model.dropout, using: &ctx.rng)
+        }
+        let logits = linear(pooled, weight: ctx.weight("head.projection.weight"), bias: ctx.weight("head.projection.bias"))
+        return (logits, ctx.statistics, ctx.rng)
+    }
+
+    /// Inference logits, [N, classes] (global pool head, no dropout). `fused: false` runs the
+    /// plain ops (the reference the fast path is tested against).
+    public func logits(_ x: Tensor, fused: Bool = true) -> Tensor {
+        globalPoolLogits(x, options: ForwardOptions(training: false, fused: fused), weights: weights, rng: RandomSource(seed: 0)).logits
+    }
+
+    /// Training-mode logits [N, classes]: BN on batch statistics (unless frozen), dropout.
+    /// `weights` are the model's tensors as the optimiser sees them (tape-watched);
+    /// `statistics` receives each BN's updated running statistics.
+    public func trainingLogits(_ x: Tensor, weights: [String: Tensor], statistics: inout [String: BatchNormStatistics],
+                               rng: inout RandomSource) -> Tensor {
+        let r = globalPoolLogits(x, options: ForwardOptions(training: true, fused: false), weights: weights, rng: rng)
+        statistics = r.statistics
+        rng = r.rng
+        return r.logits
+    }
+
+    /// The official test head (spec §1.4): the classifier applied to every [T', 7, 7] window
+    /// of res5 (stride 1), softmax per window, mean over windows.
+    public func predict(_ x: Tensor, options: ForwardOptions = ForwardOptions()) -> Prediction {
+        var ctx = ForwardContext(model: self, weights: weights, options: options, rng: RandomSource(seed: 0))
+        let h = features(x, &ctx)                                                        // [N, T', H', W', C]
+        let window = [h.shape[1], min(architecture.headWindow, h.shape[2]), min(architecture.headWindow, h.shape[3])]
+        let pooled = avgPool3d(h, kernel: window, stride: [1, 1, 1])                    // [N, t, h, w, C]
+        let windows = linear(pooled, weight: ctx.weight("head.projection.weight"),
+                             bias: ctx.weight("head.projection.bias"))                   // [N, t, h, w, classes]
+        let n = x.shape[0], k = architecture.classes
+        let perWindow = softmax(windows).reshaped([n, -1, k])                            // [N, windows, classes]
+        var mean = Tensor(zeros: [n, k])
+        let count = perWindow.shape[1]
+        mean.withUnsafeMutableBufferPointer { m in
+            perWindow.withUnsafeBufferPointer { p in
+                for i in 0..<n { for w in 0..<count { for j in 0..<k { m[i * k + j] += p[(i * count + w) * k + j] / Float(count) } } }
+            }
+        }
+        return Prediction(probabilities: mean, windowLogits: windows)
+    }
+
+    // MARK: Inference caches
+
+    /// Conv `name` with BN `bn` folded in (and its own bias, if any): computed once.
+    func foldedConv(_ name: String, bn: String?, hasBias: Bool) -> (weight: Tensor, bias: Tensor) {
+        cacheLock.lock(); defer { cacheLock.unlock() }
+        if let f = foldedCache[name] { return f }
+        let w = weights[name + ".weight"]!
+        let bias = hasBias ? weights[name + ".bias"] : nil
+        let result: (weight: Tensor, bias: Tensor)
+        if let bn {
+            let stats = BatchNormStatistics(mean: weights[bn + ".running_mean"]!, variance: weights[bn + ".running_var"]!)
+            result = foldBatchNorm(weight: w, bias: bias, scale: weights[bn + ".weight"]!, shift: weights[bn + ".bias"]!,
+                                   statistics: stats, epsilon: config.model.batchNorm.epsilon)
+        } else {
+            result = (w, bias ?? Tensor(zeros: [w.shape[4]]))
+        }
+        foldedCache[name] = result
+        return result
+    }
+
+    /// 1×1×1 convs of one input side by side: weights [1, 1, 1, C, Σ outs], biases, widths.
+    func concatenatedPointwise(_ names: [String]) -> (weight: Tensor, bias: Tensor, widths: [Int]) {
+        let key = names.joined(separator: "|")
+        cacheLock.lock(); defer { cacheLock.unlock() }
+        if let f = pointwiseCache[key] { return f }
+        let ws = names.map { weights[$0 + ".weight"]! }, bs = names.map { weights[$0 + ".bias"]! }
+        let result = (weight: concat(ws, axis: 4), bias: concat(bs, axis: 0), widths: ws.map { $0.shape[4] })
+        pointwiseCache[key] = result
+        return result
+    }
+}
+
+extension ForwardContext {
+    /// relu(BN_c(W_c · relu(BN_b(W_b · relu(BN_a(W_a · x))))) + shortcut(x)).
+    mutating func bottleneck(_ x: Tensor, _ b: BlockSpec) -> Tensor {
+        let shortcut = b.shortcut.map { convBN(x, $0, bn: "\(b.prefix).branch1_bn") } ?? x   // [N, T, H/s, W/s, 4w]
+        var h = convBN(x, b.a, bn: "\(b.prefix).branch2.a_bn", relu: true)                  // [N, T, H, W, w]
+        h = convBN(h, b.b, bn: "\(b.prefix).branch2.b_bn", relu: true)                      // [N, T, H/s, W/s, w]
+        return convBN(h, b.c, bn: "\(b.prefix).branch2.c_bn", residual: shortcut, relu: true) // [N, T, H/s, W/s, 4w]
+    }
+}

@@ -1,0 +1,180 @@
+"""A PyTorch reference of NonLocalNet's networks, written from the spec
+(../shared/reference/NONLOCAL_SPEC.md §1–2) with SlowFast's parameter names, used only to
+make test fixtures. Layout NCTHW as PyTorch convs want; configs are the same dicts the
+Swift side reads from YAML.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+STAGES = ["res2", "res3", "res4", "res5"]
+
+
+def blocks_per_stage(depth):
+    return [3, 4, 23, 3] if depth == 101 else [3, 4, 6, 3]
+
+
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, cin, inner, cout, spatial, t_a, t_b, eps):
+        super().__init__()
+        self.branch2 = nn.Module()
+        self.branch2.a = nn.Conv3d(cin, inner, (t_a, 1, 1), padding=(t_a // 2, 0, 0), bias=False)
+        self.branch2.a_bn = nn.BatchNorm3d(inner, eps=eps)
+        self.branch2.b = nn.Conv3d(inner, inner, (t_b, 3, 3), stride=(1, spatial, spatial), padding=(t_b // 2, 1, 1), bias=False)
+        self.branch2.b_bn = nn.BatchNorm3d(inner, eps=eps)
+        self.branch2.c = nn.Conv3d(inner, cout, 1, bias=False)
+        self.branch2.c_bn = nn.BatchNorm3d(cout, eps=eps)
+        self.has_shortcut = cin != cout or spatial != 1
+        if self.has_shortcut:
+            self.branch1 = nn.Conv3d(cin, cout, 1, stride=(1, spatial, spatial), bias=False)
+            self.branch1_bn = nn.BatchNorm3d(cout, eps=eps)
+
+    def forward(self, x):
+        b = self.branch2
+        h = F.relu(b.a_bn(b.a(x)))
+        h = F.relu(b.b_bn(b.b(h)))
+        h = b.c_bn(b.c(h))
+        s = self.branch1_bn(self.branch1(x)) if self.has_shortcut else x
+        return F.relu(h + s)
+
+
+class NonLocal(nn.Module):
+    def __init__(self, c, nl, group, eps):
+        super().__init__()
+        self.nl, self.group, self.inner = nl, group, c // 2
+        inner = self.inner
+        if nl["instantiation"] != "gaussian":
+            self.conv_theta = nn.Conv3d(c, inner, 1)
+            self.conv_phi = nn.Conv3d(c, inner, 1)
+        self.conv_g = nn.Conv3d(c, inner, 1)
+        if nl["instantiation"] == "concatenation":
+            self.concat_project = nn.Conv3d(2 * inner, 1, 1, bias=False)
+        self.conv_out = nn.Conv3d(inner, c, 1, bias=nl["out_bias"])
+        if nl["norm"] == "bn":
+            self.bn = nn.BatchNorm3d(c, eps=eps)
+
+    def forward(self, x):
+        nl = self.nl
+        n, c, t, h, w = x.shape
+        mode, G = nl["mode"], self.group
+        if mode == "spacetime" and G:
+            xs = x.view(n, c, t // G, G, h, w).permute(0, 2, 1, 3, 4, 5).reshape(n * t // G, c, G, h, w)
+        elif mode == "spacetime":
+            xs = x
+        elif mode == "space":
+            xs = x.permute(0, 2, 1, 3, 4).reshape(n * t, c, 1, h, w)
+        else:  # time: keys at the same position across frames
+            xs = x.permute(0, 3, 4, 1, 2).reshape(n * h * w, c, t, 1, 1)
+        b = xs.shape[0]
+        pool = lambda v: F.max_pool3d(v, (1, 2, 2), (1, 2, 2))
+        sub, inst = nl["subsample"], nl["instantiation"]
+        if inst == "gaussian":
+            theta = xs
+            phi = xs if sub == "none" else pool(xs)
+            g = self.conv_g(pool(xs) if sub == "before" else xs)
+            if sub == "after":
+                g = pool(g)
+        elif sub == "before":
+            theta = self.conv_theta(xs)
+            xp = pool(xs)
+            phi, g = self.conv_phi(xp), self.conv_g(xp)
+        else:
+            theta, phi, g = self.conv_theta(xs), self.conv_phi(xs), self.conv_g(xs)
+            if sub == "after":
+                phi, g = pool(phi), pool(g)
+        theta = theta.flatten(2).transpose(1, 2)   # [B, N, d]
+        phi = phi.flatten(2).transpose(1, 2)       # [B, M, d]
+        g = g.flatten(2).transpose(1, 2)           # [B, M, C/2]
+        m = phi.shape[1]
+        if inst in ("embedded_gaussian", "gaussian"):
+            a = torch.bmm(theta, phi.transpose(1, 2))
+            if inst == "embedded_gaussian" and nl["scale"]:
+                a = a * self.inner ** -0.5
+            p = F.softmax(a, dim=2)
+        elif inst == "dot_product":
+            p = torch.bmm(theta, phi.transpose(1, 2)) / m
+        else:
+            wf = self.concat_project.weight.view(2 * self.inner)
+            q = theta @ wf[: self.inner]           # [B, N]
+            k = phi @ wf[self.inner:]              # [B, M]
+            p = F.relu(q[:, :, None] + k[:, None, :]) / m
+        y = torch.bmm(p, g)                        # [B, N, C/2]
+        if mode == "time":
+            y = y.reshape(n, h, w, t, self.inner).permute(0, 4, 3, 1, 2)
+        elif mode == "space":
+            y = y.reshape(n, t, h, w, self.inner).permute(0, 4, 1, 2, 3)
+        else:
+            y = y.reshape(n, t, h, w, self.inner).permute(0, 4, 1, 2, 3)
+        z = self.conv_out(y.contiguous())
+        if nl["norm"] == "bn":
+            z = self.bn(z)
+        return x + z
+
+
+class Net(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        m = cfg["model"]
+        self.cfg = cfg
+        i3d, w, layout, eps = m["arch"] == "i3d", m["width"], m["layout"], m["batch_norm"]["epsilon"]
+        kt = 5 if i3d else 1
+        s1 = 2 if layout in ("official_org", "paper") else 1
+        self.s1 = nn.Module()
+        self.s1.pathway0_stem = nn.Module()
+        self.s1.pathway0_stem.conv = nn.Conv3d(3, w, (kt, 7, 7), stride=(s1, 2, 2), padding=(kt // 2, 3, 3), bias=False)
+        self.s1.pathway0_stem.bn = nn.BatchNorm3d(w, eps=eps)
+        self.pool1 = {"official": ((1, 3, 3), (1, 2, 2), (0, 0, 0)), "official_org": ((2, 3, 3), (2, 2, 2), (0, 0, 0)),
+                      "slowfast": ((1, 3, 3), (1, 2, 2), (0, 1, 1)), "paper": ((3, 3, 3), (2, 2, 2), (1, 1, 1))}[layout]
+        self.pool2 = ((3, 1, 1), (2, 1, 1), (1, 0, 0)) if layout == "paper" else ((2, 1, 1), (2, 1, 1), (0, 0, 0))
+        nl = m["nonlocal"]
+        cin = w
+        self.stage_blocks = []
+        for s, count in enumerate(blocks_per_stage(m["depth"])):
+            stage = nn.Module()
+            setattr(self, f"s{s + 2}", stage)
+            inner, cout = w << s, 4 * (w << s)
+            names = []
+            for i in range(count):
+                spatial = 2 if (i == 0 and s > 0) else 1
+                inflated = i3d and (s == 0 or (i % 2 == 0 if s < 3 else i % 2 == 1))
+                on_a = inflated and m["inflation"] == "3x1x1"
+                on_b = inflated and m["inflation"] == "3x3x3"
+                setattr(stage, f"pathway0_res{i}",
+                        Bottleneck(cin if i == 0 else cout, inner, cout, spatial, 3 if on_a else 1, 3 if on_b else 1, eps))
+                names.append(f"pathway0_res{i}")
+                if i in nl["blocks"].get(STAGES[s], []):
+                    setattr(stage, f"pathway0_nonlocal{i}",
+                            NonLocal(cout, nl, nl["temporal_groups"].get(STAGES[s], 0), eps))
+                    names.append(f"pathway0_nonlocal{i}")
+            self.stage_blocks.append(names)
+            cin = cout
+        self.head = nn.Module()
+        self.head.projection = nn.Linear(cin, m["classes"])
+        self.window = max(1, m["train_crop"] // 32)
+
+    def features(self, x):
+        h = F.relu(self.s1.pathway0_stem.bn(self.s1.pathway0_stem.conv(x)))
+        h = F.max_pool3d(h, *self.pool1)
+        for s, names in enumerate(self.stage_blocks):
+            stage = getattr(self, f"s{s + 2}")
+            for name in names:
+                h = getattr(stage, name)(h)
+            if s == 0:
+                h = F.max_pool3d(h, *self.pool2)
+        return h
+
+    def forward(self, x):
+        """Global-pool logits [N, classes] (dropout is left out: fixtures are deterministic)."""
+        h = self.features(x)
+        return self.head.projection(h.mean(dim=(2, 3, 4)))
+
+    def predict(self, x):
+        """Fully convolutional test head: per-window softmax, mean over windows."""
+        h = self.features(x)
+        win = (h.shape[2], min(self.window, h.shape[3]), min(self.window, h.shape[4]))
+        pooled = F.avg_pool3d(h, win, stride=1).permute(0, 2, 3, 4, 1)   # [N, t, h, w, C]
+        logits = self.head.projection(pooled)
+        probs = F.softmax(logits, dim=-1).flatten(1, 3).mean(dim=1)
+        return probs, logits
