@@ -2,7 +2,7 @@ import Foundation
 import NLTensor
 
 /// How one forward pass runs.
-public struct ForwardOptions: Sendable {
+public struct ForwardOptions {
     /// Batch statistics in BN (unless frozen), dropout on.
     public var training = false
     /// Inference fast path: BN folded into the conv, bias/residual/ReLU fused after each GEMM,
@@ -11,7 +11,9 @@ public struct ForwardOptions: Sendable {
     public var fused = true
     /// Called with each non-local block's prefix and its pairwise weights P [B', N, M]
     /// (what a query attends to).
-    public var attention: (@Sendable (String, Tensor) -> Void)?
+    public var attention: ((String, Tensor) -> Void)?
+    /// Called with each layer's name (as in `ModelSummary`) and its wall time in seconds.
+    public var timer: ((String, Double) -> Void)?
 
     public init(training: Bool = false, fused: Bool = true) {
         self.training = training
@@ -22,6 +24,15 @@ public struct ForwardOptions: Sendable {
 /// The state of one forward pass: the weights it reads (tape-watched ones when training),
 /// the BN statistics it updates, its random numbers.
 struct ForwardContext {
+    /// Runs `body` as layer `name`, timed when the options ask for it.
+    mutating func layer<T>(_ name: String, _ body: (inout ForwardContext) -> T) -> T {
+        guard let timer = options.timer else { return body(&self) }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = body(&self)
+        timer(name, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        return result
+    }
+
     let model: ResNet3D
     var weights: [String: Tensor]
     var statistics: [String: BatchNormStatistics] = [:]

@@ -238,9 +238,6 @@ extension ModelConfig {
                 throw fail("model.nonlocal.temporal_groups", "applies to mode spacetime only (mode is \(model.nonlocal.mode.rawValue))")
             }
         }
-        if model.nonlocal.instantiation == .gaussian && model.nonlocal.subsample == .after {
-            throw fail("model.nonlocal.subsample", "'after' pools after the φ/g convs, but the gaussian instantiation has none; use before or none")
-        }
         if model.nonlocal.mode == .time && model.nonlocal.subsample != .none && !model.nonlocal.blocks.values.allSatisfy(\.isEmpty) {
             throw fail("model.nonlocal.subsample", "time-only blocks take keys at the query's own position, so spatial subsampling cannot apply; set subsample: none")
         }

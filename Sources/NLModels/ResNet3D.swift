@@ -77,14 +77,17 @@ public final class ResNet3D: @unchecked Sendable {
     func features(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
         require(x.rank == 5 && x.shape[4] == 3, "ResNet3D: input must be [N, T, H, W, 3], got \(x.shape)")
         let a = architecture
-        var h = ctx.convBN(x, a.stem, bn: "s1.pathway0_stem.bn", relu: true)   // [N, T, H/2, W/2, w]
-        h = maxPool3d(h, kernel: a.pool1.kernel, stride: a.pool1.stride, padding: a.pool1.padding)
+        var h = ctx.layer("conv1") { $0.convBN(x, a.stem, bn: "s1.pathway0_stem.bn", relu: true) }   // [N, T, H/2, W/2, w]
+        h = ctx.layer("pool1") { _ in maxPool3d(h, kernel: a.pool1.kernel, stride: a.pool1.stride, padding: a.pool1.padding) }
         for (s, stage) in a.stages.enumerated() {
             for block in stage.blocks {
-                h = ctx.bottleneck(h, block)
-                if let nl = block.nonlocal { h = ctx.nonLocal(h, nl) }
+                let index = block.prefix.split(separator: "_").last!
+                h = ctx.layer("\(stage.name)_\(index)") { $0.bottleneck(h, block) }
+                if let nl = block.nonlocal {
+                    h = ctx.layer("\(stage.name)_nonlocal\(index.dropFirst(3))") { $0.nonLocal(h, nl) }
+                }
             }
-            if s == 0 { h = maxPool3d(h, kernel: a.pool2.kernel, stride: a.pool2.stride, padding: a.pool2.padding) }
+            if s == 0 { h = ctx.layer("pool2") { _ in maxPool3d(h, kernel: a.pool2.kernel, stride: a.pool2.stride, padding: a.pool2.padding) } }
         }
         return h
     }
@@ -125,6 +128,8 @@ public final class ResNet3D: @unchecked Sendable {
     public func predict(_ x: Tensor, options: ForwardOptions = ForwardOptions()) -> Prediction {
         var ctx = ForwardContext(model: self, weights: weights, options: options, rng: RandomSource(seed: 0))
         let h = features(x, &ctx)                                                        // [N, T', H', W', C]
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { options.timer?("head", Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         let window = [h.shape[1], min(architecture.headWindow, h.shape[2]), min(architecture.headWindow, h.shape[3])]
         let pooled = avgPool3d(h, kernel: window, stride: [1, 1, 1])                    // [N, t, h, w, C]
         let windows = linear(pooled, weight: ctx.weight("head.projection.weight"),
@@ -139,6 +144,13 @@ public final class ResNet3D: @unchecked Sendable {
             }
         }
         return Prediction(probabilities: mean, windowLogits: windows)
+    }
+
+    /// Inference on `x` (the fused test path), reporting each layer's time.
+    public func profile(_ x: Tensor, _ report: @escaping (String, Double) -> Void) -> Prediction {
+        var options = ForwardOptions()
+        options.timer = report
+        return predict(x, options: options)
     }
 
     // MARK: Inference caches

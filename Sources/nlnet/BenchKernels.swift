@@ -5,7 +5,8 @@ import NLTensor
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed against a reference timed in the same run.",
-        subcommands: [BenchKernels.self, BenchDecode.self])
+        subcommands: [BenchModel.self, BenchKernels.self, BenchDecode.self],
+        defaultSubcommand: BenchModel.self)
 }
 
 /// Every convolution shape of NL-I3D ResNet-50 at 8×224×224 (the official `resnet_video`

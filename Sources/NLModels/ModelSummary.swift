@@ -1,0 +1,115 @@
+import NLTensor
+
+/// Shapes, parameters and multiply-adds per layer, computed from the architecture alone.
+/// The non-local block's two matrix products (θᵀφ and P·g) and its softmax are counted:
+/// most FLOP counters leave them out.
+public struct LayerSummary: Sendable, Codable {
+    public var name: String
+    /// Output [T, H, W, C] per clip.
+    public var output: [Int]
+    public var parameters: Int
+    /// Multiply-adds per clip.
+    public var macs: Int
+    /// Other floating-point operations (softmax exponentials, sums and divisions).
+    public var otherFLOPs: Int
+}
+
+public struct ModelSummary: Sendable, Codable {
+    public var input: [Int]
+    public var layers: [LayerSummary]
+    public var parameters: Int { layers.reduce(0) { $0 + $1.parameters } }
+    public var macs: Int { layers.reduce(0) { $0 + $1.macs } }
+    /// 2 FLOPs per multiply-add, plus the rest.
+    public var flops: Int { 2 * macs + layers.reduce(0) { $0 + $1.otherFLOPs } }
+}
+
+extension ResNet3D {
+    /// Per-layer summary for one clip of `frames` × `size` × `size`.
+    public func summary(frames: Int, size: Int) -> ModelSummary {
+        ModelSummary.of(architecture, options: config.model, frames: frames, size: size)
+    }
+}
+
+extension ModelSummary {
+    public static func of(_ a: Architecture, options: ModelOptions, frames: Int, size: Int) -> ModelSummary {
+        var layers: [LayerSummary] = []
+        var shape = [frames, size, size, 3]
+        let specs = Dictionary(uniqueKeysWithValues: a.parameterSpecs(options).map { ($0.name, $0) })
+        func params(_ prefix: String) -> Int {
+            specs.filter { $0.key.hasPrefix(prefix + ".") && $0.value.trainable }.reduce(0) { $0 + $1.value.torchShape.reduce(1, *) }
+        }
+        func convOut(_ input: [Int], _ c: ConvSpec) -> [Int] {
+            ConvGeometry(kernel: c.kernel, stride: c.stride, padding: c.padding).outputSize(Array(input.prefix(3))) + [c.cout]
+        }
+        func convMACs(_ out: [Int], _ c: ConvSpec) -> Int { out.prefix(3).reduce(1, *) * c.kernel.reduce(1, *) * c.cin * c.cout }
+        func poolOut(_ input: [Int], _ p: PoolSpec) -> [Int] {
+            (0..<3).map { (input[$0] + 2 * p.padding[$0] - p.kernel[$0]) / p.stride[$0] + 1 } + [input[3]]
+        }
+        // Stem
+        shape = convOut(shape, a.stem)
+        layers.append(LayerSummary(name: "conv1", output: shape, parameters: params("s1.pathway0_stem.conv") + params("s1.pathway0_stem.bn"),
+                                   macs: convMACs(shape, a.stem), otherFLOPs: 0))
+        shape = poolOut(shape, a.pool1)
+        layers.append(LayerSummary(name: "pool1", output: shape, parameters: 0, macs: 0, otherFLOPs: 0))
+        for (s, stage) in a.stages.enumerated() {
+            for block in stage.blocks {
+                let input = shape
+                var macs = 0
+                var h = convOut(input, block.a); macs += convMACs(h, block.a)
+                h = convOut(h, block.b); macs += convMACs(h, block.b)
+                h = convOut(h, block.c); macs += convMACs(h, block.c)
+                if let sc = block.shortcut { macs += convMACs(convOut(input, sc), sc) }
+                shape = h
+                layers.append(LayerSummary(name: "\(stage.name)_\(block.prefix.split(separator: "_").last!)", output: shape,
+                                           parameters: params(block.prefix), macs: macs, otherFLOPs: 0))
+                if let nl = block.nonlocal {
+                    layers.append(nonLocalSummary(nl, stage: stage.name, shape: shape, options: options.nonlocal,
+                                                  parameters: params(nl.prefix)))
+                }
+            }
+            if s == 0 {
+                shape = poolOut(shape, a.pool2)
+                layers.append(LayerSummary(name: "pool2", output: shape, parameters: 0, macs: 0, otherFLOPs: 0))
+            }
+        }
+        layers.append(LayerSummary(name: "head", output: [1, 1, 1, a.classes], parameters: params("head.projection"),
+                                   macs: a.features * a.classes, otherFLOPs: 0))
+        return ModelSummary(input: [frames, size, size, 3], layers: layers)
+    }
+
+    /// A non-local block on [T, H, W, C]: embeddings, θᵀφ (N·M·d), P·g (N·M·C/2), W_z, softmax.
+    static func nonLocalSummary(_ nl: NonLocalSpec, stage: String, shape: [Int], options: NonLocalConfig, parameters: Int) -> LayerSummary {
+        let (t, h, w, c) = (shape[0], shape[1], shape[2], shape[3])
+        let inner = nl.inner
+        let pooledHW = options.subsample == .none ? h * w : (h / 2) * (w / 2)
+        // Queries and keys per group of positions that see each other.
+        let (groups, queries, keys): (Int, Int, Int)
+        switch options.mode {
+        case .spacetime where nl.temporalGroup > 0:
+            (groups, queries, keys) = (t / nl.temporalGroup, nl.temporalGroup * h * w, nl.temporalGroup * pooledHW)
+        case .spacetime: (groups, queries, keys) = (1, t * h * w, t * pooledHW)
+        case .space: (groups, queries, keys) = (t, h * w, pooledHW)
+        case .time: (groups, queries, keys) = (h * w, t, t)
+        }
+        let positions = t * h * w, keyPositions = groups * keys
+        var macs = 0
+        switch options.instantiation {
+        case .gaussian:
+            macs += keyPositions * c * inner                         // g only
+            macs += groups * queries * keys * c                      // θᵀφ on raw x (d = C)
+        default:
+            let phiGInput = options.subsample == .after ? positions : keyPositions
+            macs += positions * c * inner + 2 * phiGInput * c * inner // θ, φ, g
+            macs += groups * queries * keys * inner                  // θᵀφ
+            if options.instantiation == .concatenation { macs += (positions + keyPositions) * inner }
+        }
+        macs += groups * queries * keys * inner                      // P·g
+        macs += positions * inner * c                                // W_z
+        // softmax: exp, sum, divide per pairwise weight (or a division for ÷M instantiations)
+        let pairwise = groups * queries * keys
+        let other = options.instantiation == .embeddedGaussian || options.instantiation == .gaussian ? 3 * pairwise : pairwise
+        let index = nl.prefix.range(of: "nonlocal").map { String(nl.prefix[$0.upperBound...]) } ?? ""
+        return LayerSummary(name: "\(stage)_nonlocal\(index)", output: shape,
+                            parameters: parameters, macs: macs, otherFLOPs: other)
+    }
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import NLModels
+import NLTensor
+
+/// How a command picks its network: a preset, a weights file (whose embedded config is used
+/// when no preset is given), and overrides.
+struct ModelSelection: ParsableArguments {
+    @Option(help: "Model preset (YAML), e.g. Configs/i3d_nonlocal_8x8_r50.yaml.")
+    var config: String?
+
+    @Option(help: "Weights (.safetensors). Its embedded config is used when --config is not given.")
+    var weights: String?
+
+    @Option(name: .customLong("nonlocal"), parsing: .upToNextOption,
+            help: ArgumentHelp("Non-local placement: 'res3=1,3 res4=1,3,5', 'none', or a preset (\(ModelConfig.blockPresets.joined(separator: ", "))).",
+                               valueName: "placement"))
+    var nonlocal: [String] = []
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. model.nonlocal.instantiation=dot_product (repeatable).",
+                                                         valueName: "key=value"))
+    var overrides: [String] = []
+
+    @Option(help: "Seed for randomly initialised weights (when no --weights).")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        if config == nil && weights == nil {
+            throw ValidationError("give --config (a preset in Configs/) or --weights (a .safetensors file)")
+        }
+    }
+
+    /// --nonlocal as a config override.
+    func nonlocalOverride() throws -> String? {
+        guard !nonlocal.isEmpty else { return nil }
+        if nonlocal.count == 1 && !nonlocal[0].contains("=") {
+            return "model.nonlocal.blocks=\(nonlocal[0])"
+        }
+        var stages: [String] = []
+        for item in nonlocal {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, ModelConfig.stageNames.contains(parts[0]) else {
+                throw ValidationError("--nonlocal: '\(item)' is not stage=indices (e.g. res3=1,3) or a preset")
+            }
+            let indices = parts[1].split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard indices.allSatisfy({ $0 != nil }) else { throw ValidationError("--nonlocal: '\(parts[1])' is not a list of block indices") }
+            stages.append("\(parts[0]): [\(indices.map { String($0!) }.joined(separator: ", "))]")
+        }
+        return "model.nonlocal.blocks={\(stages.joined(separator: ", "))}"
+    }
+
+    func resolvedConfig() throws -> ModelConfig? {
+        let all = try (nonlocalOverride().map { [$0] } ?? []) + overrides
+        if let config { return try ModelConfig.load(path: config, overrides: all) }
+        guard !all.isEmpty, let weights else { return nil }
+        // Overrides on a weights file's own config.
+        let file = try SafeTensors(contentsOf: weights)
+        guard let yaml = file.metadata[ResNet3D.configMetadataKey] else {
+            throw ModelError("\(weights): has no embedded config; pass --config")
+        }
+        return try ModelConfig.parse(yaml: yaml, source: "\(weights) (embedded config)", overrides: all)
+    }
+
+    func model() throws -> ResNet3D {
+        let config = try resolvedConfig()
+        if let weights { return try ResNet3D.load(path: weights, config: config) }
+        return ResNet3D(config: config!, seed: seed)
+    }
+}
