@@ -46,17 +46,38 @@ extension ForwardContext {
         phi = phi.reshaped([b, keys, -1])                                // [B', M, d]
         g = g.reshaped([b, keys, inner])                                 // [B', M, C/2]
 
-        // Pairwise weights P [B', N, M], normalised over the keys j.
+        // Inference without an attention hook: P never needs to exist whole.
+        var y: Tensor
+        if fused && options.attention == nil && nl.instantiation != .concatenation {
+            let scaled = nl.instantiation == .embeddedGaussian && nl.scale ? theta * (1 / Float(inner).squareRoot()) : theta
+            y = attention(queries: scaled, keys: phi, values: g,
+                          normalization: nl.instantiation == .dotProduct ? .scale(1 / Float(keys)) : .softmax)  // [B', N, C/2]
+        } else {
+            y = matmul(pairwiseWeights(theta, phi, spec, queries: queries, keys: keys), g)                  // [B', N, C/2]
+        }
+        switch nl.mode {
+        case .time: y = y.reshaped([n, h, w, t, inner]).permuted([0, 3, 1, 2, 4])
+        default: y = y.reshaped([n, t, h, w, inner])
+        }
+        // z = x + BN(W_z y): BN γ starts at 0, so a new block is the identity.
+        let out = ConvSpec(name: "\(p).conv_out", cin: inner, cout: c, kernel: [1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0])
+        return convBN(y, out, bn: nl.norm == .bn ? "\(p).bn" : nil, hasBias: nl.outBias, residual: x)
+    }
+
+    /// Pairwise weights P [B', N, M] of θ [B', N, d] and φ [B', M, d], normalised over the keys j.
+    func pairwiseWeights(_ theta: Tensor, _ phi: Tensor, _ spec: NonLocalSpec, queries: Int, keys: Int) -> Tensor {
+        let nl = model.config.model.nonlocal
+        let p = spec.prefix, inner = spec.inner, b = theta.shape[0]
         let weights: Tensor
         switch nl.instantiation {
         case .embeddedGaussian, .gaussian:
-            var affinity = matmul(theta, phi, transposeB: true)          // θ_iᵀ φ_j
-            if nl.instantiation == .embeddedGaussian && nl.scale {
-                affinity = affinity * (1 / Float(inner).squareRoot())     // × (C/2)^-0.5, as the official code
-            }
-            weights = softmax(affinity)                                  // exp(·) / Σ_j exp(·)
+            // × (C/2)^-0.5 as the official code, applied to θ [N, d] rather than to θᵀφ [N, M].
+            let scaled = nl.instantiation == .embeddedGaussian && nl.scale ? theta * (1 / Float(inner).squareRoot()) : theta
+            var affinity = matmul(scaled, phi, transposeB: true)         // θ_iᵀ φ_j
+            if affinity.requiresGradient { affinity = softmax(affinity) } else { softmaxInPlace(&affinity) }
+            weights = affinity                                           // exp(θ_iᵀφ_j) / Σ_j exp(θ_iᵀφ_j)
         case .dotProduct:
-            weights = matmul(theta, phi, transposeB: true) * (1 / Float(keys))  // θ_iᵀ φ_j / M
+            weights = matmul(theta * (1 / Float(keys)), phi, transposeB: true)  // θ_iᵀ φ_j / M
         case .concatenation:
             // ReLU(w_fᵀ [θ_i; φ_j]) = ReLU(w_θ·θ_i + w_φ·φ_j), the sum built as [w_θθ_i, 1]·[1, w_φφ_j]ᵀ.
             let project = weight("\(p).concat_project.weight").reshaped([2 * inner, 1])
@@ -67,15 +88,6 @@ extension ForwardContext {
             weights = relu(pairwise) * (1 / Float(keys))                  // ÷ M
         }
         options.attention?(p, weights.detached)                         // for `nlnet attention`
-
-        // y_i = Σ_j P_ij g(x_j), back to the input's layout with C/2 channels.
-        var y = matmul(weights, g)                                       // [B', N, C/2]
-        switch nl.mode {
-        case .time: y = y.reshaped([n, h, w, t, inner]).permuted([0, 3, 1, 2, 4])
-        default: y = y.reshaped([n, t, h, w, inner])
-        }
-        // z = x + BN(W_z y): BN γ starts at 0, so a new block is the identity.
-        let out = ConvSpec(name: "\(p).conv_out", cin: inner, cout: c, kernel: [1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0])
-        return convBN(y, out, bn: nl.norm == .bn ? "\(p).bn" : nil, hasBias: nl.outBias, residual: x)
+        return weights
     }
 }
