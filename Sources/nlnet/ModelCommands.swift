@@ -9,11 +9,7 @@ struct Info: ParsableCommand {
 
     @OptionGroup var selection: ModelSelection
 
-    @Option(help: "Frames per clip (default: the config's input.frames).")
-    var frames: Int?
-
-    @Option(help: "Spatial size of the clip.")
-    var size = 224
+    @OptionGroup var clip: ClipShape
 
     @Flag(help: "One JSON object.")
     var json = false
@@ -21,7 +17,7 @@ struct Info: ParsableCommand {
     func run() throws {
         guard let config = try selection.resolvedConfig() ?? selection.weights.map({ try ResNet3D.load(path: $0).config }) else { return }
         let architecture = Architecture(config.model)
-        let t = frames ?? config.input.frames
+        let (t, size) = (clip.frames ?? config.input.frames, clip.size)
         let s = ModelSummary.of(architecture, options: config.model, frames: t, size: size)
         if json { print(try jsonLine(s)); return }
         print("\(config.name): \(config.model.arch.rawValue.uppercased()) ResNet-\(config.model.depth), layout \(config.model.layout.rawValue), input \(t)×\(size)×\(size)")
@@ -82,11 +78,7 @@ struct BenchModel: ParsableCommand {
 
     @OptionGroup var selection: ModelSelection
 
-    @Option(help: "Frames per clip (default: the config's input.frames).")
-    var frames: Int?
-
-    @Option(help: "Spatial size.")
-    var size = 224
+    @OptionGroup var clip: ClipShape
 
     @OptionGroup var output: BenchOutput
 
@@ -106,7 +98,7 @@ struct BenchModel: ParsableCommand {
 
     func run() throws {
         let model = try selection.model()
-        let t = frames ?? model.config.input.frames
+        let (t, size) = (clip.frames ?? model.config.input.frames, clip.size)
         let x = Tensor(repeating: 0.1, shape: [1, t, size, size, 3])
         let summary = model.summary(frames: t, size: size)
         let peak = ConvBenchmark.squareSgemmGFLOPS(2048, repeats: output.repeats)

@@ -67,3 +67,12 @@ struct ModelSelection: ParsableArguments {
         return ResNet3D(config: config!, seed: seed)
     }
 }
+
+/// The clip a model is measured on.
+struct ClipShape: ParsableArguments {
+    @Option(help: "Frames per clip (default: the config's input.frames).")
+    var frames: Int?
+
+    @Option(help: "Spatial size (height = width).")
+    var size = 224
+}
