@@ -39,8 +39,12 @@ test: deps
 	$(SWIFT) build -c $(CONFIG) --build-tests
 	Scripts/run-tests.sh $(SWIFT) test -c $(CONFIG) --skip-build
 
+# Until a trained default model ships (issue "Ablations"): what the decoder sees in the bundled
+# clips, the default network's layers, and the engine's speed.
 demo: build
-	$(BIN) bench kernels
+	$(BIN) probe Clips/*.mp4
+	$(BIN) info --config Configs/i3d_nonlocal_8x8_r50.yaml | tail -n 4
+	$(BIN) bench --config Configs/i3d_nonlocal_8x8_r50.yaml --repeats 1 | head -n 2
 
 bench: build
 	$(BIN) bench kernels
