@@ -33,14 +33,16 @@ let package = Package(
         .target(name: "NLTensor", dependencies: ["COpenBLAS"], swiftSettings: fast),
         .target(name: "NLVideo", dependencies: ["CVideoShim", "NLTensor"], swiftSettings: fast),
         .target(name: "NLModels", dependencies: ["NLTensor", "Yams"], swiftSettings: fast),
+        .target(name: "NLTrain", dependencies: ["NLVideo", "NLModels", "NLTensor"], swiftSettings: fast),
         .executableTarget(
             name: "nlnet",
-            dependencies: ["NLTensor", "NLVideo", "NLModels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["NLTensor", "NLVideo", "NLModels", "NLTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fast),
         .testTarget(name: "NLTensorTests", dependencies: ["NLTensor"],
                     swiftSettings: fast),
         .testTarget(name: "NLVideoTests", dependencies: ["NLVideo", "NLTensor"], swiftSettings: fast),
         .testTarget(name: "NLModelsTests", dependencies: ["NLModels", "NLTensor"], swiftSettings: fast),
+        .testTarget(name: "NLTrainTests", dependencies: ["NLTrain", "NLModels", "NLVideo", "NLTensor"], swiftSettings: fast),
         .testTarget(name: "nlnetTests", dependencies: ["nlnet", "NLTensor"], exclude: ["Golden"], swiftSettings: fast),
     ]
 )

@@ -23,7 +23,7 @@ public struct ClipSampler: Sendable, Equatable {
     /// Frames spanned by one clip.
     public var span: Int { (frames - 1) * stride + 1 }
 
-    func clip(startingAt start: Int, frameCount n: Int) -> [Int] {
+    public func clip(startingAt start: Int, frameCount n: Int) -> [Int] {
         (0..<frames).map { k in
             let i = start + k * stride
             switch boundary {

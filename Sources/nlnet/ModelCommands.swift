@@ -15,6 +15,7 @@ struct Info: ParsableCommand {
     var json = false
 
     func run() throws {
+        guard !selection.isEmpty else { throw ValidationError("give --config (a preset in Configs/) or --weights (a .safetensors file)") }
         guard let config = try selection.resolvedConfig() ?? selection.weights.map({ try ResNet3D.load(path: $0).config }) else { return }
         let architecture = Architecture(config.model)
         let (t, size) = (clip.frames ?? config.input.frames, clip.size)

@@ -24,11 +24,7 @@ struct ModelSelection: ParsableArguments {
     @Option(help: "Seed for randomly initialised weights (when no --weights).")
     var seed: UInt64 = 0
 
-    func validate() throws {
-        if config == nil && weights == nil {
-            throw ValidationError("give --config (a preset in Configs/) or --weights (a .safetensors file)")
-        }
-    }
+    var isEmpty: Bool { config == nil && weights == nil }
 
     /// --nonlocal as a config override.
     func nonlocalOverride() throws -> String? {
@@ -62,6 +58,7 @@ struct ModelSelection: ParsableArguments {
     }
 
     func model() throws -> ResNet3D {
+        guard !isEmpty else { throw ValidationError("give --config (a preset in Configs/) or --weights (a .safetensors file)") }
         let config = try resolvedConfig()
         if let weights { return try ResNet3D.load(path: weights, config: config) }
         return ResNet3D(config: config!, seed: seed)

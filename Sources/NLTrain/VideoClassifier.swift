@@ -1,0 +1,133 @@
+import Foundation
+import NLModels
+import NLTensor
+import NLVideo
+
+/// How the per-view class probabilities of one video are combined.
+public enum Ensemble: String, Codable, Sendable, CaseIterable {
+    /// mean of the views' softmax vectors (the official score, up to the constant 1/views)
+    case mean
+    /// sum, as the official code writes it
+    case sum
+    /// element-wise maximum
+    case max
+}
+
+/// The test views of a video (spec §3.2): clips × crops, frames × stride, short side, crop.
+public struct ViewProtocol: Sendable, Codable, Equatable {
+    public var clips = 10
+    public var crops = 3
+    public var frames = 8
+    public var stride = 8
+    public var shortSide = 256
+    public var crop = 256
+    public var boundary = FrameBoundary.wrap
+    public var normalization = Normalization.official
+
+    public init() {}
+
+    /// The protocol a model config asks for.
+    public init(config: ModelConfig) {
+        frames = config.input.frames
+        stride = config.input.stride
+        shortSide = config.input.shortSide
+        crop = config.input.crop
+        normalization = config.input.normalization == "imagenet" ? .imagenet : .official
+    }
+}
+
+public struct RankedClass: Codable, Sendable, Equatable {
+    public var rank: Int
+    public var index: Int
+    public var label: String
+    public var probability: Float
+}
+
+/// Combines per-view probability vectors [views][classes].
+public func aggregate(_ views: [[Float]], _ ensemble: Ensemble) -> [Float] {
+    guard let first = views.first else { return [] }
+    var out = first
+    for v in views.dropFirst() {
+        for j in out.indices { out[j] = ensemble == .max ? Swift.max(out[j], v[j]) : out[j] + v[j] }
+    }
+    if ensemble == .mean { out = out.map { $0 / Float(views.count) } }
+    return out
+}
+
+/// The k best classes of a score vector, ties broken by class index.
+public func topK(_ scores: [Float], k: Int, labels: [String]) -> [RankedClass] {
+    scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
+        .prefix(k).enumerated().map { rank, i in
+            RankedClass(rank: rank + 1, index: i, label: i < labels.count ? labels[i] : "class \(i)", probability: scores[i])
+        }
+}
+
+/// Classifies videos with a model under a view protocol. Decoding (`decodeViews`) and the
+/// network (`classify`) are separate steps so a caller can overlap the next video's decoding
+/// with this one's network.
+public final class VideoClassifier: @unchecked Sendable {
+    public let model: ResNet3D
+    public let labels: [String]
+    public let views: ViewProtocol
+
+    public init(model: ResNet3D, labels: [String], views: ViewProtocol) {
+        self.model = model
+        self.labels = labels
+        self.views = views
+    }
+
+    public struct DecodedVideo: Sendable {
+        public let path: String
+        public let info: VideoInfo
+        public let views: TestViews
+        public let decodeSeconds: Double
+    }
+
+    public func decodeViews(_ path: String, threads: Int = 2) throws -> DecodedVideo {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let reader = try VideoReader(path: path, threads: threads)
+        let v = try reader.testViews(sampler: ClipSampler(frames: views.frames, stride: views.stride, boundary: views.boundary),
+                                     clips: views.clips, crops: views.crops, shortSide: views.shortSide,
+                                     cropSize: views.crop, normalization: views.normalization)
+        return DecodedVideo(path: path, info: reader.info, views: v,
+                            decodeSeconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+
+    /// Per-view probabilities [views][classes]: each view's fully convolutional head already
+    /// averages the softmax of its windows (spec §1.4). `progress` is called after each view.
+    public func classify(_ video: DecodedVideo, progress: ((Int) -> Void)? = nil) -> [[Float]] {
+        video.views.tensors.enumerated().map { i, clip in
+            let p = model.predict(clip.reshaped([1] + clip.shape)).probabilities.scalars
+            progress?(i + 1)
+            return p
+        }
+    }
+
+    public struct TimelineEntry: Codable, Sendable {
+        public var time: Double
+        public var frames: [Int]
+        public var top: [RankedClass]
+    }
+
+    /// A prediction every `interval` seconds: one clip centred at each time, centre crop.
+    public func timeline(_ path: String, interval: Double, top k: Int = 1, threads: Int = 2) throws -> [TimelineEntry] {
+        let reader = try VideoReader(path: path, threads: threads)
+        let info = reader.info
+        let fps = info.frameRate > 0 ? info.frameRate : 25
+        let sampler = ClipSampler(frames: views.frames, stride: views.stride, boundary: .clamp)
+        let duration = Double(info.frameCount) / fps
+        let display = info.displaySize
+        let size = SpatialTransform.resized(width: display.width, height: display.height, shortSide: views.shortSide)
+        let crop = SpatialTransform.testCrops(width: size.width, height: size.height, size: views.crop, count: 1)[0]
+        var entries: [TimelineEntry] = []
+        for time in stride(from: 0, through: max(duration - 1 / fps, 0), by: max(interval, 1 / fps)) {
+            let centre = Int(time * fps)
+            let indices = sampler.clip(startingAt: centre - sampler.span / 2, frameCount: info.frameCount)
+            let rgb = try reader.frames(indices, width: size.width, height: size.height)
+            let clip = SpatialTransform.clipTensor(rgb, frames: Array(indices.indices), crop: crop, normalization: views.normalization)
+            let p = model.predict(clip.reshaped([1] + clip.shape)).probabilities.scalars
+            entries.append(TimelineEntry(time: time, frames: indices, top: topK(p, k: k, labels: labels)))
+        }
+        return entries
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import NLModels
+import NLTrain
+
+/// Where the time of classifying one video goes: decoding vs the network.
+struct BenchClassify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "classify",
+        abstract: "Wall time, decoding time and network time of classifying one video (30 views by default).")
+
+    @Argument(help: "A video file (e.g. 10 s of 720p H.264).")
+    var file: String
+
+    @OptionGroup var selection: ModelSelection
+
+    @Option(help: "Clips per video.")
+    var clips = 10
+
+    @Option(help: "Crops per clip.")
+    var crops = 3
+
+    @OptionGroup var output: BenchOutput
+
+    struct Report: Codable {
+        var file: String
+        var model: String
+        var views: Int
+        var wallSeconds: Double
+        var decodeSeconds: Double
+        var networkSeconds: Double
+        var decodeShare: Double
+    }
+
+    func run() throws {
+        let model = selection.isEmpty
+            ? ResNet3D(config: try ModelConfig.load(path: locate("Configs/i3d_nonlocal_8x8_r50.yaml") ?? "Configs/i3d_nonlocal_8x8_r50.yaml"))
+            : try selection.model()
+        var views = ViewProtocol(config: model.config)
+        views.clips = clips
+        views.crops = crops
+        let classifier = VideoClassifier(model: model, labels: [], views: views)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let video = try classifier.decodeViews(file)
+        let networkStart = DispatchTime.now().uptimeNanoseconds
+        _ = classifier.classify(video)
+        let end = DispatchTime.now().uptimeNanoseconds
+        let wall = Double(end - start) / 1e9, network = Double(end - networkStart) / 1e9
+        let report = Report(file: file, model: model.config.name, views: video.views.tensors.count, wallSeconds: wall,
+                            decodeSeconds: video.decodeSeconds, networkSeconds: network, decodeShare: video.decodeSeconds / wall)
+        if output.json { print(try jsonLine(report)); return }
+        print("\(file): \(report.views) views of \(report.model)")
+        print(String(format: "wall %.2f s = decode %.2f s (%.1f%%) + network %.2f s", wall, report.decodeSeconds, 100 * report.decodeShare, network))
+    }
+}

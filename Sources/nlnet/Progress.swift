@@ -1,0 +1,44 @@
+import Foundation
+
+/// Progress on stderr: a redrawn bar on a terminal, a plain line every few seconds otherwise.
+final class Progress {
+    private let total: Int
+    private let quiet: Bool
+    private let terminal = isatty(STDERR_FILENO) != 0
+    private let start = Date()
+    private var lastLine = Date.distantPast
+    private var done = 0
+
+    init(total: Int, quiet: Bool) {
+        self.total = total
+        self.quiet = quiet || total == 0
+    }
+
+    /// `completed` units of `total` done; `detail` says what is under way.
+    func update(completed: Int, detail: String) {
+        guard !quiet else { return }
+        done = completed
+        let elapsed = Date().timeIntervalSince(start)
+        let rate = elapsed > 0 ? Double(completed) / elapsed : 0
+        let eta = rate > 0 ? Double(total - completed) / rate : 0
+        let stats = String(format: "%d/%d · %.2f/s · ETA %@", completed, total, rate, format(eta))
+        if terminal {
+            let width = 24, filled = total > 0 ? width * completed / total : 0
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(stats) \(detail)".utf8))
+        } else if Date().timeIntervalSince(lastLine) >= 5 || completed == total {
+            lastLine = Date()
+            FileHandle.standardError.write(Data("progress: \(stats) \(detail)\n".utf8))
+        }
+    }
+
+    func finish() {
+        guard !quiet, terminal else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+
+    private func format(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s"
+    }
+}

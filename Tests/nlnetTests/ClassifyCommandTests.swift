@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+
+@Suite("nlnet classify")
+struct ClassifyCommandTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let clips = root.appendingPathComponent("Clips").path
+    /// A small network so the test is quick: NL-I3D at width 8, 2 clips × 1 crop of 64².
+    static let small = ["--config", root.appendingPathComponent("Configs/i3d_nonlocal_8x8_r50.yaml").path,
+                        "--set", "model.width=8", "--clips", "2", "--crops", "1", "--size", "64", "--quiet"]
+
+    @Test func jsonDocumentHasTheSchema() throws {
+        let r = try CLI.run(["classify", Self.clips, "--json", "--top", "3", "--views"] + Self.small)
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(Set(doc.keys) == ["model", "untrained", "protocolUsed", "ensemble", "videos"])
+        let videos = try #require(doc["videos"] as? [[String: Any]])
+        #expect(videos.count == 3)
+        for v in videos {
+            #expect(Set(v.keys).isSuperset(of: ["path", "top", "frameCount", "clips", "views", "decodeSeconds", "networkSeconds"]))
+            let top = try #require(v["top"] as? [[String: Any]])
+            #expect(top.count == 3 && top.map { $0["rank"] as? Int } == [1, 2, 3])
+            #expect(Set(top[0].keys) == ["rank", "index", "label", "probability"])
+            let probabilities = top.compactMap { $0["probability"] as? Double }
+            #expect(probabilities == probabilities.sorted(by: >))
+            #expect((v["views"] as? [[Any]])?.count == 2)
+        }
+    }
+
+    @Test func failuresAreReportedAndTheRunGoesOn() throws {
+        let jsonl = FileManager.default.temporaryDirectory.appendingPathComponent("nlnet-\(getpid()).jsonl").path
+        defer { unlink(jsonl) }
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("nlnet-bad-\(getpid()).mp4").path
+        _ = FileManager.default.createFile(atPath: bad, contents: Data("not a video".utf8))
+        defer { unlink(bad) }
+        let clip = Self.clips + "/testsrc2_320x240.mp4"
+        let r = try CLI.run(["classify", bad, clip, "--jsonl", jsonl] + Self.small)
+        #expect(r.status == 1, "a failed file makes the exit status non-zero")
+        #expect(r.stderr.contains(bad) && r.stderr.contains("1 of 2 file(s) failed"), "\(r.stderr)")
+        let lines = try String(contentsOfFile: jsonl, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+        let first = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect(first["path"] as? String == bad && (first["error"] as? String)?.contains(bad) == true)
+        let second = try #require(try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any])
+        #expect(second["top"] != nil && second["error"] == nil)
+        let kept = try CLI.run(["classify", bad, clip, "--keep-going"] + Self.small)
+        #expect(kept.status == 0)
+    }
+
+    @Test func shardsSplitTheInputs() throws {
+        var seen: [String] = []
+        for k in 1...2 {
+            let r = try CLI.run(["classify", Self.clips, "--json", "--shard", "\(k)/2"] + Self.small)
+            let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            seen += (doc["videos"] as? [[String: Any]] ?? []).compactMap { $0["path"] as? String }
+        }
+        #expect(seen.count == 3 && Set(seen).count == 3)
+        let bad = try CLI.run(["classify", Self.clips, "--shard", "3/2"] + Self.small)
+        #expect(bad.status != 0 && bad.stderr.contains("--shard"))
+    }
+
+    @Test func noModelIsOneClearError() throws {
+        let r = try CLI.run(["classify", Self.clips, "--quiet"], environment: ["NLNET_MODEL": nil])
+        #expect(r.status != 0 && r.stderr.contains("--weights"), "\(r.stderr)")
+    }
+}
