@@ -24,6 +24,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
     ],
     targets: [
         .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat libavcodec libswscale libavutil",
@@ -32,7 +33,7 @@ let package = Package(
         .target(name: "CVideoShim", dependencies: ["CFFmpeg"], cSettings: fastC),
         .target(name: "NLTensor", dependencies: ["COpenBLAS"], swiftSettings: fast),
         .target(name: "NLVideo", dependencies: ["CVideoShim", "NLTensor"], swiftSettings: fast),
-        .target(name: "NLModels", dependencies: ["NLTensor", "Yams"], swiftSettings: fast),
+        .target(name: "NLModels", dependencies: ["NLTensor", "Yams", "ZIPFoundation"], swiftSettings: fast),
         .target(name: "NLTrain", dependencies: ["NLVideo", "NLModels", "NLTensor"], swiftSettings: fast),
         .executableTarget(
             name: "nlnet",

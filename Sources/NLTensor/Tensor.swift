@@ -152,17 +152,25 @@ extension Tensor {
         return strides
     }
 
-    /// Largest absolute difference to `other`, for tests and parity checks.
+    /// Largest absolute difference to `other`, for tests and parity checks. A NaN on either
+    /// side is an infinite difference (`Swift.max` would quietly skip it).
     public func maxAbsDifference(_ other: Tensor) -> Float {
         require(shape == other.shape, "maxAbsDifference: shapes \(shape) and \(other.shape) differ")
         var m: Float = 0
-        for i in 0..<count { m = max(m, abs(pointer[i] - other.pointer[i])) }
+        for i in 0..<count {
+            let d = abs(pointer[i] - other.pointer[i])
+            if !(d <= m) { m = d.isNaN ? .infinity : d }
+        }
         return m
     }
 
+    /// Largest magnitude; infinity when any element is NaN.
     public var maxAbs: Float {
         var m: Float = 0
-        for i in 0..<count { m = max(m, abs(pointer[i])) }
+        for i in 0..<count {
+            let d = abs(pointer[i])
+            if !(d <= m) { m = d.isNaN ? .infinity : d }
+        }
         return m
     }
 }

@@ -297,3 +297,131 @@ for cfg, frames, size, fcn_size in VARIANTS:
 out = os.path.join(HERE, "models.safetensors")
 save_file(model_tensors, out, metadata={"cases": json.dumps(model_cases), "torch": torch.__version__})
 print(f"wrote {out}: {len(model_cases)} networks, {len(model_tensors)} tensors, {os.path.getsize(out) / 1e6:.2f} MB")
+
+
+# ==== Official checkpoint formats (issue "Official checkpoints") ===============================
+# Written by the real tools from the reference networks above: pickle protocol 2 of numpy
+# arrays under Caffe2 blob names, and torch.save archives as PySlowFast and mmaction2 write them.
+import pickle
+import re
+
+import numpy as np
+
+CKPT = os.path.join(HERE, "checkpoints")
+os.makedirs(CKPT, exist_ok=True)
+BN = {"weight": "s", "bias": "b", "running_mean": "rm", "running_var": "riv"}
+
+
+def caffe2_name(n):
+    m = re.fullmatch(r"s1\.pathway0_stem\.conv\.weight", n)
+    if m:
+        return "conv1_w"
+    m = re.fullmatch(r"s1\.pathway0_stem\.bn\.(\w+)", n)
+    if m:
+        return f"res_conv1_bn_{BN[m[1]]}"
+    m = re.fullmatch(r"s(\d)\.pathway0_res(\d+)\.branch2\.([abc])\.weight", n)
+    if m:
+        return f"res{m[1]}_{m[2]}_branch2{m[3]}_w"
+    m = re.fullmatch(r"s(\d)\.pathway0_res(\d+)\.branch2\.([abc])_bn\.(\w+)", n)
+    if m:
+        return f"res{m[1]}_{m[2]}_branch2{m[3]}_bn_{BN[m[4]]}"
+    m = re.fullmatch(r"s(\d)\.pathway0_res(\d+)\.branch1\.weight", n)
+    if m:
+        return f"res{m[1]}_{m[2]}_branch1_w"
+    m = re.fullmatch(r"s(\d)\.pathway0_res(\d+)\.branch1_bn\.(\w+)", n)
+    if m:
+        return f"res{m[1]}_{m[2]}_branch1_bn_{BN[m[3]]}"
+    m = re.fullmatch(r"s(\d)\.pathway0_nonlocal(\d+)\.conv_(theta|phi|g|out)\.(weight|bias)", n)
+    if m:
+        return f"nonlocal_conv{m[1]}_{m[2]}_{m[3]}_{'w' if m[4] == 'weight' else 'b'}"
+    m = re.fullmatch(r"s(\d)\.pathway0_nonlocal(\d+)\.bn\.(\w+)", n)
+    if m:
+        return f"nonlocal_conv{m[1]}_{m[2]}_bn_{BN[m[3]]}"
+    return {"head.projection.weight": "pred_w", "head.projection.bias": "pred_b"}[n]
+
+
+def mmaction_name(n):
+    m = re.fullmatch(r"s1\.pathway0_stem\.(conv|bn)\.(\w+)", n)
+    if m:
+        return f"backbone.conv1.{m[1]}.{m[2]}"
+    m = re.fullmatch(r"s(\d)\.pathway0_res(\d+)\.branch2\.([abc])(_bn)?\.(\w+)", n)
+    if m:
+        conv = {"a": "conv1", "b": "conv2", "c": "conv3"}[m[3]]
+        return f"backbone.layer{int(m[1]) - 1}.{m[2]}.{conv}.{'bn' if m[4] else 'conv'}.{m[5]}"
+    m = re.fullmatch(r"s(\d)\.pathway0_res(\d+)\.branch1(_bn)?\.(\w+)", n)
+    if m:
+        return f"backbone.layer{int(m[1]) - 1}.{m[2]}.downsample.{'bn' if m[3] else 'conv'}.{m[4]}"
+    m = re.fullmatch(r"s(\d)\.pathway0_nonlocal(\d+)\.(conv_theta|conv_phi|conv_g|conv_out|bn)\.(\w+)", n)
+    if m:
+        part = {"conv_theta": "theta.conv", "conv_phi": "phi.0.conv", "conv_g": "g.0.conv", "conv_out": "conv_out.conv",
+                "bn": "conv_out.bn"}[m[3]]
+        return f"backbone.layer{int(m[1]) - 1}.{m[2]}.non_local_block.{part}.{m[4]}"
+    return {"head.projection.weight": "cls_head.fc_cls.weight", "head.projection.bias": "cls_head.fc_cls.bias"}[n]
+
+
+def net_for(name):
+    cfg, *_ = next(v for v in VARIANTS if v[0]["name"] == name)
+    net = Net(cfg).eval()
+    case = next(c for c in model_cases if c["name"] == name)
+    state = net.state_dict()
+    for k in state:
+        if k in case["weights"]:
+            state[k] = model_tensors[case["weights"][k]]
+    net.load_state_dict(state)
+    return net
+
+
+# Caffe2: {'blobs': {...}} with the SGD state the official trainer saves alongside.
+state = net_for("nl_i3d_r50").state_dict()
+blobs = {}
+for k, v in state.items():
+    if k.endswith("num_batches_tracked"):
+        continue
+    blobs[caffe2_name(k)] = v.numpy().astype(np.float32)
+    if not k.endswith(("running_mean", "running_var")):
+        blobs[caffe2_name(k) + "_momentum"] = np.zeros_like(blobs[caffe2_name(k)])
+blobs["lr"] = np.array([0.01], dtype=np.float32)
+blobs["model_iter"] = 400000
+with open(os.path.join(CKPT, "nl_i3d_r50.pkl"), "wb") as f:
+    pickle.dump({"blobs": blobs}, f, protocol=2)
+
+# PySlowFast: torch.save({"model_state": ..., "optimizer_state": ..., "epoch": ...}).
+sf = net_for("nl_i3d_r50_slowfast")
+torch.save({"epoch": 196, "model_state": sf.state_dict(), "optimizer_state": {}, "cfg": "…"},
+           os.path.join(CKPT, "nl_i3d_r50_slowfast.pyth"))
+
+# mmaction2: {"meta": ..., "state_dict": backbone./cls_head. names}.
+mm = net_for("nl_mmaction2").state_dict()
+torch.save({"meta": {"mmaction2_version": "1.x"},
+            "state_dict": {mmaction_name(k) if not k.endswith("num_batches_tracked") else
+                           mmaction_name(k.replace("num_batches_tracked", "running_mean")).replace("running_mean", "num_batches_tracked"): v
+                           for k, v in mm.items()}},
+           os.path.join(CKPT, "nl_mmaction2.pth"))
+
+# ImageNet ResNet-50 in torchvision's names: the C2D network's 2D kernels and a 1000-way fc.
+c2d = net_for("c2d_r50").state_dict()
+tv = {}
+for k, v in c2d.items():
+    if k.endswith("num_batches_tracked"):
+        continue
+    m = re.fullmatch(r"s1\.pathway0_stem\.conv\.weight", k)
+    n = ("conv1.weight" if m else
+         re.sub(r"s1\.pathway0_stem\.bn\.", "bn1.", k) if k.startswith("s1.") else None)
+    if n is None and k.startswith("s"):
+        m = re.fullmatch(r"s(\d)\.pathway0_res(\d+)\.(.*)", k)
+        rest = m[3]
+        rest = {"branch2.a.weight": "conv1.weight", "branch2.b.weight": "conv2.weight", "branch2.c.weight": "conv3.weight",
+                "branch1.weight": "downsample.0.weight"}.get(rest, rest)
+        rest = re.sub(r"branch2\.a_bn\.", "bn1.", rest)
+        rest = re.sub(r"branch2\.b_bn\.", "bn2.", rest)
+        rest = re.sub(r"branch2\.c_bn\.", "bn3.", rest)
+        rest = re.sub(r"branch1_bn\.", "downsample.1.", rest)
+        n = f"layer{int(m[1]) - 1}.{m[2]}.{rest}"
+    if n is None:
+        continue
+    tv[n] = v.squeeze(2) if v.dim() == 5 else v
+tv["fc.weight"] = torch.randn(1000, c2d["head.projection.weight"].shape[1])
+tv["fc.bias"] = torch.zeros(1000)
+torch.save(tv, os.path.join(CKPT, "resnet50_imagenet_tv.pth"))
+for f in sorted(os.listdir(CKPT)):
+    print(f"  checkpoints/{f}: {os.path.getsize(os.path.join(CKPT, f)) / 1e6:.2f} MB")

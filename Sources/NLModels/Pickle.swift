@@ -1,0 +1,287 @@
+import Foundation
+
+/// A value the pickle VM builds. Calls (REDUCE, NEWOBJ) and state (BUILD) are kept as data
+/// for the caller to interpret: nothing is ever executed.
+public indirect enum PickleValue: CustomStringConvertible {
+    case none
+    case bool(Bool)
+    case int(Int)
+    case float(Double)
+    case string(String)
+    case bytes([UInt8])
+    case list([PickleValue])
+    case tuple([PickleValue])
+    case dict([(PickleValue, PickleValue)])
+    case global(module: String, name: String)
+    /// callable(*args), with the state BUILD gave it and items appended or set later
+    case object(callable: PickleValue, args: [PickleValue], state: PickleValue?, items: [(PickleValue, PickleValue)])
+    case persistent(PickleValue)
+    case mark
+
+    public var description: String {
+        switch self {
+        case .none: return "None"
+        case .bool(let b): return "\(b)"
+        case .int(let i): return "\(i)"
+        case .float(let f): return "\(f)"
+        case .string(let s): return "'\(s.prefix(40))'"
+        case .bytes(let b): return "bytes(\(b.count))"
+        case .list(let l): return "list(\(l.count))"
+        case .tuple(let t): return "(\(t.map(\.description).joined(separator: ", ")))"
+        case .dict(let d): return "dict(\(d.count))"
+        case .global(let m, let n): return "\(m).\(n)"
+        case .object(let c, let a, _, _): return "\(c)(\(a.count) args)"
+        case .persistent(let p): return "persistent(\(p))"
+        case .mark: return "MARK"
+        }
+    }
+
+    var string: String? { if case .string(let s) = self { return s }; return nil }
+    var int: Int? {
+        switch self {
+        case .int(let i): return i
+        case .bool(let b): return b ? 1 : 0
+        default: return nil
+        }
+    }
+    var tuple: [PickleValue]? {
+        switch self {
+        case .tuple(let t), .list(let t): return t
+        default: return nil
+        }
+    }
+    /// Raw bytes: bytes, a Python 2 str, or Python 3's _codecs.encode(text, 'latin1').
+    var rawBytes: [UInt8]? {
+        switch self {
+        case .bytes(let b): return b
+        case .string(let s): return s.unicodeScalars.allSatisfy { $0.value < 256 } ? s.unicodeScalars.map { UInt8($0.value) } : nil
+        case .object(.global("_codecs", "encode"), let args, _, _):
+            guard let text = args.first?.string else { return nil }
+            return text.unicodeScalars.allSatisfy { $0.value < 256 } ? text.unicodeScalars.map { UInt8($0.value) } : nil
+        default: return nil
+        }
+    }
+    /// Key–value pairs of a dict or of a dict-like object (OrderedDict).
+    var pairs: [(PickleValue, PickleValue)]? {
+        switch self {
+        case .dict(let d): return d
+        case .object(_, _, _, let items): return items
+        default: return nil
+        }
+    }
+}
+
+public struct PickleError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+/// The subset of the pickle virtual machine that checkpoints use (protocols 0–4), with a
+/// bounds check on every read and limits on depth and size, so a hostile file is an error,
+/// never a crash or a huge allocation.
+public struct PickleReader {
+    public static let maxStack = 1 << 20
+    public static let maxMemo = 1 << 22
+    public static let maxContainer = 1 << 24
+
+    private let data: [UInt8]
+    private var position = 0
+    private var stack: [PickleValue] = []
+    private var marks: [Int] = []
+    private var memo: [Int: PickleValue] = [:]
+    private var allocated = 0
+
+    public init(_ data: [UInt8]) { self.data = data }
+
+    public static func load(_ data: [UInt8]) throws -> PickleValue {
+        var reader = PickleReader(data)
+        return try reader.run()
+    }
+
+    private func fail(_ message: String) -> PickleError {
+        PickleError(message: "pickle: \(message) at byte \(position)")
+    }
+
+    private mutating func byte() throws -> UInt8 {
+        guard position < data.count else { throw fail("unexpected end of data") }
+        defer { position += 1 }
+        return data[position]
+    }
+
+    private mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
+        guard n >= 0, n <= data.count - position else { throw fail("length \(n) runs past the end (\(data.count - position) bytes left)") }
+        allocated += n
+        guard allocated <= data.count * 2 + (1 << 20) else { throw fail("more data claimed than the file holds") }
+        defer { position += n }
+        return data[position..<(position + n)]
+    }
+
+    private mutating func uint(_ bytes: Int) throws -> Int {
+        let b = try take(bytes)
+        var v: UInt64 = 0
+        for (i, x) in b.enumerated() { v |= UInt64(x) << (8 * UInt64(i)) }
+        guard v <= UInt64(Int.max) else { throw fail("length \(v) too large") }
+        return Int(v)
+    }
+
+    private mutating func line() throws -> String {
+        guard let end = data[position...].firstIndex(of: 0x0A) else { throw fail("unterminated text line") }
+        let text = String(decoding: data[position..<end], as: UTF8.self)
+        allocated += end - position
+        position = end + 1
+        return text
+    }
+
+    private mutating func push(_ v: PickleValue) throws {
+        guard stack.count < PickleReader.maxStack else { throw fail("stack deeper than \(PickleReader.maxStack)") }
+        stack.append(v)
+    }
+
+    private mutating func pop() throws -> PickleValue {
+        guard let v = stack.popLast() else { throw fail("stack underflow") }
+        if case .mark = v { throw fail("MARK where a value was expected") }
+        return v
+    }
+
+    private mutating func popMark() throws -> [PickleValue] {
+        guard let m = marks.popLast(), m < stack.count else { throw fail("no MARK") }
+        let items = Array(stack[(m + 1)...])   // stack[m] is the MARK itself
+        stack.removeSubrange(m...)
+        return items
+    }
+
+    private mutating func memoize(_ index: Int) throws {
+        guard let top = stack.last else { throw fail("memo of an empty stack") }
+        guard memo.count < PickleReader.maxMemo || memo[index] != nil else { throw fail("memo larger than \(PickleReader.maxMemo)") }
+        memo[index] = top
+    }
+
+    private func pairs(_ items: [PickleValue]) throws -> [(PickleValue, PickleValue)] {
+        guard items.count % 2 == 0 else { throw fail("odd number of items for a mapping") }
+        return stride(from: 0, to: items.count, by: 2).map { (items[$0], items[$0 + 1]) }
+    }
+
+    private func addItems(_ target: inout PickleValue, _ new: [(PickleValue, PickleValue)]) throws {
+        switch target {
+        case .dict(var d):
+            guard d.count + new.count <= PickleReader.maxContainer else { throw fail("mapping too large") }
+            d += new; target = .dict(d)
+        case .object(let c, let a, let s, var items):
+            items += new; target = .object(callable: c, args: a, state: s, items: items)
+        default: throw fail("SETITEM(S) on \(target)")
+        }
+    }
+
+    private func appendItems(_ target: inout PickleValue, _ new: [PickleValue]) throws {
+        switch target {
+        case .list(var l):
+            guard l.count + new.count <= PickleReader.maxContainer else { throw fail("list too large") }
+            l += new; target = .list(l)
+        case .object(let c, let a, let s, var items):
+            items += new.map { (.none, $0) }; target = .object(callable: c, args: a, state: s, items: items)
+        default: throw fail("APPEND(S) on \(target)")
+        }
+    }
+
+    public mutating func run() throws -> PickleValue {
+        while true {
+            let op = try byte()
+            switch op {
+            case 0x80: let proto = try byte(); guard proto <= 5 else { throw fail("protocol \(proto) is not supported") }   // PROTO
+            case 0x95: _ = try uint(8)                                          // FRAME
+            case 0x2E: return try pop()                                         // STOP
+            case 0x28: marks.append(stack.count); try push(.mark)              // MARK
+            case 0x4E: try push(.none)                                          // NONE
+            case 0x88: try push(.bool(true))                                    // NEWTRUE
+            case 0x89: try push(.bool(false))                                   // NEWFALSE
+            case 0x4B: try push(.int(Int(try byte())))                          // BININT1
+            case 0x4D: try push(.int(try uint(2)))                              // BININT2
+            case 0x4A: try push(.int(Int(Int32(truncatingIfNeeded: try uint(4)))))  // BININT
+            case 0x8A:                                                          // LONG1
+                let n = Int(try byte())
+                guard n <= 8 else { throw fail("integer of \(n) bytes") }
+                let b = try take(n)
+                var v: Int64 = 0
+                for (i, x) in b.enumerated() { v |= Int64(x) << (8 * Int64(i)) }
+                if n > 0 && n < 8 && b.last! & 0x80 != 0 { v -= Int64(1) << (8 * Int64(n)) }
+                try push(.int(Int(v)))
+            case 0x49:                                                          // INT (text)
+                let t = try line()
+                if t == "01" { try push(.bool(true)) } else if t == "00" { try push(.bool(false)) }
+                else { guard let v = Int(t) else { throw fail("bad INT '\(t)'") }; try push(.int(v)) }
+            case 0x4C:                                                          // LONG (text)
+                let t = try line().replacingOccurrences(of: "L", with: "")
+                guard let v = Int(t) else { throw fail("bad LONG") }
+                try push(.int(v))
+            case 0x47: try push(.float(Double(bitPattern: UInt64(bigEndianBytes: try take(8)))))  // BINFLOAT
+            case 0x46: guard let v = Double(try line()) else { throw fail("bad FLOAT") }; try push(.float(v))
+            case 0x55: let n = Int(try byte()); try push(.bytes(Array(try take(n))))     // SHORT_BINSTRING (py2 str)
+            case 0x54: let n = try uint(4); try push(.bytes(Array(try take(n))))        // BINSTRING
+            case 0x43: let n = Int(try byte()); try push(.bytes(Array(try take(n))))     // SHORT_BINBYTES
+            case 0x42: let n = try uint(4); try push(.bytes(Array(try take(n))))        // BINBYTES
+            case 0x8E: let n = try uint(8); try push(.bytes(Array(try take(n))))        // BINBYTES8
+            case 0x58: let n = try uint(4); try push(.string(String(decoding: try take(n), as: UTF8.self)))  // BINUNICODE
+            case 0x8C: let n = Int(try byte()); try push(.string(String(decoding: try take(n), as: UTF8.self)))  // SHORT_BINUNICODE
+            case 0x8D: let n = try uint(8); try push(.string(String(decoding: try take(n), as: UTF8.self)))  // BINUNICODE8
+            case 0x53: try push(.string(try line()))                            // STRING (text)
+            case 0x56: try push(.string(try line()))                            // UNICODE (text)
+            case 0x5D: try push(.list([]))                                      // EMPTY_LIST
+            case 0x29: try push(.tuple([]))                                     // EMPTY_TUPLE
+            case 0x7D: try push(.dict([]))                                      // EMPTY_DICT
+            case 0x8F: try push(.list([]))                                      // EMPTY_SET (as a list)
+            case 0x6C: try push(.list(try popMark()))                           // LIST
+            case 0x74: try push(.tuple(try popMark()))                          // TUPLE
+            case 0x64: try push(.dict(try pairs(try popMark())))                // DICT
+            case 0x85: try push(.tuple([try pop()]))                            // TUPLE1
+            case 0x86: let b = try pop(), a = try pop(); try push(.tuple([a, b]))   // TUPLE2
+            case 0x87: let c = try pop(), b = try pop(), a = try pop(); try push(.tuple([a, b, c]))  // TUPLE3
+            case 0x61: let v = try pop(); var top = try pop(); try appendItems(&top, [v]); try push(top)              // APPEND
+            case 0x65: let items = try popMark(); var top = try pop(); try appendItems(&top, items); try push(top)    // APPENDS
+            case 0x90: let items = try popMark(); var top = try pop(); try appendItems(&top, items); try push(top)    // ADDITEMS
+            case 0x73: let v = try pop(), k = try pop(); var top = try pop(); try addItems(&top, [(k, v)]); try push(top)  // SETITEM
+            case 0x75: let items = try pairs(try popMark()); var top = try pop(); try addItems(&top, items); try push(top)  // SETITEMS
+            case 0x63:                                                          // GLOBAL
+                let module = try line(), name = try line()
+                try push(.global(module: module, name: name))
+            case 0x93:                                                          // STACK_GLOBAL
+                let name = try pop(), module = try pop()
+                guard let n = name.string, let m = module.string else { throw fail("STACK_GLOBAL needs two strings") }
+                try push(.global(module: m, name: n))
+            case 0x52:                                                          // REDUCE
+                let args = try pop(), callable = try pop()
+                guard let a = args.tuple else { throw fail("REDUCE arguments are not a tuple") }
+                try push(.object(callable: callable, args: a, state: nil, items: []))
+            case 0x81, 0x92:                                                    // NEWOBJ, NEWOBJ_EX
+                if op == 0x92 { _ = try pop() }
+                let args = try pop(), cls = try pop()
+                try push(.object(callable: cls, args: args.tuple ?? [], state: nil, items: []))
+            case 0x62:                                                          // BUILD
+                let state = try pop()
+                let top = try pop()
+                guard case .object(let c, let a, _, let items) = top else { throw fail("BUILD on \(top)") }
+                try push(.object(callable: c, args: a, state: state, items: items))
+            case 0x51: try push(.persistent(try pop()))                         // BINPERSID
+            case 0x71: try memoize(Int(try byte()))                             // BINPUT
+            case 0x72: try memoize(try uint(4))                                 // LONG_BINPUT
+            case 0x94: try memoize(memo.count)                                  // MEMOIZE
+            case 0x70: guard let i = Int(try line()) else { throw fail("bad PUT") }; try memoize(i)   // PUT
+            case 0x68, 0x6A, 0x67:                                              // BINGET, LONG_BINGET, GET
+                let i = op == 0x68 ? Int(try byte()) : op == 0x6A ? try uint(4) : (Int(try line()) ?? -1)
+                guard let v = memo[i] else { throw fail("memo \(i) was never stored") }
+                try push(v)
+            case 0x30: _ = try pop()                                            // POP
+            case 0x31: _ = try popMark()                                        // POP_MARK
+            case 0x32: guard let top = stack.last else { throw fail("DUP of an empty stack") }; try push(top)  // DUP
+            default: throw fail(String(format: "unsupported opcode 0x%02x", op))
+            }
+        }
+    }
+}
+
+extension UInt64 {
+    init(bigEndianBytes b: ArraySlice<UInt8>) {
+        var v: UInt64 = 0
+        for x in b { v = v << 8 | UInt64(x) }
+        self = v
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import NLModels
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert an official checkpoint (Caffe2 .pkl, PySlowFast .pyth, mmaction2 .pth, ImageNet ResNet) to .safetensors; no Python needed.",
+        discussion: "Without --config the network is read from the checkpoint's shapes (depth, I3D/C2D, non-local positions); what shapes cannot tell follows the source's conventions and is reported. ImageNet 2D weights need --config and are inflated.")
+
+    @Argument(help: "The checkpoint file.")
+    var input: String
+
+    @Option(name: .shortAndLong, help: "Output .safetensors file.")
+    var output: String
+
+    @Option(help: "The preset the checkpoint fits (see each preset's 'checkpoint' line).")
+    var config: String?
+
+    @Option(help: "Class names to embed, one per line (default: Configs/labels/kinetics400.txt for 400 classes).")
+    var labels: String?
+
+    @Flag(help: "List every skipped and initialised tensor.")
+    var verbose = false
+
+    func run() throws {
+        let preset = try config.map { try ModelConfig.load(path: $0) }
+        let (model, report) = try CheckpointConverter.convert(path: input, config: preset)
+        var metadata = ["nlnet.source": URL(fileURLWithPath: input).lastPathComponent]
+        let labelFile = labels ?? (model.architecture.classes == 400 ? locate("Configs/labels/kinetics400.txt") : nil)
+        if let labelFile, let text = try? String(contentsOfFile: labelFile, encoding: .utf8) {
+            let names = text.split(whereSeparator: \.isNewline).map(String.init)
+            guard names.count == model.architecture.classes else {
+                throw ValidationError("\(labelFile): \(names.count) names for \(model.architecture.classes) classes")
+            }
+            metadata["nlnet.labels"] = names.joined(separator: "\n")
+        }
+        try model.save(to: output, metadata: metadata)
+        print("\(input) (\(report.scheme)) → \(output)")
+        print("  network    \(model.config.name): \(model.config.model.arch.rawValue.uppercased()) R\(model.config.model.depth), layout \(model.config.model.layout.rawValue), non-local \(model.config.model.nonlocal.blocks.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.map(String.init).joined(separator: ","))" }.joined(separator: " "))")
+        print("  loaded     \(report.loaded) tensors\(report.inflated > 0 ? " (\(report.inflated) inflated from 2D)" : "")")
+        print("  skipped    \(report.skipped.count)" + summary(report.skipped.map(\.1)))
+        print("  initialised \(report.initialized.count)")
+        for note in report.notes { print("  note: \(note)") }
+        if verbose {
+            for (name, why) in report.skipped { print("    skipped \(name): \(why)") }
+            for name in report.initialized { print("    initialised \(name)") }
+        }
+    }
+
+    func summary(_ reasons: [String]) -> String {
+        guard !reasons.isEmpty else { return "" }
+        let counts = Dictionary(grouping: reasons, by: { $0 }).mapValues(\.count).sorted { $0.value > $1.value }
+        return " (" + counts.map { "\($0.value) \($0.key)" }.joined(separator: "; ") + ")"
+    }
+}
