@@ -425,3 +425,35 @@ tv["fc.bias"] = torch.zeros(1000)
 torch.save(tv, os.path.join(CKPT, "resnet50_imagenet_tv.pth"))
 for f in sorted(os.listdir(CKPT)):
     print(f"  checkpoints/{f}: {os.path.getsize(os.path.join(CKPT, f)) / 1e6:.2f} MB")
+
+
+# ==== One SGD step (issue "Training and evaluation") ===========================================
+# Reduced NL-I3D in training mode (BN batch statistics, dropout 0 so the step is deterministic),
+# cross-entropy on two clips, torch.optim.SGD(momentum 0.9, Nesterov, weight decay 1e-4 and 0 on
+# BN parameters): loss, every gradient, every updated weight, every running statistic.
+# The step is ill-conditioned in float32 (BN batch statistics over few values, ReLU kinks): it is
+# run in float64 too, and the tests hold Swift's float32 to PyTorch's own float32 error against it.
+step_case = next(c for c in model_cases if c["name"] == "nl_i3d_r50")
+step_labels = torch.tensor([3, 7])
+sgd = {}
+for dtype, tag in ((torch.float32, "f32"), (torch.float64, "f64")):
+    step_net = net_for("nl_i3d_r50").train().to(dtype)
+    step_x = model_tensors[step_case["input"]].permute(0, 4, 1, 2, 3).contiguous().to(dtype)
+    bn_params = [p for n, p in step_net.named_parameters() if "bn." in n]
+    other_params = [p for n, p in step_net.named_parameters() if "bn." not in n]
+    opt = torch.optim.SGD([{"params": other_params, "weight_decay": 1e-4}, {"params": bn_params, "weight_decay": 0.0}],
+                          lr=0.1, momentum=0.9, nesterov=True)
+    loss = F.cross_entropy(step_net(step_x), step_labels)
+    opt.zero_grad()
+    loss.backward()
+    sgd[f"sgd/{tag}/loss"] = loss.detach().reshape(()).float()
+    for n, p in step_net.named_parameters():
+        sgd[f"sgd/{tag}/grad/{n}"] = p.grad.detach().float().clone()
+    opt.step()
+    for n, v in step_net.state_dict().items():
+        if not n.endswith("num_batches_tracked"):
+            sgd[f"sgd/{tag}/after/{n}"] = v.detach().float().clone().contiguous()
+save_file(sgd, os.path.join(HERE, "sgd_step.safetensors"),
+          metadata={"case": "nl_i3d_r50", "labels": "3,7", "lr": "0.1", "momentum": "0.9", "nesterov": "true",
+                    "weight_decay": "1e-4", "weight_decay_bn": "0"})
+print(f"wrote sgd_step.safetensors: loss {sgd['sgd/f64/loss'].item():.5f}, {os.path.getsize(os.path.join(HERE, 'sgd_step.safetensors')) / 1e6:.2f} MB")

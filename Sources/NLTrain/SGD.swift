@@ -1,0 +1,74 @@
+import NLModels
+import NLTensor
+
+/// Stochastic gradient descent as the official recipe uses it (spec §3.2): momentum 0.9,
+/// Nesterov, weight decay 1e-4 and none on BN parameters. The update follows PyTorch's SGD:
+/// d = g + λw; b = μb + d (b = d at the first step); d = d + μb (Nesterov) or b; w −= lr·d.
+public struct SGD: Sendable {
+    public var momentum: Float = 0.9
+    public var nesterov = true
+    public var weightDecay: Float = 1e-4
+    /// Weight decay on BN scale and shift (the official WEIGHT_DECAY_BN: 0).
+    public var weightDecayBN: Float = 0
+    /// Momentum buffers by parameter name (this project's layouts).
+    public var velocity: [String: Tensor] = [:]
+
+    public init(momentum: Float = 0.9, nesterov: Bool = true, weightDecay: Float = 1e-4, weightDecayBN: Float = 0) {
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weightDecay = weightDecay
+        self.weightDecayBN = weightDecayBN
+    }
+
+    /// True for BN scale/shift parameters (SlowFast names: `…_bn.weight`, `….bn.bias`).
+    public static func isBatchNorm(_ name: String) -> Bool { name.contains("bn.") }
+
+    /// The updated value of parameter `name`.
+    public mutating func update(_ name: String, weight w: Tensor, gradient g: Tensor, learningRate lr: Float) -> Tensor {
+        require(w.shape == g.shape, "SGD: '\(name)' has shape \(w.shape) but its gradient \(g.shape)")
+        let decay = SGD.isBatchNorm(name) ? weightDecayBN : weightDecay
+        var d = g.detached
+        if decay != 0 { d = d + w.detached * decay }
+        if momentum != 0 {
+            let buffer = velocity[name].map { $0 * momentum + d } ?? d
+            velocity[name] = buffer
+            d = nesterov ? d + buffer * momentum : buffer
+        }
+        return w.detached + d * (-lr)
+    }
+}
+
+/// One optimisation step on a batch: forward in training mode on a tape, cross-entropy,
+/// gradients of every trainable tensor, SGD, and the BN running statistics written back.
+public struct TrainingStep {
+    public let loss: Float
+    public let logits: Tensor
+    /// Gradients by parameter name (this project's layouts).
+    public let gradients: [String: Tensor]
+}
+
+extension ResNet3D {
+    public func trainStep(_ x: Tensor, labels: [Int], optimizer: inout SGD, learningRate: Float,
+                          rng: inout RandomSource) -> TrainingStep {
+        let tape = Tape()
+        var watched = weights
+        let trainable = specs.filter(\.trainable).map(\.name)
+        for name in trainable { watched[name] = tape.watch(weights[name]!) }
+        var statistics: [String: BatchNormStatistics] = [:]
+        let logits = trainingLogits(x, weights: watched, statistics: &statistics, rng: &rng)
+        let loss = softmaxCrossEntropy(logits, labels: labels)
+        let grads = tape.gradients(of: loss, wrt: trainable.map { watched[$0]! })
+        var updated = weights
+        var gradients: [String: Tensor] = [:]
+        for (name, g) in zip(trainable, grads) {
+            gradients[name] = g
+            updated[name] = optimizer.update(name, weight: weights[name]!, gradient: g, learningRate: learningRate)
+        }
+        for (prefix, s) in statistics {
+            updated[prefix + ".running_mean"] = s.mean
+            updated[prefix + ".running_var"] = s.variance
+        }
+        try! replaceWeights(updated)
+        return TrainingStep(loss: loss.item, logits: logits.detached, gradients: gradients)
+    }
+}
