@@ -6,7 +6,7 @@ import Yams
 extension ModelConfig {
     /// Keys each mapping may hold; anything else is a typo the user should hear about.
     static let schema: [String: Set<String>] = [
-        "": ["name", "checkpoint", "model", "input"],
+        "": ["name", "checkpoint", "model", "input", "train"],
         "model": ["arch", "depth", "layout", "inflation", "width", "classes", "dropout", "train_crop", "batch_norm", "nonlocal"],
         "model.batch_norm": ["epsilon", "momentum", "frozen"],
         "model.nonlocal": ["blocks", "instantiation", "scale", "mode", "subsample", "out_bias", "norm", "temporal_groups"],

@@ -38,18 +38,20 @@ public struct SGD: Sendable {
     }
 }
 
-/// One optimisation step on a batch: forward in training mode on a tape, cross-entropy,
-/// gradients of every trainable tensor, SGD, and the BN running statistics written back.
+/// What one forward/backward pass on a batch produced.
 public struct TrainingStep {
     public let loss: Float
     public let logits: Tensor
+    /// argmax of each clip's logits
+    public let predictions: [Int]
     /// Gradients by parameter name (this project's layouts).
     public let gradients: [String: Tensor]
 }
 
 extension ResNet3D {
-    public func trainStep(_ x: Tensor, labels: [Int], optimizer: inout SGD, learningRate: Float,
-                          rng: inout RandomSource) -> TrainingStep {
+    /// Forward in training mode on a tape, cross-entropy, gradients of every trainable tensor;
+    /// the BN running statistics the pass computed are written back to the model.
+    public func gradients(_ x: Tensor, labels: [Int], rng: inout RandomSource) -> TrainingStep {
         let tape = Tape()
         var watched = weights
         let trainable = specs.filter(\.trainable).map(\.name)
@@ -58,17 +60,34 @@ extension ResNet3D {
         let logits = trainingLogits(x, weights: watched, statistics: &statistics, rng: &rng)
         let loss = softmaxCrossEntropy(logits, labels: labels)
         let grads = tape.gradients(of: loss, wrt: trainable.map { watched[$0]! })
+        if !statistics.isEmpty {
+            var updated = weights
+            for (prefix, s) in statistics {
+                updated[prefix + ".running_mean"] = s.mean
+                updated[prefix + ".running_var"] = s.variance
+            }
+            try! replaceWeights(updated)
+        }
+        let k = logits.shape[1]
+        let values = logits.scalars
+        let predictions = (0..<logits.shape[0]).map { i in (0..<k).max { values[i * k + $0] < values[i * k + $1] }! }
+        return TrainingStep(loss: loss.item, logits: logits.detached, predictions: predictions,
+                            gradients: Dictionary(uniqueKeysWithValues: zip(trainable, grads)))
+    }
+
+    /// One SGD update of every parameter that has a gradient.
+    public func apply(_ gradients: [String: Tensor], optimizer: inout SGD, learningRate: Float) {
         var updated = weights
-        var gradients: [String: Tensor] = [:]
-        for (name, g) in zip(trainable, grads) {
-            gradients[name] = g
-            updated[name] = optimizer.update(name, weight: weights[name]!, gradient: g, learningRate: learningRate)
-        }
-        for (prefix, s) in statistics {
-            updated[prefix + ".running_mean"] = s.mean
-            updated[prefix + ".running_var"] = s.variance
-        }
+        for (name, g) in gradients { updated[name] = optimizer.update(name, weight: weights[name]!, gradient: g, learningRate: learningRate) }
         try! replaceWeights(updated)
-        return TrainingStep(loss: loss.item, logits: logits.detached, gradients: gradients)
+    }
+
+    /// gradients + apply: one optimisation step on one batch.
+    @discardableResult
+    public func trainStep(_ x: Tensor, labels: [Int], optimizer: inout SGD, learningRate: Float,
+                          rng: inout RandomSource) -> TrainingStep {
+        let step = gradients(x, labels: labels, rng: &rng)
+        apply(step.gradients, optimizer: &optimizer, learningRate: learningRate)
+        return step
     }
 }

@@ -1,0 +1,126 @@
+import Foundation
+import NLModels
+import Yams
+
+/// The `train:` section of a preset: the official recipe by default (spec §3.2), every knob
+/// settable. Iteration counts are optimizer steps.
+public struct TrainConfig: Codable, Sendable, Equatable {
+    public var batchSize = 8
+    /// Micro-batches per step: the effective batch is batchSize × accumulate.
+    public var accumulate = 1
+    public var baseLR: Float = 0.01
+    /// "step" (× gamma at each of `steps`) or "cosine" (SlowFast), both after a linear warm-up.
+    public var schedule = "step"
+    public var steps: [Int] = [150_000, 300_000, 350_000]
+    public var gamma: Float = 0.1
+    public var warmupIterations = 0
+    public var maxIterations = 400_000
+    public var momentum: Float = 0.9
+    public var nesterov = true
+    public var weightDecay: Float = 1e-4
+    public var weightDecayBN: Float = 0
+    /// Short side drawn uniformly from this range before the random crop.
+    public var jitter = [256, 320]
+    public var crop = 224
+    public var flip = true
+    public var checkpointEvery = 1000
+    public var logEvery = 10
+    public var seed: UInt64 = 0
+    /// Threads decoding and augmenting clips while the network trains.
+    public var workers = 2
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case batchSize = "batch_size", accumulate, baseLR = "base_lr", schedule, steps, gamma
+        case warmupIterations = "warmup_iterations", maxIterations = "max_iterations", momentum, nesterov
+        case weightDecay = "weight_decay", weightDecayBN = "weight_decay_bn", jitter, crop, flip
+        case checkpointEvery = "checkpoint_every", logEvery = "log_every", seed, workers
+    }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TrainConfig()
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        accumulate = try c.decodeIfPresent(Int.self, forKey: .accumulate) ?? d.accumulate
+        baseLR = try c.decodeIfPresent(Float.self, forKey: .baseLR) ?? d.baseLR
+        schedule = try c.decodeIfPresent(String.self, forKey: .schedule) ?? d.schedule
+        steps = try c.decodeIfPresent([Int].self, forKey: .steps) ?? d.steps
+        gamma = try c.decodeIfPresent(Float.self, forKey: .gamma) ?? d.gamma
+        warmupIterations = try c.decodeIfPresent(Int.self, forKey: .warmupIterations) ?? d.warmupIterations
+        maxIterations = try c.decodeIfPresent(Int.self, forKey: .maxIterations) ?? d.maxIterations
+        momentum = try c.decodeIfPresent(Float.self, forKey: .momentum) ?? d.momentum
+        nesterov = try c.decodeIfPresent(Bool.self, forKey: .nesterov) ?? d.nesterov
+        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? d.weightDecay
+        weightDecayBN = try c.decodeIfPresent(Float.self, forKey: .weightDecayBN) ?? d.weightDecayBN
+        jitter = try c.decodeIfPresent([Int].self, forKey: .jitter) ?? d.jitter
+        crop = try c.decodeIfPresent(Int.self, forKey: .crop) ?? d.crop
+        flip = try c.decodeIfPresent(Bool.self, forKey: .flip) ?? d.flip
+        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
+        logEvery = try c.decodeIfPresent(Int.self, forKey: .logEvery) ?? d.logEvery
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? d.workers
+    }
+
+    /// The `train:` section of a preset file (with the same `--set` overrides, "train.x=…").
+    public static func load(path: String, overrides: [String] = []) throws -> TrainConfig {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigError(source: path, keyPath: "", message: "cannot read the file")
+        }
+        var root = (try? Yams.load(yaml: text)) as? [String: Any] ?? [:]
+        var section = root["train"] as? [String: Any] ?? [:]
+        for o in overrides where o.hasPrefix("train.") {
+            guard let eq = o.firstIndex(of: "=") else { continue }
+            let key = String(o[o.index(o.startIndex, offsetBy: 6)..<eq])
+            section[key] = (try? Yams.load(yaml: String(o[o.index(after: eq)...]))) ?? String(o[o.index(after: eq)...])
+        }
+        root["train"] = section
+        let allowed = Set(CodingKeys.allCases.map(\.rawValue))
+        if let bad = section.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw ConfigError(source: path, keyPath: "train.\(bad)", message: "unknown key (allowed here: \(allowed.sorted().joined(separator: ", ")))")
+        }
+        let config: TrainConfig
+        do { config = try YAMLDecoder().decode(TrainConfig.self, from: try Yams.dump(object: section)) } catch {
+            throw ConfigError(source: path, keyPath: "train", message: "\(error)")
+        }
+        try config.validate(source: path)
+        return config
+    }
+
+    public func validate(source: String) throws {
+        func fail(_ key: String, _ m: String) -> ConfigError { ConfigError(source: source, keyPath: "train.\(key)", message: m) }
+        guard batchSize >= 1, accumulate >= 1 else { throw fail("batch_size", "batch_size and accumulate must be at least 1") }
+        guard baseLR > 0 else { throw fail("base_lr", "must be positive") }
+        guard ["step", "cosine"].contains(schedule) else { throw fail("schedule", "must be step or cosine, got \(schedule)") }
+        guard jitter.count == 2, jitter[0] >= crop, jitter[1] >= jitter[0] else {
+            throw fail("jitter", "must be [min, max] short sides with crop \(crop) ≤ min ≤ max, got \(jitter)")
+        }
+        guard maxIterations >= 1, checkpointEvery >= 1, logEvery >= 1, workers >= 1 else {
+            throw fail("max_iterations", "iteration counts and workers must be positive")
+        }
+    }
+
+    /// The learning rate of step `iteration` (0-based).
+    public func learningRate(_ iteration: Int) -> Float {
+        var lr: Float
+        if schedule == "cosine" {
+            let progress = Float(iteration) / Float(max(maxIterations, 1))
+            lr = baseLR * 0.5 * (1 + cos(.pi * progress))
+        } else {
+            lr = baseLR * pow(gamma, Float(steps.filter { iteration >= $0 }.count))
+        }
+        if iteration < warmupIterations {
+            // Linear from baseLR/10 to the schedule's value at the end of the warm-up.
+            let end = learningRateWithoutWarmup(warmupIterations)
+            let start = baseLR * 0.1
+            lr = start + (end - start) * Float(iteration) / Float(warmupIterations)
+        }
+        return lr
+    }
+
+    private func learningRateWithoutWarmup(_ iteration: Int) -> Float {
+        var copy = self
+        copy.warmupIterations = 0
+        return copy.learningRate(iteration)
+    }
+}

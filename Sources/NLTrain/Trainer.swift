@@ -1,0 +1,250 @@
+import Foundation
+import NLModels
+import NLTensor
+import NLVideo
+
+/// Trains a model on a video list with the official recipe.
+///
+/// Determinism by construction: epoch e visits the list in a shuffle drawn from (seed, e);
+/// sample k of step i is augmented with a generator drawn from (seed, i, k), and the step's
+/// dropout from (seed, i). A checkpoint holding weights, momentum buffers and the step number
+/// therefore resumes exactly, and background loading cannot change what is computed. The
+/// loader threads read only immutable state (configs, the list), hence @unchecked Sendable.
+public final class Trainer: @unchecked Sendable {
+    public let model: ResNet3D
+    public let config: TrainConfig
+    public let train: VideoList
+    public let output: URL
+    public private(set) var optimizer: SGD
+    public private(set) var iteration = 0
+    /// Videos that could not be read: reported once, skipped.
+    public private(set) var unreadable: Set<String> = []
+
+    public struct StepLog: Codable, Sendable {
+        public var iteration: Int, epoch: Int
+        public var loss: Float, accuracy: Float, learningRate: Float
+        public var clipsPerSecond: Double
+        public var skipped: Int
+    }
+
+    public init(model: ResNet3D, config: TrainConfig, train: VideoList, output: String) throws {
+        self.model = model
+        self.config = config
+        self.train = train
+        self.output = URL(fileURLWithPath: output)
+        optimizer = SGD(momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay,
+                        weightDecayBN: config.weightDecayBN)
+        try FileManager.default.createDirectory(at: self.output, withIntermediateDirectories: true)
+    }
+
+    public var checkpointPath: String { output.appendingPathComponent("checkpoint.safetensors").path }
+
+    // MARK: Data
+
+    static func mix(_ values: UInt64...) -> UInt64 {
+        values.reduce(0x243F_6A88_85A3_08D3) { h, v in
+            var z = h ^ (v &* 0x9E37_79B9_7F4A_7C15)
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            return (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        }
+    }
+
+    /// The list index of global sample `s` (epoch-wise shuffles).
+    func itemIndex(sample s: Int) -> (epoch: Int, index: Int) {
+        let n = train.items.count
+        let epoch = s / n
+        var order = Array(0..<n)
+        var rng = RandomSource(seed: Trainer.mix(config.seed, UInt64(epoch), 1))
+        order.shuffle(using: &rng)
+        return (epoch, order[s % n])
+    }
+
+    /// One augmented training clip [T, crop, crop, 3] (spec §3.2: random clip, short side in
+    /// the jitter range, random crop, flip p = 0.5).
+    func clip(_ item: VideoList.Item, rng: inout RandomSource) throws -> Tensor {
+        let input = model.config.input
+        let reader = try VideoReader(path: item.path, threads: 1)
+        let indices = ClipSampler(frames: input.frames, stride: input.stride).trainingClip(frameCount: reader.info.frameCount, using: &rng)
+        let side = config.jitter[0] + Int(rng.next() % UInt64(config.jitter[1] - config.jitter[0] + 1))
+        let d = reader.info.displaySize
+        let size = SpatialTransform.resized(width: d.width, height: d.height, shortSide: side)
+        let rgb = try reader.frames(indices, width: size.width, height: size.height)
+        let box = SpatialTransform.randomCrop(width: size.width, height: size.height, size: config.crop, using: &rng)
+        let flip = config.flip && rng.nextUnit() < 0.5
+        return SpatialTransform.clipTensor(rgb, frames: Array(indices.indices), crop: box, flip: flip,
+                                           normalization: input.normalization == "imagenet" ? .imagenet : .official)
+    }
+
+    struct Batch: @unchecked Sendable {
+        var clips: [Tensor?]
+        var labels: [Int]
+        var failures: [String]
+        var epoch: Int
+    }
+
+    /// The micro-batch `micro` of step `i`, decoded on `workers` threads.
+    func batch(step i: Int, micro: Int) -> Batch {
+        let size = config.batchSize
+        let first = (i * config.accumulate + micro) * size
+        let picks = (0..<size).map { itemIndex(sample: first + $0) }
+        let box = ResultBox(count: size)
+        let items = picks.map { train.items[$0.index] }
+        let seed = config.seed
+        DispatchQueue.concurrentPerform(iterations: size) { k in
+            var rng = RandomSource(seed: Trainer.mix(seed, UInt64(i), UInt64(micro), UInt64(k), 2))
+            box.set(k, Result { try self.clip(items[k], rng: &rng) })
+        }
+        var clips: [Tensor?] = [], failures: [String] = []
+        for k in 0..<size {
+            switch box.results[k]! {
+            case .success(let t): clips.append(t)
+            case .failure(let e): clips.append(nil); failures.append("\(e)")
+            }
+        }
+        return Batch(clips: clips, labels: items.map(\.label), failures: failures, epoch: picks[0].epoch)
+    }
+
+    final class ResultBox: @unchecked Sendable {
+        var results: [Result<Tensor, Error>?]
+        let lock = NSLock()
+        init(count: Int) { results = Array(repeating: nil, count: count) }
+        func set(_ k: Int, _ r: Result<Tensor, Error>) { lock.lock(); results[k] = r; lock.unlock() }
+    }
+
+    // MARK: Loop
+
+    /// Runs to `config.maxIterations` (from the checkpoint when `resume`), calling `log` every
+    /// `logEvery` steps; `stopAfter` ends early after that many steps (for tests).
+    public func run(resume: Bool, stopAfter: Int? = nil, log: (StepLog) -> Void) throws {
+        if resume, FileManager.default.fileExists(atPath: checkpointPath) { try loadCheckpoint() }
+        let metrics = try MetricsWriter(directory: output, appending: resume)
+        let queue = DispatchQueue(label: "nlnet.train.loader")
+        var next: (Int, DispatchWorkItem, BatchHolder)?
+        func prefetch(_ step: Int) {
+            guard step < config.maxIterations else { next = nil; return }
+            let holder = BatchHolder()
+            let work = DispatchWorkItem { holder.batches = (0..<self.config.accumulate).map { self.batch(step: step, micro: $0) } }
+            queue.async(execute: work)
+            next = (step, work, holder)
+        }
+        prefetch(iteration)
+        var steps = 0
+        while iteration < config.maxIterations {
+            let start = DispatchTime.now().uptimeNanoseconds
+            guard let (step, work, holder) = next, step == iteration else { break }
+            work.wait()
+            prefetch(iteration + 1)                  // decode the next step while this one trains
+            let lr = config.learningRate(iteration)
+            var lossSum: Float = 0, correct = 0, seen = 0, skipped = 0
+            var gradients: [String: Tensor] = [:]
+            var dropoutRNG = RandomSource(seed: Trainer.mix(config.seed, UInt64(iteration), 3))
+            for micro in holder.batches {
+                for failure in micro.failures where !unreadable.contains(failure) {
+                    unreadable.insert(failure)
+                    FileHandle.standardError.write(Data("warning: skipping unreadable video: \(failure)\n".utf8))
+                }
+                let pairs = zip(micro.clips, micro.labels).compactMap { c, l in c.map { ($0, l) } }
+                skipped += micro.clips.count - pairs.count
+                guard !pairs.isEmpty else { continue }
+                let x = Tensor(stacking: pairs.map(\.0))
+                let r = model.gradients(x, labels: pairs.map(\.1), rng: &dropoutRNG)
+                lossSum += r.loss * Float(pairs.count)
+                seen += pairs.count
+                correct += zip(r.predictions, pairs.map(\.1)).filter { $0 == $1 }.count
+                for (name, g) in r.gradients {
+                    let scaled = g * (Float(pairs.count) / Float(config.batchSize * config.accumulate))
+                    gradients[name] = gradients[name].map { $0 + scaled } ?? scaled
+                }
+            }
+            if !gradients.isEmpty { model.apply(gradients, optimizer: &optimizer, learningRate: lr) }
+            iteration += 1
+            steps += 1
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let entry = StepLog(iteration: iteration, epoch: holder.batches.first?.epoch ?? 0, loss: seen > 0 ? lossSum / Float(seen) : .nan,
+                                accuracy: seen > 0 ? Float(correct) / Float(seen) : 0, learningRate: lr,
+                                clipsPerSecond: Double(seen) / seconds, skipped: skipped)
+            try metrics.append(entry)
+            if iteration % config.logEvery == 0 || iteration == config.maxIterations { log(entry) }
+            if iteration % config.checkpointEvery == 0 || iteration == config.maxIterations { try saveCheckpoint() }
+            if let stopAfter, steps >= stopAfter { break }
+        }
+        work(next)
+        try metrics.close()
+    }
+
+    private func work(_ pending: (Int, DispatchWorkItem, BatchHolder)?) { pending?.1.wait() }
+
+    final class BatchHolder: @unchecked Sendable { var batches: [Batch] = [] }
+
+    // MARK: Checkpoints
+
+    /// Weights, momentum buffers and the step, written to a temporary file and renamed.
+    public func saveCheckpoint() throws {
+        var tensors: [String: Tensor] = [:]
+        for spec in model.specs { tensors[spec.name] = model.weights[spec.name]! }
+        for (name, v) in optimizer.velocity { tensors["optimizer.velocity." + name] = v }
+        try SafeTensors.write(tensors, metadata: ["nlnet.config": try model.config.yaml(), "iteration": String(iteration),
+                                                  "seed": String(config.seed), "layout": "nlnet-internal"],
+                              to: checkpointPath)
+    }
+
+    public func loadCheckpoint() throws {
+        let file = try SafeTensors(contentsOf: checkpointPath)
+        guard let it = file.metadata["iteration"].flatMap(Int.init) else {
+            throw ModelError("\(checkpointPath): not a training checkpoint (no iteration)")
+        }
+        var weights: [String: Tensor] = [:]
+        for spec in model.specs { weights[spec.name] = try file.tensor(spec.name, shape: spec.shape) }
+        try model.replaceWeights(weights.mapValues { $0.copied })
+        optimizer.velocity = [:]
+        for name in file.names where name.hasPrefix("optimizer.velocity.") {
+            optimizer.velocity[String(name.dropFirst("optimizer.velocity.".count))] = try file.tensor(name).copied
+        }
+        iteration = it
+    }
+}
+
+/// metrics.jsonl and metrics.csv, one row per step.
+final class MetricsWriter {
+    let jsonl: FileHandle, csv: FileHandle
+
+    init(directory: URL, appending: Bool) throws {
+        func open(_ name: String, header: String?) throws -> FileHandle {
+            let path = directory.appendingPathComponent(name).path
+            let fresh = !appending || !FileManager.default.fileExists(atPath: path)
+            if fresh { _ = FileManager.default.createFile(atPath: path, contents: header.map { Data($0.utf8) } ?? Data()) }
+            guard let h = FileHandle(forWritingAtPath: path) else { throw ModelError("\(path): cannot write") }
+            h.seekToEndOfFile()
+            return h
+        }
+        jsonl = try open("metrics.jsonl", header: nil)
+        csv = try open("metrics.csv", header: "iteration,epoch,loss,accuracy,learning_rate,clips_per_second,skipped\n")
+    }
+
+    func append(_ e: Trainer.StepLog) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        jsonl.write(try encoder.encode(e) + Data("\n".utf8))
+        csv.write(Data("\(e.iteration),\(e.epoch),\(e.loss),\(e.accuracy),\(e.learningRate),\(String(format: "%.3f", e.clipsPerSecond)),\(e.skipped)\n".utf8))
+    }
+
+    func close() throws {
+        try jsonl.close()
+        try csv.close()
+    }
+}
+
+extension Tensor {
+    /// Equal-shaped tensors stacked along a new leading dimension.
+    public init(stacking parts: [Tensor]) {
+        require(!parts.isEmpty && parts.allSatisfy { $0.shape == parts[0].shape },
+                "Tensor(stacking:): needs one or more tensors of one shape, got \(parts.map(\.shape))")
+        var scalars: [Float] = []
+        scalars.reserveCapacity(parts.count * parts[0].count)
+        for p in parts { scalars += p.scalars }
+        self.init(shape: [parts.count] + parts[0].shape, scalars: scalars)
+    }
+
+    /// A private copy (not backed by a mapped file).
+    public var copied: Tensor { Tensor(shape: shape, scalars: scalars) }
+}

@@ -1,0 +1,64 @@
+import Foundation
+
+/// A list of labelled videos: Kinetics style `path label` or CSV `path,label` (label a class
+/// name or an index; a header line is detected), with paths relative to the list's folder.
+public struct VideoList: Sendable {
+    public struct Item: Sendable, Equatable {
+        public var path: String
+        public var label: Int
+    }
+
+    public var items: [Item]
+    public var classes: [String]
+
+    public struct LineError: Error, CustomStringConvertible {
+        public let file: String, line: Int, message: String
+        public var description: String { "\(file):\(line): \(message)" }
+    }
+
+    /// Reads `path`. `classes` fixes the class names (a val list uses the train list's); without
+    /// it, names found in the list are collected in sorted order (indices are kept as given).
+    public init(path: String, classes known: [String]? = nil) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw LineError(file: path, line: 0, message: "cannot read the list")
+        }
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent()
+        var rows: [(line: Int, path: String, label: String)] = []
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !line.isEmpty, !line.hasPrefix("#") else { continue }
+            let fields: [String]
+            if line.contains(",") { fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
+            else {
+                // `path label`: the label is the last field; a path may contain spaces.
+                guard let space = line.lastIndex(where: { $0 == " " || $0 == "\t" }) else {
+                    throw LineError(file: path, line: i + 1, message: "expected 'path label' or 'path,label', got '\(line)'")
+                }
+                fields = [String(line[..<space]).trimmingCharacters(in: .whitespaces), String(line[line.index(after: space)...])]
+            }
+            guard fields.count == 2, !fields[0].isEmpty, !fields[1].isEmpty else {
+                throw LineError(file: path, line: i + 1, message: "expected 'path label' or 'path,label', got '\(line)'")
+            }
+            if rows.isEmpty && ["path", "video", "file", "filename"].contains(fields[0].lowercased()) { continue }  // header
+            let videoPath = fields[0].hasPrefix("/") ? fields[0] : base.appendingPathComponent(fields[0]).path
+            rows.append((i + 1, videoPath, fields[1]))
+        }
+        let names = known ?? Array(Set(rows.map(\.label).filter { Int($0) == nil })).sorted()
+        let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+        let count = known?.count ?? max(names.count, (rows.compactMap { Int($0.label) }.max() ?? -1) + 1)
+        items = try rows.map { row in
+            if let i = Int(row.label) {
+                guard i >= 0 && i < max(count, 1) else {
+                    throw LineError(file: path, line: row.line, message: "label \(i) is outside 0..<\(count)")
+                }
+                return Item(path: row.path, label: i)
+            }
+            guard let i = index[row.label] else {
+                throw LineError(file: path, line: row.line, message: "unknown class '\(row.label)'")
+            }
+            return Item(path: row.path, label: i)
+        }
+        classes = known ?? (names.isEmpty ? (0..<count).map { "class \($0)" } : names)
+        guard !items.isEmpty else { throw LineError(file: path, line: 0, message: "the list has no videos") }
+    }
+}

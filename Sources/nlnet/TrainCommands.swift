@@ -1,0 +1,139 @@
+import ArgumentParser
+import Foundation
+import NLModels
+import NLTensor
+import NLTrain
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model on a video list with the official recipe (the preset's train: section).",
+        discussion: "Lists are 'path label' or CSV 'path,label' (label a class name or an index). Writes checkpoint.safetensors (every train.checkpoint_every steps, atomically), metrics.jsonl and metrics.csv, curve.svg, model.safetensors and, with --val, eval.json.")
+
+    @Option(help: "Preset (YAML) with the model and its train: section.")
+    var config: String
+
+    @Option(name: .customLong("train"), help: "Training list.")
+    var trainList: String
+
+    @Option(name: .customLong("val"), help: "Validation list (evaluated at the end).")
+    var valList: String?
+
+    @Option(help: "Output folder.")
+    var out: String
+
+    @Flag(help: "Continue from the output folder's checkpoint.")
+    var resume = false
+
+    @Option(help: "Initial weights (.safetensors); tensors whose shape differs (a new head) are initialised afresh.")
+    var initial: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. train.base_lr=0.1 (repeatable).", valueName: "key=value"))
+    var overrides: [String] = []
+
+    @Option(help: "Stop after this many steps (the run stays resumable).")
+    var stopAfter: Int?
+
+    @Flag(help: "No progress lines.")
+    var quiet = false
+
+    func run() throws {
+        let train = try VideoList(path: trainList)
+        var modelConfig = try ModelConfig.load(path: config, overrides: overrides.filter { !$0.hasPrefix("train.") })
+        modelConfig.model.classes = train.classes.count
+        let trainConfig = try TrainConfig.load(path: config, overrides: overrides)
+        let model = ResNet3D(config: modelConfig, seed: trainConfig.seed)
+        if let initial, !resume {
+            let source = try ResNet3D.load(path: initial)
+            var weights = model.weights
+            var fresh: [String] = []
+            for spec in model.specs {
+                if let w = source.weights[spec.name], w.shape == spec.shape { weights[spec.name] = w } else { fresh.append(spec.name) }
+            }
+            try model.replaceWeights(weights)
+            if !fresh.isEmpty { log("initialised afresh (not in \(initial) or of another shape): \(fresh.joined(separator: ", "))") }
+        }
+        let trainer = try Trainer(model: model, config: trainConfig, train: train, output: out)
+        log("\(modelConfig.name): \(train.items.count) videos, \(train.classes.count) classes, \(trainConfig.maxIterations) steps of \(trainConfig.batchSize)×\(trainConfig.accumulate) clips")
+        var history: [Trainer.StepLog] = []
+        try trainer.run(resume: resume, stopAfter: stopAfter) { e in
+            history.append(e)
+            log(String(format: "step %d/%d  loss %.4f  acc %.3f  lr %.4g  %.2f clips/s%@", e.iteration, trainConfig.maxIterations,
+                       e.loss, e.accuracy, e.learningRate, e.clipsPerSecond, e.skipped > 0 ? "  (\(e.skipped) skipped)" : ""))
+        }
+        try writeCurve()
+        let labels = train.classes.joined(separator: "\n")
+        try model.save(to: URL(fileURLWithPath: out).appendingPathComponent("model.safetensors").path, metadata: ["nlnet.labels": labels])
+        if let valList, trainer.iteration >= trainConfig.maxIterations {
+            let val = try VideoList(path: valList, classes: train.classes)
+            var views = ViewProtocol(config: modelConfig)
+            views.clips = 1; views.crops = 1
+            let result = Evaluation.run(VideoClassifier(model: model, labels: train.classes, views: views), on: val)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            try encoder.encode(result).write(to: URL(fileURLWithPath: out).appendingPathComponent("eval.json"))
+            log(String(format: "validation (1 clip × 1 crop): top-1 %.3f, top-5 %.3f, mean class %.3f", result.top1, result.top5, result.meanClassAccuracy))
+        }
+    }
+
+    /// curve.svg from metrics.jsonl (the whole run, resumed parts included).
+    func writeCurve() throws {
+        let dir = URL(fileURLWithPath: out)
+        let text = (try? String(contentsOf: dir.appendingPathComponent("metrics.jsonl"), encoding: .utf8)) ?? ""
+        let rows = text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Trainer.StepLog.self, from: Data($0.utf8)) }
+        let svg = SVGChart.lines(title: "training", xLabel: "step", series: [
+            ("loss", rows.map { (Double($0.iteration), Double($0.loss)) }),
+            ("batch accuracy", rows.map { (Double($0.iteration), Double($0.accuracy)) }),
+        ])
+        try svg.write(to: dir.appendingPathComponent("curve.svg"), atomically: true, encoding: .utf8)
+    }
+
+    func log(_ text: String) { if !quiet { FileHandle.standardError.write(Data((text + "\n").utf8)) } }
+}
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Top-1, top-5 and mean per-class accuracy on a labelled list, with a confusion matrix and per-video predictions.")
+
+    @OptionGroup var selection: ModelSelection
+
+    @Option(help: "Labelled list ('path label' or CSV).")
+    var data: String
+
+    @Option(help: "Clips per video.")
+    var clips = 10
+
+    @Option(help: "Crops per clip.")
+    var crops = 3
+
+    @Option(help: "Folder for predictions.jsonl, confusion.csv, confusion.svg and eval.json.")
+    var out: String?
+
+    @Flag(help: "No progress display.")
+    var quiet = false
+
+    func run() throws {
+        let model = try selection.model()
+        let labelNames: [String]? = selection.weights.flatMap { try? SafeTensors(contentsOf: $0).metadata["nlnet.labels"]?.split(separator: "\n").map(String.init) }
+        let list = try VideoList(path: data, classes: labelNames)
+        var views = ViewProtocol(config: model.config)
+        views.clips = clips; views.crops = crops
+        let classifier = VideoClassifier(model: model, labels: list.classes, views: views)
+        let progress = Progress(total: list.items.count, quiet: quiet)
+        let result = Evaluation.run(classifier, on: list) { done, _ in progress.update(completed: done, detail: "videos") }
+        progress.finish()
+        print(String(format: "%d videos (%d unreadable, counted wrong): top-1 %.4f, top-5 %.4f, mean class accuracy %.4f",
+                     result.videos, result.failed, result.top1, result.top5, result.meanClassAccuracy))
+        if let out {
+            let dir = URL(fileURLWithPath: out)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try result.confusionCSV(labels: list.classes).write(to: dir.appendingPathComponent("confusion.csv"), atomically: true, encoding: .utf8)
+            try SVGChart.heatmap(title: "confusion", matrix: result.confusion, labels: list.classes)
+                .write(to: dir.appendingPathComponent("confusion.svg"), atomically: true, encoding: .utf8)
+            try result.results.map { try jsonLine($0) }.joined(separator: "\n").appending("\n")
+                .write(to: dir.appendingPathComponent("predictions.jsonl"), atomically: true, encoding: .utf8)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            try encoder.encode(result).write(to: dir.appendingPathComponent("eval.json"))
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import NLModels
+import NLTensor
+import NLTrain
+import Testing
+
+@Suite("Lists and schedules")
+struct ListAndScheduleTests {
+    func write(_ text: String, _ name: String) -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("nlnet-\(getpid())-\(name)").path
+        try? text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func listFormats() throws {
+        let kinetics = try VideoList(path: write("a.mp4 1\nsub dir/b.mp4 0\n", "k.txt"))
+        #expect(kinetics.items.map(\.label) == [1, 0] && kinetics.items[1].path.hasSuffix("sub dir/b.mp4"))
+        let csv = try VideoList(path: write("path,label\nx.mp4,walking\ny.mp4,abseiling\nz.mp4,walking\n", "c.csv"))
+        #expect(csv.classes == ["abseiling", "walking"] && csv.items.map(\.label) == [1, 0, 1])
+        let val = try VideoList(path: write("v.mp4,walking\n", "v.csv"), classes: csv.classes)
+        #expect(val.items[0].label == 1)
+    }
+
+    @Test func badLinesNameTheLine() {
+        for (text, line, words) in [("a.mp4 1\nnolabel\n", 2, "expected"), ("a.mp4,1\nb.mp4,\n", 2, "expected"),
+                                    ("a.mp4,walking\n", 1, "unknown class")] {
+            do {
+                _ = try VideoList(path: write(text, "bad.csv"), classes: text.contains("walking") ? ["running"] : nil)
+                Issue.record("no error for \(text)")
+            } catch {
+                #expect("\(error)".contains("bad.csv:\(line):") && "\(error)".contains(words), "\(error)")
+            }
+        }
+    }
+
+    @Test func learningRateSchedules() {
+        var c = TrainConfig()
+        c.baseLR = 0.1; c.steps = [10, 20]; c.gamma = 0.1; c.maxIterations = 30
+        #expect(c.learningRate(0) == 0.1 && abs(c.learningRate(10) - 0.01) < 1e-9 && abs(c.learningRate(25) - 0.001) < 1e-9)
+        c.schedule = "cosine"; c.warmupIterations = 5
+        #expect(abs(c.learningRate(0) - 0.01) < 1e-7, "warm-up starts at base/10")
+        #expect(abs(c.learningRate(15) - 0.05) < 1e-6, "cosine half way")
+        #expect(c.learningRate(2) > c.learningRate(1), "warm-up rises")
+    }
+}
+
+@Suite("Training")
+struct TrainingTests {
+    /// Six clips of two classes made with the ffmpeg CLI.
+    static func dataset() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nlnet-train-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var lines = ["path,label"]
+        for i in 1...3 {
+            for (name, source) in [("warm", "testsrc2=size=64x48:rate=10:duration=1.2,hue=h=\(i * 20)"),
+                                   ("cold", "mandelbrot=size=64x48:rate=10")] {
+                let file = dir.appendingPathComponent("\(name)\(i).mp4").path
+                if !FileManager.default.fileExists(atPath: file) {
+                    let p = Process()
+                    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                    p.arguments = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, "-t", "1.2", "-c:v", "libx264", "-pix_fmt", "yuv420p", file]
+                    try p.run(); p.waitUntilExit()
+                }
+                lines.append("\(name)\(i).mp4,\(name)")
+            }
+        }
+        try lines.joined(separator: "\n").write(toFile: dir.appendingPathComponent("train.csv").path, atomically: true, encoding: .utf8)
+        return dir.path
+    }
+
+    static func tinyModel(seed: UInt64) throws -> ResNet3D {
+        let yaml = "model: {arch: i3d, width: 4, classes: 2, dropout: 0.5, train_crop: 32, nonlocal: {blocks: {res3: [1]}}}\ninput: {frames: 4, stride: 2, short_side: 32, crop: 32}"
+        return ResNet3D(config: try ModelConfig.parse(yaml: yaml, source: "tiny"), seed: seed)
+    }
+
+    static func trainConfig(_ iterations: Int) -> TrainConfig {
+        var c = TrainConfig()
+        c.batchSize = 3; c.accumulate = 2; c.baseLR = 0.05; c.steps = [1000]; c.maxIterations = iterations
+        c.jitter = [32, 40]; c.crop = 32; c.checkpointEvery = 4; c.logEvery = 1; c.seed = 7
+        return c
+    }
+
+    @Test func aTinyModelOverfitsATinyDataset() throws {
+        let dir = try Self.dataset()
+        let list = try VideoList(path: dir + "/train.csv")
+        let model = try Self.tinyModel(seed: 1)
+        let out = dir + "/overfit"
+        let trainer = try Trainer(model: model, config: Self.trainConfig(24), train: list, output: out)
+        try trainer.run(resume: false) { _ in }
+        var views = ViewProtocol(config: model.config)
+        views.clips = 2; views.crops = 1
+        let result = Evaluation.run(VideoClassifier(model: model, labels: list.classes, views: views), on: list)
+        #expect(result.top1 == 1, "train accuracy \(result.top1)")
+        #expect(FileManager.default.fileExists(atPath: out + "/metrics.jsonl") && FileManager.default.fileExists(atPath: out + "/checkpoint.safetensors"))
+    }
+
+    /// Stopping after some steps and resuming from the checkpoint ends bit-identical to one run.
+    @Test func resumeIsExact() throws {
+        let dir = try Self.dataset()
+        let list = try VideoList(path: dir + "/train.csv")
+        let straight = try Self.tinyModel(seed: 2)
+        try Trainer(model: straight, config: Self.trainConfig(10), train: list, output: dir + "/straight").run(resume: false) { _ in }
+        let first = try Self.tinyModel(seed: 2)
+        try Trainer(model: first, config: Self.trainConfig(10), train: list, output: dir + "/resumed").run(resume: false, stopAfter: 6) { _ in }
+        let resumed = try Self.tinyModel(seed: 99)   // different init: everything must come from the checkpoint
+        let trainer = try Trainer(model: resumed, config: Self.trainConfig(10), train: list, output: dir + "/resumed")
+        try trainer.run(resume: true) { _ in }
+        #expect(trainer.iteration == 10)
+        for spec in straight.specs {
+            #expect(resumed.weights[spec.name]!.scalars == straight.weights[spec.name]!.scalars, "\(spec.name) differs after resume")
+        }
+    }
+}
