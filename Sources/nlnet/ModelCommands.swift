@@ -18,7 +18,7 @@ struct Info: ParsableCommand {
         guard !selection.isEmpty else { throw ValidationError("give --config (a preset in Configs/) or --weights (a .safetensors file)") }
         guard let config = try selection.resolvedConfig() ?? selection.weights.map({ try ResNet3D.load(path: $0).config }) else { return }
         let architecture = Architecture(config.model)
-        let (t, size) = (clip.frames ?? config.input.frames, clip.size)
+        let (t, size) = (clip.frames ?? config.input.frames, clip.size ?? 224)
         let s = ModelSummary.of(architecture, options: config.model, frames: t, size: size)
         if json { print(try jsonLine(s)); return }
         print("\(config.name): \(config.model.arch.rawValue.uppercased()) ResNet-\(config.model.depth), layout \(config.model.layout.rawValue), input \(t)×\(size)×\(size)")
@@ -99,7 +99,7 @@ struct BenchModel: ParsableCommand {
 
     func run() throws {
         let model = try selection.model()
-        let (t, size) = (clip.frames ?? model.config.input.frames, clip.size)
+        let (t, size) = (clip.frames ?? model.config.input.frames, clip.size ?? 224)
         let x = Tensor(repeating: 0.1, shape: [1, t, size, size, 3])
         let summary = model.summary(frames: t, size: size)
         let peak = ConvBenchmark.squareSgemmGFLOPS(2048, repeats: output.repeats)

@@ -70,6 +70,6 @@ struct ClipShape: ParsableArguments {
     @Option(help: "Frames per clip (default: the config's input.frames).")
     var frames: Int?
 
-    @Option(help: "Spatial size (height = width).")
-    var size = 224
+    @Option(help: "Spatial size, height = width (default: 224, or the config's crop for training).")
+    var size: Int?
 }
