@@ -436,8 +436,13 @@ for f in sorted(os.listdir(CKPT)):
 step_case = next(c for c in model_cases if c["name"] == "nl_i3d_r50")
 step_labels = torch.tensor([3, 7])
 sgd = {}
-for dtype, tag in ((torch.float32, "f32"), (torch.float64, "f64")):
+# Also with frozen BN (running statistics): well conditioned, so checked tightly.
+for dtype, tag, frozen in ((torch.float32, "f32", False), (torch.float64, "f64", False), (torch.float64, "frozen", True)):
     step_net = net_for("nl_i3d_r50").train().to(dtype)
+    if frozen:
+        for m in step_net.modules():
+            if isinstance(m, torch.nn.BatchNorm3d):
+                m.eval()
     step_x = model_tensors[step_case["input"]].permute(0, 4, 1, 2, 3).contiguous().to(dtype)
     bn_params = [p for n, p in step_net.named_parameters() if "bn." in n]
     other_params = [p for n, p in step_net.named_parameters() if "bn." not in n]
