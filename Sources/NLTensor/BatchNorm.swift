@@ -26,17 +26,24 @@ public struct BatchNormStatistics: Sendable {
 /// batches keep float32 parity with PyTorch).
 private func channelMoments(_ x: Tensor, channels c: Int) -> (mean: [Double], m2: [Double]) {
     let rows = x.count / c
-    var mean = [Double](repeating: 0, count: c), m2 = [Double](repeating: 0, count: c)
-    for r in 0..<rows {
-        let row = x.pointer + r * c
-        for j in 0..<c { mean[j] += Double(row[j]) }
+    let out = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c)
+    defer { out.deallocate() }
+    let px = SharedPointer(x.pointer), po = SharedPointer(out)
+    Parallel.forEach(c, grain: 8) { channels in
+        let n = channels.count, base = channels.lowerBound
+        var mean = [Double](repeating: 0, count: n), m2 = [Double](repeating: 0, count: n)
+        for r in 0..<rows {
+            let row = px + r * c + base
+            for j in 0..<n { mean[j] += Double(row[j]) }
+        }
+        for j in 0..<n { mean[j] /= Double(max(rows, 1)) }
+        for r in 0..<rows {
+            let row = px + r * c + base
+            for j in 0..<n { let d = Double(row[j]) - mean[j]; m2[j] += d * d }
+        }
+        for j in 0..<n { po[base + j] = mean[j]; po[c + base + j] = m2[j] }
     }
-    for j in 0..<c { mean[j] /= Double(max(rows, 1)) }
-    for r in 0..<rows {
-        let row = x.pointer + r * c
-        for j in 0..<c { let d = Double(row[j]) - mean[j]; m2[j] += d * d }
-    }
-    return (mean, m2)
+    return (Array(UnsafeBufferPointer(start: out, count: c)), Array(UnsafeBufferPointer(start: out + c, count: c)))
 }
 
 /// y = (x − mean)·invStd·γ + β per channel, as a scale and shift per channel.
@@ -99,10 +106,21 @@ public func batchNorm(_ x: Tensor, scale gamma: Tensor, shift beta: Tensor,
         if x.requiresGradient {
             let sb = dBeta.scalars, sg = dGamma.scalars, n = Float(rows)
             let d = Tensor(uninitialized: x.shape)
-            for r in 0..<rows {
-                let gi = dy.pointer + r * c, hi = xhat.pointer + r * c, di = d.pointer + r * c
-                for j in 0..<c { di[j] = g[j] * invStd[j] / n * (n * gi[j] - sb[j] - hi[j] * sg[j]) }
-            }
+            // dx = a·dy + b + k·x̂ per channel, with a = γ·invStd, b = −a·Σdy/n, k = −a·Σ(dy·x̂)/n.
+            let a = (0..<c).map { g[$0] * invStd[$0] }
+            let b = (0..<c).map { -a[$0] * sb[$0] / n }, k = (0..<c).map { -a[$0] * sg[$0] / n }
+            let pdy = SharedPointer(dy.pointer), ph = SharedPointer(xhat.pointer), pd = SharedPointer(d.pointer)
+            a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in k.withUnsafeBufferPointer { k in
+                let pa = SharedPointer(UnsafeMutablePointer(mutating: a.baseAddress!))
+                let pb = SharedPointer(UnsafeMutablePointer(mutating: b.baseAddress!))
+                let pk = SharedPointer(UnsafeMutablePointer(mutating: k.baseAddress!))
+                Parallel.forEach(rows, grain: max(1, 8192 / c)) { range in
+                    for r in range {
+                        let gi = pdy + r * c, hi = ph + r * c, di = pd + r * c
+                        for j in 0..<c { di[j] = pa[j] * gi[j] + pb[j] + pk[j] * hi[j] }
+                    }
+                }
+            } } }
             dx = d
         }
         return [dx, gamma.requiresGradient ? dGamma : nil, beta.requiresGradient ? dBeta : nil]

@@ -305,12 +305,17 @@ func conv3dBackward(_ dy: Tensor, x: Tensor, weight: Tensor, geometry: ConvGeome
 func sumRows(_ g: Tensor) -> Tensor {
     let c = g.shape.last ?? 1
     let rows = g.count / max(c, 1)
-    var acc = [Double](repeating: 0, count: c)
-    for r in 0..<rows {
-        let row = g.pointer + r * c
-        for j in 0..<c { acc[j] += Double(row[j]) }
+    let out = Tensor(zeros: [c])
+    let pg = SharedPointer(g.pointer), po = SharedPointer(out.pointer)
+    Parallel.forEach(c, grain: 8) { channels in
+        var acc = [Double](repeating: 0, count: channels.count)
+        for r in 0..<rows {
+            let row = pg + r * c + channels.lowerBound
+            for j in 0..<channels.count { acc[j] += Double(row[j]) }
+        }
+        for j in 0..<channels.count { po[channels.lowerBound + j] = Float(acc[j]) }
     }
-    return Tensor(shape: [c], scalars: acc.map(Float.init))
+    return out
 }
 
 /// 3D convolution, channels-last: x [N, T, H, W, Cin] ⊛ weight [kT, kH, kW, Cin, Cout]

@@ -24,17 +24,21 @@ private func reduceToSuffix(_ g: Tensor, shape: [Int]) -> Tensor {
     return out
 }
 
-private func binary(_ a: Tensor, _ b: Tensor, _ name: String, _ f: (Float, Float) -> Float) -> Tensor {
+private func binary(_ a: Tensor, _ b: Tensor, _ name: String, _ f: @escaping @Sendable (Float, Float) -> Float) -> Tensor {
     let inner = broadcastInner(a, b, name)
     let y = Tensor(uninitialized: a.shape)
     let pa = SharedPointer(a.pointer), pb = SharedPointer(b.pointer), py = SharedPointer(y.pointer)
-    let rows = a.count / max(inner, 1)
-    if inner == a.count {
-        for i in 0..<a.count { py[i] = f(pa[i], pb[i]) }
+    if inner == a.count || inner == 1 {
+        let scalar = inner == 1 && a.count != 1
+        Parallel.forEach(a.count, grain: 1 << 16) { r in
+            for i in r { py[i] = f(pa[i], pb[scalar ? 0 : i]) }
+        }
     } else {
-        for r in 0..<rows {
-            let ar = pa + r * inner, yr = py + r * inner
-            for i in 0..<inner { yr[i] = f(ar[i], pb[i]) }
+        Parallel.forEach(a.count / inner, grain: max(1, (1 << 16) / inner)) { rows in
+            for r in rows {
+                let ar = pa + r * inner, yr = py + r * inner
+                for i in 0..<inner { yr[i] = f(ar[i], pb[i]) }
+            }
         }
     }
     return y
@@ -61,7 +65,8 @@ public func * (a: Tensor, b: Tensor) -> Tensor {
 
 public func * (a: Tensor, s: Float) -> Tensor {
     let y = Tensor(uninitialized: a.shape)
-    for i in 0..<y.count { y.pointer[i] = a.pointer[i] * s }
+    let pa = SharedPointer(a.pointer), py = SharedPointer(y.pointer)
+    Parallel.forEach(a.count, grain: 1 << 16) { r in for i in r { py[i] = pa[i] * s } }
     return y.recorded(inputs: [a]) { g in [g * s] }
 }
 

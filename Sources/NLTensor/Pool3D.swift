@@ -68,10 +68,13 @@ public func maxPool3d(_ x: Tensor, kernel: [Int], stride: [Int]? = nil, padding:
     let box = IndexBuffer(argmax)
     return y.recorded(inputs: [x]) { g in
         let dx = Tensor(zeros: x.shape)
-        for row in 0..<plan.outputRows {
-            for ch in 0..<c {
-                let i = row * c + ch
-                dx.pointer[Int(box.pointer[i]) * c + ch] += g.pointer[i]
+        let pd = SharedPointer(dx.pointer), pg = SharedPointer(g.pointer), pa = SharedPointer(box.pointer)
+        Parallel.forEach(c, grain: 8) { channels in
+            for row in 0..<plan.outputRows {
+                for ch in channels {
+                    let i = row * c + ch
+                    pd[Int(pa[i]) * c + ch] += pg[i]
+                }
             }
         }
         return [dx]
@@ -104,11 +107,14 @@ public func avgPool3d(_ x: Tensor, kernel: [Int], stride: [Int]? = nil, padding:
     }
     return y.recorded(inputs: [x]) { g in
         let dx = Tensor(zeros: x.shape)
-        for row in 0..<plan.outputRows {
-            let src = g.pointer + row * c
-            plan.forEachTap(ofOutputRow: row) { inRow in
-                let dst = dx.pointer + inRow * c
-                for ch in 0..<c { dst[ch] += src[ch] * scale }
+        let pd = SharedPointer(dx.pointer), pg = SharedPointer(g.pointer)
+        Parallel.forEach(c, grain: 8) { channels in
+            for row in 0..<plan.outputRows {
+                let src = pg + row * c
+                plan.forEachTap(ofOutputRow: row) { inRow in
+                    let dst = pd + inRow * c
+                    for ch in channels { dst[ch] += src[ch] * scale }
+                }
             }
         }
         return [dx]
