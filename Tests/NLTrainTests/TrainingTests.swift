@@ -46,8 +46,12 @@ struct ListAndScheduleTests {
 
 @Suite("Training")
 struct TrainingTests {
-    /// Six clips of two classes made with the ffmpeg CLI.
-    static func dataset() throws -> String {
+    /// Six clips of two classes made with the ffmpeg CLI, once per process (tests run in
+    /// parallel: two writing the same files would race).
+    static let shared = Result { try makeDataset() }
+    static func dataset() throws -> String { try shared.get() }
+
+    static func makeDataset() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nlnet-train-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var lines = ["path,label"]
@@ -106,8 +110,7 @@ struct TrainingTests {
         let trainer = try Trainer(model: resumed, config: Self.trainConfig(10), train: list, output: dir + "/resumed")
         try trainer.run(resume: true) { _ in }
         #expect(trainer.iteration == 10)
-        for spec in straight.specs {
-            #expect(resumed.weights[spec.name]!.scalars == straight.weights[spec.name]!.scalars, "\(spec.name) differs after resume")
-        }
+        let differing = straight.specs.filter { resumed.weights[$0.name]!.maxAbsDifference(straight.weights[$0.name]!) != 0 }.map(\.name)
+        #expect(differing.isEmpty, "\(differing.count) tensors differ after resume, e.g. \(differing.prefix(3))")
     }
 }

@@ -4,7 +4,11 @@ import Testing
 
 @Suite("nlnet train, eval")
 struct TrainCommandTests {
-    static func dataset() throws -> URL {
+    /// Made once per process: the tests run in parallel and must not rewrite each other's files.
+    static let shared = Result { try makeDataset() }
+    static func dataset() throws -> URL { try shared.get() }
+
+    static func makeDataset() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nlnet-cli-train-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var lines = ["path,label"]
