@@ -12,6 +12,8 @@ public struct ForwardOptions {
     /// Called with each non-local block's prefix and its pairwise weights P [B', N, M]
     /// (what a query attends to).
     public var attention: ((String, Tensor) -> Void)?
+    /// Called with each non-local block's prefix and its input x [N, T, H, W, C].
+    public var nonlocalInput: ((String, Tensor) -> Void)?
     /// Called with each layer's name (as in `ModelSummary`) and its wall time in seconds.
     public var timer: ((String, Double) -> Void)?
 

@@ -6,6 +6,7 @@ extension ForwardContext {
     mutating func nonLocal(_ x: Tensor, _ spec: NonLocalSpec) -> Tensor {
         let nl = model.config.model.nonlocal
         let p = spec.prefix
+        options.nonlocalInput?(p, x.detached)
         let n = x.shape[0], t = x.shape[1], h = x.shape[2], w = x.shape[3], c = x.shape[4]
         let inner = spec.inner
 
@@ -48,7 +49,7 @@ extension ForwardContext {
 
         // Inference without an attention hook: P never needs to exist whole.
         var y: Tensor
-        if fused && options.attention == nil && nl.instantiation != .concatenation {
+        if fused && options.attention == nil && nl.instantiation != .concatenation {  // P not wanted
             let scaled = nl.instantiation == .embeddedGaussian && nl.scale ? theta * (1 / Float(inner).squareRoot()) : theta
             y = attention(queries: scaled, keys: phi, values: g,
                           normalization: nl.instantiation == .dotProduct ? .scale(1 / Float(keys)) : .softmax)  // [B', N, C/2]
