@@ -69,4 +69,13 @@ int nl_video_decode(nl_video *v, const int64_t *indices, int count, int out_widt
 
 void nl_video_close(nl_video *v);
 
+// Writes width × height RGB24 pixels (rows of width·3 bytes) as a PNG file, with
+// libavcodec's PNG encoder.
+int nl_write_png(const char *path, const uint8_t *rgb, int width, int height, char *err, size_t errlen);
+
+// Writes `count` RGB24 frames of width × height as an animated GIF (libavcodec's GIF encoder
+// via the gif muxer), each shown for `delay_ms`, looping.
+int nl_write_gif(const char *path, const uint8_t *rgb, int count, int width, int height, int delay_ms,
+                 char *err, size_t errlen);
+
 #endif
