@@ -78,4 +78,13 @@ int nl_write_png(const char *path, const uint8_t *rgb, int width, int height, ch
 int nl_write_gif(const char *path, const uint8_t *rgb, int count, int width, int height, int delay_ms,
                  char *err, size_t errlen);
 
+// An encoder for generated clips: RGB24 frames in, H.264 (libx264, one thread, so the bytes
+// are reproducible) or MPEG-4 part 2 when libx264 is missing, in the container the path's
+// extension names.
+typedef struct nl_video_writer nl_video_writer;
+int nl_writer_open(const char *path, int width, int height, int fps, nl_video_writer **out, char *err, size_t errlen);
+int nl_writer_add(nl_video_writer *w, const uint8_t *rgb, char *err, size_t errlen);
+// Flushes, writes the trailer and frees the writer (also after an error).
+int nl_writer_close(nl_video_writer *w, char *err, size_t errlen);
+
 #endif
