@@ -4,7 +4,7 @@ struct NLNet: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nlnet",
         abstract: "Video action recognition with spacetime non-local networks (Wang et al., CVPR 2018).",
-        subcommands: [Classify.self, Train.self, Eval.self, Attention.self, Synth.self, Convert.self, Info.self, Forward.self, Probe.self, Decode.self, Bench.self])
+        subcommands: [Classify.self, Train.self, Eval.self, Attention.self, Synth.self, Ablate.self, Convert.self, Info.self, Forward.self, Probe.self, Decode.self, Bench.self])
 }
 
 /// Options every benchmark takes.

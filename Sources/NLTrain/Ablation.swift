@@ -1,0 +1,172 @@
+import Foundation
+import NLModels
+import NLTensor
+import Yams
+
+/// An ablation plan: a base preset, data, and variants (config overrides), each trained and
+/// evaluated for several seeds. Every run lives in its own folder and is resumable; a finished
+/// run's result.json is reused.
+public struct AblationPlan {
+    public struct Variant { public var name: String; public var overrides: [String] }
+
+    public var name: String
+    public var base: String
+    public var trainList: String?
+    public var valList: String?
+    public var synthetic: SyntheticDataset?
+    public var seeds: Int
+    public var quick: [String]
+    public var variants: [Variant]
+    public var evalClips: Int
+    public var evalCrops: Int
+
+    public static func load(path: String) throws -> AblationPlan {
+        func fail(_ key: String, _ message: String) -> ConfigError { ConfigError(source: path, keyPath: key, message: message) }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+              let root = (try? Yams.load(yaml: text)) as? [String: Any] else { throw fail("", "cannot read the plan (YAML mapping expected)") }
+        let allowed: Set = ["name", "base", "data", "seeds", "quick", "variants", "eval"]
+        if let bad = root.keys.sorted().first(where: { !allowed.contains($0) }) { throw fail(bad, "unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))") }
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent()
+        func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : dir.appendingPathComponent(p).path }
+        guard let base = root["base"] as? String else { throw fail("base", "missing: the preset every variant starts from") }
+        var plan = AblationPlan(name: root["name"] as? String ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent,
+                                base: resolve(base), trainList: nil, valList: nil, synthetic: nil,
+                                seeds: root["seeds"] as? Int ?? 1, quick: (root["quick"] as? [Any] ?? []).map { "\($0)" },
+                                variants: [], evalClips: 1, evalCrops: 1)
+        if let eval = root["eval"] as? [String: Any] {
+            plan.evalClips = eval["clips"] as? Int ?? 1
+            plan.evalCrops = eval["crops"] as? Int ?? 1
+        }
+        guard let data = root["data"] as? [String: Any] else { throw fail("data", "missing: {train: list, val: list} or {synth: {...}}") }
+        if let synth = data["synth"] as? [String: Any] {
+            var s = SyntheticDataset()
+            if let classes = synth["classes"] as? [String] {
+                s.classes = try classes.map { c in
+                    guard let a = SyntheticAction(rawValue: c) else { throw fail("data.synth.classes", "unknown class '\(c)'") }
+                    return a
+                }
+            }
+            s.train = synth["train"] as? Int ?? s.train
+            s.val = synth["val"] as? Int ?? s.val
+            s.frames = synth["frames"] as? Int ?? s.frames
+            s.size = synth["size"] as? Int ?? s.size
+            s.seed = UInt64(synth["seed"] as? Int ?? 0)
+            plan.synthetic = s
+        } else {
+            guard let train = data["train"] as? String, let val = data["val"] as? String else {
+                throw fail("data", "needs train and val lists, or synth")
+            }
+            plan.trainList = resolve(train)
+            plan.valList = resolve(val)
+        }
+        guard let variants = root["variants"] as? [[String: Any]], !variants.isEmpty else { throw fail("variants", "missing or empty") }
+        plan.variants = try variants.enumerated().map { i, v in
+            guard let name = v["name"] as? String else { throw fail("variants.\(i).name", "missing") }
+            return Variant(name: name, overrides: (v["set"] as? [Any] ?? []).map { "\($0)" })
+        }
+        guard plan.seeds >= 1 else { throw fail("seeds", "must be at least 1") }
+        return plan
+    }
+
+    public struct Result: Codable, Sendable {
+        public var variant: String
+        public var seed: Int
+        public var top1: Double
+        public var top5: Double
+        public var parameters: Int
+        public var gflops: Double
+    }
+
+    /// Trains and evaluates every variant × seed under `output`, then writes results.md,
+    /// results.csv and results.svg. `log` receives one line per event.
+    public func run(output: String, seeds: Int? = nil, quick: Bool, log: (String) -> Void) throws -> [Result] {
+        let out = URL(fileURLWithPath: output)
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        var train = trainList, val = valList
+        if let synthetic {
+            let dataDir = out.appendingPathComponent("data").path
+            if !FileManager.default.fileExists(atPath: dataDir + "/val.csv") {
+                log("generating the synthetic data in \(dataDir)")
+                try synthetic.write(to: dataDir)
+            }
+            (train, val) = (dataDir + "/train.csv", dataDir + "/val.csv")
+        }
+        let trainSet = try VideoList(path: train!)
+        let valSet = try VideoList(path: val!, classes: trainSet.classes)
+        var results: [Result] = []
+        for variant in variants {
+            for seed in 0..<(seeds ?? self.seeds) {
+                let slug = variant.name.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }
+                let dir = out.appendingPathComponent(String(slug)).appendingPathComponent("seed\(seed)")
+                let resultFile = dir.appendingPathComponent("result.json")
+                if let data = try? Data(contentsOf: resultFile), let done = try? JSONDecoder().decode(Result.self, from: data) {
+                    results.append(done)
+                    continue
+                }
+                let overrides = variant.overrides + ["train.seed=\(seed)"] + (quick ? self.quick : [])
+                var config = try ModelConfig.load(path: base, overrides: overrides.filter { !$0.hasPrefix("train.") })
+                config.model.classes = trainSet.classes.count
+                let trainConfig = try TrainConfig.load(path: base, overrides: overrides)
+                let model = ResNet3D(config: config, seed: UInt64(seed))
+                let trainer = try Trainer(model: model, config: trainConfig, train: trainSet, output: dir.path)
+                log("\(variant.name), seed \(seed): training \(trainConfig.maxIterations) steps")
+                try trainer.run(resume: true) { _ in }
+                var views = ViewProtocol(config: config)
+                views.clips = evalClips
+                views.crops = evalCrops
+                let evaluation = Evaluation.run(VideoClassifier(model: model, labels: trainSet.classes, views: views), on: valSet)
+                let summary = model.summary(frames: config.input.frames, size: config.input.crop)
+                let result = Result(variant: variant.name, seed: seed, top1: evaluation.top1, top5: evaluation.top5,
+                                    parameters: summary.parameters, gflops: Double(summary.flops) / 1e9)
+                try JSONEncoder().encode(result).write(to: resultFile)
+                log(String(format: "%@, seed %d: top-1 %.3f", variant.name, seed, result.top1))
+                results.append(result)
+            }
+        }
+        try writeReports(results, to: out)
+        return results
+    }
+
+    /// results.csv (every run), results.md (mean ± std per variant, as Table 2), results.svg.
+    func writeReports(_ results: [Result], to out: URL) throws {
+        var csv = ["variant,seed,top1,top5,parameters,gflops"]
+        for r in results { csv.append("\"\(r.variant)\",\(r.seed),\(r.top1),\(r.top5),\(r.parameters),\(r.gflops)") }
+        try (csv.joined(separator: "\n") + "\n").write(to: out.appendingPathComponent("results.csv"), atomically: true, encoding: .utf8)
+        var md = ["# \(name)", "", "| variant | top-1 (%) | top-5 (%) | seeds | params | GFLOPs |", "|---|---|---|---|---|---|"]
+        var bars: [(String, Double, Double)] = []
+        for variant in variants {
+            let rs = results.filter { $0.variant == variant.name }
+            guard let first = rs.first else { continue }
+            func stats(_ v: [Double]) -> (Double, Double) {
+                let m = v.reduce(0, +) / Double(v.count)
+                return (m, (v.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(v.count - 1, 1))).squareRoot())
+            }
+            let (t1, s1) = stats(rs.map { 100 * $0.top1 }), (t5, s5) = stats(rs.map { 100 * $0.top5 })
+            md.append(String(format: "| %@ | %.1f ± %.1f | %.1f ± %.1f | %d | %.2fM | %.2f |", variant.name, t1, s1, t5, s5, rs.count,
+                             Double(first.parameters) / 1e6, first.gflops))
+            bars.append((variant.name, t1, s1))
+        }
+        md.append("")
+        md.append("Mean ± standard deviation over seeds of top-1 / top-5 on the validation list; GFLOPs per clip (2 × multiply-adds + softmax).")
+        try (md.joined(separator: "\n") + "\n").write(to: out.appendingPathComponent("results.md"), atomically: true, encoding: .utf8)
+        try SVGChart.bars(title: "\(name): top-1 (%)", bars: bars).write(to: out.appendingPathComponent("results.svg"), atomically: true, encoding: .utf8)
+    }
+}
+
+extension SVGChart {
+    /// Vertical bars with an error whisker each (value ± spread), values in 0…100.
+    public static func bars(title: String, bars: [(String, Double, Double)]) -> String {
+        let width = max(320.0, 90.0 * Double(bars.count) + 80), height = 360.0, bottom = 300.0, top = 40.0
+        var body = "<text x='\(width / 2)' y='24' text-anchor='middle' font-size='16'>\(escape(title))</text>"
+        body += "<line x1='50' y1='\(bottom)' x2='\(width - 20)' y2='\(bottom)' stroke='black'/>"
+        for (i, bar) in bars.enumerated() {
+            let x = 60 + 90 * Double(i), h = (bottom - top) * min(max(bar.1, 0), 100) / 100
+            let spread = (bottom - top) * bar.2 / 100
+            body += "<rect x='\(x)' y='\(bottom - h)' width='60' height='\(h)' fill='#4c78a8'/>"
+            body += "<line x1='\(x + 30)' y1='\(bottom - h - spread)' x2='\(x + 30)' y2='\(bottom - h + spread)' stroke='black'/>"
+            body += String(format: "<text x='%.0f' y='%.0f' text-anchor='middle' font-size='11'>%.1f</text>", x + 30, bottom - h - spread - 4, bar.1)
+            body += "<text x='\(x + 30)' y='\(bottom + 16)' text-anchor='middle' font-size='10'>\(escape(String(bar.0.prefix(14))))</text>"
+        }
+        return svg(width, height, body)
+    }
+}
