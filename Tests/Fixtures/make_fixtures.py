@@ -462,3 +462,17 @@ save_file(sgd, os.path.join(HERE, "sgd_step.safetensors"),
           metadata={"case": "nl_i3d_r50", "labels": "3,7", "lr": "0.1", "momentum": "0.9", "nesterov": "true",
                     "weight_decay": "1e-4", "weight_decay_bn": "0"})
 print(f"wrote sgd_step.safetensors: loss {sgd['sgd/f64/loss'].item():.5f}, {os.path.getsize(os.path.join(HERE, 'sgd_step.safetensors')) / 1e6:.2f} MB")
+
+
+# ==== numpy layouts the Caffe2 reader must decode (Fortran order, big-endian, other dtypes) ====
+odd = {
+    "fortran_f4": np.asfortranarray(np.arange(24, dtype=np.float32).reshape(2, 3, 4)),
+    "big_endian_f4": np.arange(5, dtype=">f4") * 1.5,
+    "f8": np.linspace(-1, 1, 7),
+    "f2": np.arange(4, dtype=np.float16) / 4,
+    "i8": np.arange(-3, 3, dtype=np.int64),
+    "u1": np.arange(250, 256, dtype=np.uint8),
+}
+with open(os.path.join(CKPT, "odd_arrays.pkl"), "wb") as f:
+    pickle.dump({"blobs": odd}, f, protocol=2)
+print("  checkpoints/odd_arrays.pkl")

@@ -104,3 +104,19 @@ struct CheckpointTests {
         expectRefused(Array("hello".utf8), "text.pkl", mentioning: "not a Caffe2 pickle")
     }
 }
+
+@Suite("numpy arrays in pickles")
+struct NumpyArrayTests {
+    /// Arrays numpy itself pickled: Fortran order, big-endian, float64/16, int64, uint8.
+    @Test func layoutsAndDtypesDecode() throws {
+        let raw = try CheckpointReader.read(path: CheckpointTests.dir.appendingPathComponent("odd_arrays.pkl").path)
+        let fortran = try #require(raw.tensors["fortran_f4"])
+        #expect(fortran.shape == [2, 3, 4] && fortran.scalars == (0..<24).map(Float.init), "row-major values of a Fortran-ordered array")
+        #expect(raw.tensors["big_endian_f4"]?.scalars == [0, 1.5, 3, 4.5, 6])
+        let f8 = try #require(raw.tensors["f8"]?.scalars)
+        #expect(f8.count == 7 && abs(f8[0] + 1) < 1e-7 && abs(f8[6] - 1) < 1e-7)
+        #expect(raw.tensors["f2"]?.scalars == [0, 0.25, 0.5, 0.75])
+        #expect(raw.tensors["i8"]?.scalars == [-3, -2, -1, 0, 1, 2])
+        #expect(raw.tensors["u1"]?.scalars == [250, 251, 252, 253, 254, 255])
+    }
+}
