@@ -2,7 +2,8 @@
 /// backward rule; `gradients(of:wrt:)` replays the nodes in reverse. Tensors without a tape
 /// (the inference path) record nothing and pay nothing.
 ///
-/// One tape serves one thread: record a forward pass, take gradients, drop it.
+/// One tape serves one thread: record a forward pass, take gradients, drop it. Tensors hold
+/// their tape weakly, so the caller must keep the tape alive while recording.
 public final class Tape: @unchecked Sendable {
     struct Node {
         /// Slots of the inputs on this tape; -1 for an input that needs no gradient.

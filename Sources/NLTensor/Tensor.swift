@@ -44,8 +44,10 @@ public final class TensorStorage: @unchecked Sendable {
 public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     public private(set) var shape: [Int]
     var storage: TensorStorage
-    /// The tape recording operations on this tensor, when gradients are wanted.
-    public internal(set) var tape: Tape?
+    /// The tape recording operations on this tensor, when gradients are wanted. Weak: the tape's
+    /// backward rules capture the tensors they need, so a strong reference back would keep every
+    /// step's tape and activations alive forever. Whoever records keeps the tape.
+    public internal(set) weak var tape: Tape?
     /// This tensor's node on `tape`.
     var slot: Int = -1
 

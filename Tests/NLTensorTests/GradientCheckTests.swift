@@ -116,6 +116,23 @@ struct TapeTests {
         #expect(g.scalars == y.scalars, "the gradient of dropout is its mask")
     }
 
+    /// A recorded pass and its tape are freed when the caller lets go of the tape (tensors hold
+    /// their tape weakly); a strong cycle leaked every training step's activations.
+    @Test func aTapeIsFreedWithItsRecording() {
+        weak var weakTape: Tape?
+        var outputs: [Tensor] = []
+        do {
+            let tape = Tape()
+            weakTape = tape
+            let x = tape.watch(randomTensor([4, 8], seed: 1))
+            let y = softmax(matmul(x.reshaped([1, 4, 8]), x.reshaped([1, 4, 8]), transposeB: true))
+            _ = tape.gradients(of: sum(y), wrt: [x])
+            outputs.append(y)     // a result kept by the caller must not keep the tape alive
+        }
+        #expect(weakTape == nil, "the tape (and everything its backward rules captured) leaked")
+        #expect(outputs[0].requiresGradient == false)
+    }
+
     @Test func valueSemanticsCopyOnWrite() {
         let a = Tensor(shape: [3], scalars: [1, 2, 3])
         var b = a
