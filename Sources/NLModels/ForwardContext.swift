@@ -14,6 +14,8 @@ public struct ForwardOptions {
     public var attention: ((String, Tensor) -> Void)?
     /// Called with each non-local block's prefix and its input x [N, T, H, W, C].
     public var nonlocalInput: ((String, Tensor) -> Void)?
+    /// BN running-average momentum for this pass instead of the config's (precise BN uses 1/(k+1)).
+    public var batchNormMomentum: Float?
     /// Called with each layer's name (as in `ModelSummary`) and its wall time in seconds.
     public var timer: ((String, Double) -> Void)?
 
@@ -78,7 +80,7 @@ struct ForwardContext {
         var stats = statistics[prefix] ?? BatchNormStatistics(
             mean: weight(prefix + ".running_mean").detached, variance: weight(prefix + ".running_var").detached)
         let y = NLTensor.batchNorm(x, scale: weight(prefix + ".weight"), shift: weight(prefix + ".bias"), statistics: &stats,
-                          training: options.training && !bnConfig.frozen, momentum: bnConfig.momentum,
+                          training: options.training && !bnConfig.frozen, momentum: options.batchNormMomentum ?? bnConfig.momentum,
                           epsilon: bnConfig.epsilon)
         if options.training && !bnConfig.frozen { statistics[prefix] = stats }
         return y

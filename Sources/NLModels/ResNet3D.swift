@@ -116,8 +116,10 @@ public final class ResNet3D: @unchecked Sendable {
     /// `weights` are the model's tensors as the optimiser sees them (tape-watched);
     /// `statistics` receives each BN's updated running statistics.
     public func trainingLogits(_ x: Tensor, weights: [String: Tensor], statistics: inout [String: BatchNormStatistics],
-                               rng: inout RandomSource) -> Tensor {
-        let r = globalPoolLogits(x, options: ForwardOptions(training: true, fused: false), weights: weights, rng: rng)
+                               rng: inout RandomSource, batchNormMomentum: Float? = nil) -> Tensor {
+        var options = ForwardOptions(training: true, fused: false)
+        options.batchNormMomentum = batchNormMomentum
+        let r = globalPoolLogits(x, options: options, weights: weights, rng: rng)
         statistics = r.statistics
         rng = r.rng
         return r.logits

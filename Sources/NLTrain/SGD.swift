@@ -75,6 +75,22 @@ extension ResNet3D {
                             gradients: Dictionary(uniqueKeysWithValues: zip(trainable, grads)))
     }
 
+    /// Precise BN (the official recipe, spec §3.2): every BN's running statistics become the
+    /// average of the batch statistics over `batches` (momentum 1/(k+1) for batch k), with the
+    /// current weights. Trained parameters are untouched.
+    public func preciseBatchNorm(_ batches: [Tensor], rng: inout RandomSource) {
+        for (k, x) in batches.enumerated() {
+            var statistics: [String: BatchNormStatistics] = [:]
+            _ = trainingLogits(x, weights: weights, statistics: &statistics, rng: &rng, batchNormMomentum: 1 / Float(k + 1))
+            var updated = weights
+            for (prefix, s) in statistics {
+                updated[prefix + ".running_mean"] = s.mean
+                updated[prefix + ".running_var"] = s.variance
+            }
+            try! replaceWeights(updated)
+        }
+    }
+
     /// One SGD update of every parameter that has a gradient.
     public func apply(_ gradients: [String: Tensor], optimizer: inout SGD, learningRate: Float) {
         var updated = weights

@@ -28,12 +28,15 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     /// Threads decoding and augmenting clips while the network trains.
     public var workers = 2
+    /// Batches for precise BN before each checkpoint (0: off; the official recipe uses 200).
+    public var preciseBNBatches = 0
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case batchSize = "batch_size", accumulate, baseLR = "base_lr", schedule, steps, gamma
         case warmupIterations = "warmup_iterations", maxIterations = "max_iterations", momentum, nesterov
         case weightDecay = "weight_decay", weightDecayBN = "weight_decay_bn", jitter, crop, flip
         case checkpointEvery = "checkpoint_every", logEvery = "log_every", seed, workers
+        case preciseBNBatches = "precise_bn_batches"
     }
 
     public init() {}
@@ -60,6 +63,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         logEvery = try c.decodeIfPresent(Int.self, forKey: .logEvery) ?? d.logEvery
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
         workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? d.workers
+        preciseBNBatches = try c.decodeIfPresent(Int.self, forKey: .preciseBNBatches) ?? d.preciseBNBatches
     }
 
     /// The `train:` section of a preset file (with the same `--set` overrides, "train.x=…").

@@ -165,7 +165,10 @@ public final class Trainer: @unchecked Sendable {
                                 clipsPerSecond: Double(seen) / seconds, skipped: skipped)
             try metrics.append(entry)
             if iteration % config.logEvery == 0 || iteration == config.maxIterations { log(entry) }
-            if iteration % config.checkpointEvery == 0 || iteration == config.maxIterations { try saveCheckpoint() }
+            if iteration % config.checkpointEvery == 0 || iteration == config.maxIterations {
+                if config.preciseBNBatches > 0 { preciseBN() }
+                try saveCheckpoint()
+            }
             if let stopAfter, steps >= stopAfter { break }
         }
         work(next)
@@ -175,6 +178,16 @@ public final class Trainer: @unchecked Sendable {
     private func work(_ pending: (Int, DispatchWorkItem, BatchHolder)?) { pending?.1.wait() }
 
     final class BatchHolder: @unchecked Sendable { var batches: [Batch] = [] }
+
+    /// Recomputes BN statistics over `preciseBNBatches` batches drawn (deterministically) for
+    /// this step, so they describe the current weights rather than a running average.
+    func preciseBN() {
+        let clips = (0..<config.preciseBNBatches).flatMap { k in batch(step: iteration, micro: 1_000_000 + k).clips.compactMap { $0 } }
+        let size = config.batchSize
+        let batches = stride(from: 0, to: clips.count, by: size).map { Tensor(stacking: Array(clips[$0..<min($0 + size, clips.count)])) }
+        var rng = RandomSource(seed: Trainer.mix(config.seed, UInt64(iteration), 4))
+        model.preciseBatchNorm(batches, rng: &rng)
+    }
 
     // MARK: Checkpoints
 

@@ -21,6 +21,9 @@ struct Train: ParsableCommand {
     @Option(help: "Output folder.")
     var out: String
 
+    @Option(help: "Class names, one per line, fixing the label order (default: the names in the training list, sorted).")
+    var classes: String?
+
     @Flag(help: "Continue from the output folder's checkpoint.")
     var resume = false
 
@@ -37,7 +40,11 @@ struct Train: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        let train = try VideoList(path: trainList)
+        let classNames = try classes.map { path -> [String] in
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("--classes: cannot read \(path)") }
+            return text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+        }
+        let train = try VideoList(path: trainList, classes: classNames)
         var modelConfig = try ModelConfig.load(path: config, overrides: overrides.filter { !$0.hasPrefix("train.") })
         modelConfig.model.classes = train.classes.count
         let trainConfig = try TrainConfig.load(path: config, overrides: overrides)
@@ -54,11 +61,12 @@ struct Train: ParsableCommand {
         }
         let trainer = try Trainer(model: model, config: trainConfig, train: train, output: out)
         log("\(modelConfig.name): \(train.items.count) videos, \(train.classes.count) classes, \(trainConfig.maxIterations) steps of \(trainConfig.batchSize)×\(trainConfig.accumulate) clips")
-        var history: [Trainer.StepLog] = []
         try trainer.run(resume: resume, stopAfter: stopAfter) { e in
-            history.append(e)
-            log(String(format: "step %d/%d  loss %.4f  acc %.3f  lr %.4g  %.2f clips/s%@", e.iteration, trainConfig.maxIterations,
-                       e.loss, e.accuracy, e.learningRate, e.clipsPerSecond, e.skipped > 0 ? "  (\(e.skipped) skipped)" : ""))
+            // Seconds per step at the current rate.
+            let perStep = Double(trainConfig.batchSize * trainConfig.accumulate) / max(e.clipsPerSecond, 1e-9)
+            let eta = Int(perStep * Double(trainConfig.maxIterations - e.iteration))
+            log(String(format: "step %d/%d  loss %.4f  acc %.3f  lr %.4g  %.2f clips/s  ETA %dm%02ds%@", e.iteration, trainConfig.maxIterations,
+                       e.loss, e.accuracy, e.learningRate, e.clipsPerSecond, eta / 60, eta % 60, e.skipped > 0 ? "  (\(e.skipped) skipped)" : ""))
         }
         try writeCurve()
         let labels = train.classes.joined(separator: "\n")

@@ -114,3 +114,30 @@ struct TrainingTests {
         #expect(differing.isEmpty, "\(differing.count) tensors differ after resume, e.g. \(differing.prefix(3))")
     }
 }
+
+@Suite("Precise BN")
+struct PreciseBNTests {
+    /// After precise BN over two batches, every running statistic is the average of the two
+    /// batches' own statistics (each taken alone with momentum 1).
+    @Test func runningStatisticsAverageTheBatches() throws {
+        let a = Tensor(shape: [2, 8, 48, 48, 3], scalars: (0..<(2 * 8 * 48 * 48 * 3)).map { Float(sin(Double($0) * 0.37)) })
+        let b = Tensor(shape: [2, 8, 48, 48, 3], scalars: (0..<(2 * 8 * 48 * 48 * 3)).map { Float(cos(Double($0) * 0.11)) * 1.7 })
+        func statistics(_ x: Tensor) throws -> [String: BatchNormStatistics] {
+            let m = try TrainingTests.tinyModel(seed: 5)
+            var stats: [String: BatchNormStatistics] = [:]
+            var rng = RandomSource(seed: 0)
+            _ = m.trainingLogits(x, weights: m.weights, statistics: &stats, rng: &rng, batchNormMomentum: 1)
+            return stats
+        }
+        let sa = try statistics(a), sb = try statistics(b)
+        let model = try TrainingTests.tinyModel(seed: 5)
+        var rng = RandomSource(seed: 0)
+        model.preciseBatchNorm([a, b], rng: &rng)
+        #expect(!sa.isEmpty && sa.count == sb.count)
+        for (prefix, s) in sa {
+            let mean = (s.mean + sb[prefix]!.mean) * 0.5, variance = (s.variance + sb[prefix]!.variance) * 0.5
+            #expect(model.weights[prefix + ".running_mean"]!.maxAbsDifference(mean) <= 1e-5 * max(mean.maxAbs, 1), "\(prefix) mean")
+            #expect(model.weights[prefix + ".running_var"]!.maxAbsDifference(variance) <= 1e-5 * max(variance.maxAbs, 1), "\(prefix) var")
+        }
+    }
+}
