@@ -46,12 +46,13 @@ extension ForwardContext {
         theta = theta.reshaped([b, queries, -1])                         // [B', N, d]
         phi = phi.reshaped([b, keys, -1])                                // [B', M, d]
         g = g.reshaped([b, keys, inner])                                 // [B', M, C/2]
+        // × (C/2)^-0.5 as the official code, applied to θ [N, d] rather than to θᵀφ [N, M].
+        if nl.instantiation == .embeddedGaussian && nl.scale { theta = theta * (1 / Float(inner).squareRoot()) }
 
         // Inference without an attention hook: P never needs to exist whole.
         var y: Tensor
         if fused && options.attention == nil && nl.instantiation != .concatenation {  // P not wanted
-            let scaled = nl.instantiation == .embeddedGaussian && nl.scale ? theta * (1 / Float(inner).squareRoot()) : theta
-            y = attention(queries: scaled, keys: phi, values: g,
+            y = attention(queries: theta, keys: phi, values: g,
                           normalization: nl.instantiation == .dotProduct ? .scale(1 / Float(keys)) : .softmax)  // [B', N, C/2]
         } else {
             y = matmul(pairwiseWeights(theta, phi, spec, queries: queries, keys: keys), g)                  // [B', N, C/2]
@@ -65,16 +66,15 @@ extension ForwardContext {
         return convBN(y, out, bn: nl.norm == .bn ? "\(p).bn" : nil, hasBias: nl.outBias, residual: x)
     }
 
-    /// Pairwise weights P [B', N, M] of θ [B', N, d] and φ [B', M, d], normalised over the keys j.
+    /// Pairwise weights P [B', N, M] of θ [B', N, d] (already scaled) and φ [B', M, d],
+    /// normalised over the keys j.
     func pairwiseWeights(_ theta: Tensor, _ phi: Tensor, _ spec: NonLocalSpec, queries: Int, keys: Int) -> Tensor {
         let nl = model.config.model.nonlocal
         let p = spec.prefix, inner = spec.inner, b = theta.shape[0]
         let weights: Tensor
         switch nl.instantiation {
         case .embeddedGaussian, .gaussian:
-            // × (C/2)^-0.5 as the official code, applied to θ [N, d] rather than to θᵀφ [N, M].
-            let scaled = nl.instantiation == .embeddedGaussian && nl.scale ? theta * (1 / Float(inner).squareRoot()) : theta
-            var affinity = matmul(scaled, phi, transposeB: true)         // θ_iᵀ φ_j
+            var affinity = matmul(theta, phi, transposeB: true)          // θ_iᵀ φ_j
             if affinity.requiresGradient { affinity = softmax(affinity) } else { softmaxInPlace(&affinity) }
             weights = affinity                                           // exp(θ_iᵀφ_j) / Σ_j exp(θ_iᵀφ_j)
         case .dotProduct:

@@ -2,14 +2,14 @@ import Foundation
 
 /// A pointer that may cross into `concurrentPerform` workers. Each worker must touch a
 /// disjoint part of the memory; that is the caller's promise.
-struct SharedPointer<T>: @unchecked Sendable {
-    let base: UnsafeMutablePointer<T>
-    init(_ base: UnsafeMutablePointer<T>) { self.base = base }
-    subscript(i: Int) -> T {
+public struct SharedPointer<T>: @unchecked Sendable {
+    public let base: UnsafeMutablePointer<T>
+    public init(_ base: UnsafeMutablePointer<T>) { self.base = base }
+    public subscript(i: Int) -> T {
         get { base[i] }
         nonmutating set { base[i] = newValue }
     }
-    static func + (p: SharedPointer, offset: Int) -> UnsafeMutablePointer<T> { p.base + offset }
+    public static func + (p: SharedPointer, offset: Int) -> UnsafeMutablePointer<T> { p.base + offset }
 }
 
 /// The project's own loops (im2col, pooling, elementwise, softmax) split over cores here;

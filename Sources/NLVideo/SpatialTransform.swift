@@ -1,8 +1,6 @@
 import Dispatch
 import NLTensor
 
-/// A pointer handed to concurrentPerform workers that write disjoint rows.
-struct SharedMutable<T>: @unchecked Sendable { let base: UnsafeMutablePointer<T>; init(_ b: UnsafeMutablePointer<T>) { base = b } }
 
 /// Per-channel normalisation of RGB values in 0…255: (x − mean) / std.
 public struct Normalization: Sendable, Codable, Equatable {
@@ -74,11 +72,11 @@ public enum SpatialTransform {
         for c in 0..<3 { for v in 0..<256 { table[c * 256 + v] = (Float(v) - normalization.mean[c]) / normalization.std[c] } }
         let rowsPerFrame = crop.height
         out.withUnsafeBufferPointer { dstBuffer in
-            let dst = SharedMutable(UnsafeMutablePointer(mutating: dstBuffer.baseAddress!))
+            let dst = SharedPointer(UnsafeMutablePointer(mutating: dstBuffer.baseAddress!))
             rgb.bytes.withUnsafeBufferPointer { srcBuffer in
-                let src = SharedMutable(UnsafeMutablePointer(mutating: srcBuffer.baseAddress!))
+                let src = SharedPointer(UnsafeMutablePointer(mutating: srcBuffer.baseAddress!))
                 table.withUnsafeBufferPointer { lutBuffer in
-                    let lut = SharedMutable(UnsafeMutablePointer(mutating: lutBuffer.baseAddress!))
+                    let lut = SharedPointer(UnsafeMutablePointer(mutating: lutBuffer.baseAddress!))
                     DispatchQueue.concurrentPerform(iterations: frames.count * rowsPerFrame) { job in
                         let t = job / rowsPerFrame, y = job % rowsPerFrame
                         let row = src.base + frames[t] * rgb.frameBytes + ((crop.y + y) * rgb.width + crop.x) * 3

@@ -217,12 +217,11 @@ struct Classify: ParsableCommand {
         let classes = model.architecture.classes
         var names: [String]?
         if let labels {
-            guard let text = try? String(contentsOfFile: labels, encoding: .utf8) else { throw ValidationError("--labels: cannot read \(labels)") }
-            names = text.split(whereSeparator: \.isNewline).map(String.init)
+            names = try readNames(labels, option: "--labels")
         } else if let weights = selection.weights, let embedded = try? SafeTensors(contentsOf: weights).metadata["nlnet.labels"] {
             names = embedded.split(separator: "\n").map(String.init)
         } else if classes == 400, let path = locate("Configs/labels/kinetics400.txt") {
-            names = (try? String(contentsOfFile: path, encoding: .utf8))?.split(whereSeparator: \.isNewline).map(String.init)
+            names = try readNames(path, option: "labels")
         }
         if let names, names.count != classes {
             throw ValidationError("\(labels ?? "labels"): \(names.count) names for a model with \(classes) classes")

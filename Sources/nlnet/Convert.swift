@@ -27,8 +27,8 @@ struct Convert: ParsableCommand {
         let (model, report) = try CheckpointConverter.convert(path: input, config: preset)
         var metadata = ["nlnet.source": URL(fileURLWithPath: input).lastPathComponent]
         let labelFile = labels ?? (model.architecture.classes == 400 ? locate("Configs/labels/kinetics400.txt") : nil)
-        if let labelFile, let text = try? String(contentsOfFile: labelFile, encoding: .utf8) {
-            let names = text.split(whereSeparator: \.isNewline).map(String.init)
+        if let labelFile {
+            let names = try readNames(labelFile, option: "--labels")
             guard names.count == model.architecture.classes else {
                 throw ValidationError("\(labelFile): \(names.count) names for \(model.architecture.classes) classes")
             }

@@ -73,3 +73,9 @@ struct ClipShape: ParsableArguments {
     @Option(help: "Spatial size, height = width (default: 224, or the config's crop for training).")
     var size: Int?
 }
+
+/// Names one per line (blank lines skipped), or one error naming the option and the file.
+func readNames(_ path: String, option: String) throws -> [String] {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("\(option): cannot read \(path)") }
+    return text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+}

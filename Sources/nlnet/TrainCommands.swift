@@ -40,10 +40,7 @@ struct Train: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        let classNames = try classes.map { path -> [String] in
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("--classes: cannot read \(path)") }
-            return text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
-        }
+        let classNames = try classes.map { try readNames($0, option: "--classes") }
         let train = try VideoList(path: trainList, classes: classNames)
         var modelConfig = try ModelConfig.load(path: config, overrides: overrides.filter { !$0.hasPrefix("train.") })
         modelConfig.model.classes = train.classes.count
