@@ -9,3 +9,13 @@ ffmpeg -v error -y -f lavfi -i "mandelbrot=size=320x240:rate=25" -t 4 "${enc[@]}
 ffmpeg -v error -y -f lavfi -i "life=size=320x240:rate=25:mold=10:ratio=0.1:death_color=#C83232:life_color=#00ff00" -t 4 \
   -vf "scale=320:240:flags=neighbor" "${enc[@]}" game_of_life.mp4
 ls -l
+
+# One clip per class of the synthetic benchmark (seed 2: neither the ablations' data, seed 0,
+# nor the default model's, seed 1), for `make demo` with the default model.
+cd ..
+make build >/dev/null
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+.build/release/nlnet synth --out "$tmp" --train 0 --val 1 --seed 2 --quiet
+mkdir -p Clips/synthetic
+for c in left_to_right right_to_left flash_in_sync flash_alternating; do cp "$tmp/val/${c}_0000.mp4" "Clips/synthetic/$c.mp4"; done
+ls -l Clips/synthetic

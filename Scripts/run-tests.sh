@@ -4,7 +4,11 @@
 # (zero tests: the suites are Swift Testing), so its line alone would read as "no tests".
 set -uo pipefail
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# Tests write scratch files under the temporary directory; give them one of their own and
+# remove it afterwards, so repeated runs leave nothing behind in /tmp.
+scratch=$(mktemp -d)
+trap 'rm -f "$log"; rm -rf "$scratch"' EXIT
+export TMPDIR="$scratch"
 "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 total=$(grep -oE 'Test run with [0-9]+ tests?' "$log" | tail -1 | grep -oE '[0-9]+')

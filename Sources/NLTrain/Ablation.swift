@@ -51,6 +51,8 @@ public struct AblationPlan {
             s.frames = synth["frames"] as? Int ?? s.frames
             s.size = synth["size"] as? Int ?? s.size
             s.seed = UInt64(synth["seed"] as? Int ?? 0)
+            s.walkers = synth["walkers"] as? Int ?? s.walkers
+            s.decoys = synth["decoys"] as? Int ?? s.decoys
             plan.synthetic = s
         } else {
             guard let train = data["train"] as? String, let val = data["val"] as? String else {
@@ -75,16 +77,22 @@ public struct AblationPlan {
         public var top5: Double
         public var parameters: Int
         public var gflops: Double
+        /// The run's folder (weights, metrics) in the run store.
+        public var folder: String?
     }
 
-    /// Trains and evaluates every variant × seed under `output`, then writes results.md,
-    /// results.csv and results.svg. `log` receives one line per event.
-    public func run(output: String, seeds: Int? = nil, quick: Bool, log: (String) -> Void) throws -> [Result] {
+    /// Trains and evaluates every variant × seed, then writes results.md, results.csv and
+    /// results.svg under `output`. Runs live under `runs` (default: `output`) in folders named
+    /// by a digest of everything that decides the run (resolved model and training
+    /// configs, data, evaluation), so plans sharing a run store train a shared variant once, and a
+    /// changed plan or a --quick run never reuses a stale result. `log` gets one line per event.
+    public func run(output: String, runs: String? = nil, seeds: Int? = nil, quick: Bool, log: (String) -> Void) throws -> [Result] {
         let out = URL(fileURLWithPath: output)
+        let store = URL(fileURLWithPath: runs ?? output)
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         var train = trainList, val = valList
         if let synthetic {
-            let dataDir = out.appendingPathComponent("data").path
+            let dataDir = store.appendingPathComponent("data-" + Self.digest(synthetic.identity)).path
             if !FileManager.default.fileExists(atPath: dataDir + "/val.csv") {
                 log("generating the synthetic data in \(dataDir)")
                 try synthetic.write(to: dataDir)
@@ -96,17 +104,22 @@ public struct AblationPlan {
         var results: [Result] = []
         for variant in variants {
             for seed in 0..<(seeds ?? self.seeds) {
-                let slug = variant.name.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }
-                let dir = out.appendingPathComponent(String(slug)).appendingPathComponent("seed\(seed)")
-                let resultFile = dir.appendingPathComponent("result.json")
-                if let data = try? Data(contentsOf: resultFile), let done = try? JSONDecoder().decode(Result.self, from: data) {
-                    results.append(done)
-                    continue
-                }
                 let overrides = variant.overrides + ["train.seed=\(seed)"] + (quick ? self.quick : [])
                 var config = try ModelConfig.load(path: base, overrides: overrides.filter { !$0.hasPrefix("train.") })
                 config.model.classes = trainSet.classes.count
                 let trainConfig = try TrainConfig.load(path: base, overrides: overrides)
+                // The resolved configs, not the override text: variants spelled differently but
+                // equal (stage:res4 and 1-block) share a run.
+                let key = [try config.yaml(), "\(trainConfig)", train!, val!, "eval \(evalClips)x\(evalCrops)"].joined(separator: "\u{1}")
+                let dir = store.appendingPathComponent("run-" + Self.digest(key)).appendingPathComponent("seed\(seed)")
+                let resultFile = dir.appendingPathComponent("result.json")
+                if let data = try? Data(contentsOf: resultFile), var done = try? JSONDecoder().decode(Result.self, from: data) {
+                    done.variant = variant.name
+                    done.folder = dir.path
+                    results.append(done)
+                    log(String(format: "%@, seed %d: top-1 %.3f (reused %@)", variant.name, seed, done.top1, dir.path))
+                    continue
+                }
                 let model = ResNet3D(config: config, seed: UInt64(seed))
                 let trainer = try Trainer(model: model, config: trainConfig, train: trainSet, output: dir.path)
                 log("\(variant.name), seed \(seed): training \(trainConfig.maxIterations) steps")
@@ -117,7 +130,7 @@ public struct AblationPlan {
                 let evaluation = Evaluation.run(VideoClassifier(model: model, labels: trainSet.classes, views: views), on: valSet)
                 let summary = model.summary(frames: config.input.frames, size: config.input.crop)
                 let result = Result(variant: variant.name, seed: seed, top1: evaluation.top1, top5: evaluation.top5,
-                                    parameters: summary.parameters, gflops: Double(summary.flops) / 1e9)
+                                    parameters: summary.parameters, gflops: Double(summary.flops) / 1e9, folder: dir.path)
                 try JSONEncoder().encode(result).write(to: resultFile)
                 log(String(format: "%@, seed %d: top-1 %.3f", variant.name, seed, result.top1))
                 results.append(result)
@@ -127,10 +140,17 @@ public struct AblationPlan {
         return results
     }
 
+    /// 16 hex digits of FNV-1a over the text: stable across runs and machines (unlike Hasher).
+    static func digest(_ text: String) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(h, radix: 16)
+    }
+
     /// results.csv (every run), results.md (mean ± std per variant, as Table 2), results.svg.
     func writeReports(_ results: [Result], to out: URL) throws {
-        var csv = ["variant,seed,top1,top5,parameters,gflops"]
-        for r in results { csv.append("\"\(r.variant)\",\(r.seed),\(r.top1),\(r.top5),\(r.parameters),\(r.gflops)") }
+        var csv = ["variant,seed,top1,top5,parameters,gflops,folder"]
+        for r in results { csv.append("\"\(r.variant)\",\(r.seed),\(r.top1),\(r.top5),\(r.parameters),\(r.gflops),\"\(r.folder ?? "")\"") }
         try (csv.joined(separator: "\n") + "\n").write(to: out.appendingPathComponent("results.csv"), atomically: true, encoding: .utf8)
         var md = ["# \(name)", "", "| variant | top-1 (%) | top-5 (%) | seeds | params | GFLOPs |", "|---|---|---|---|---|---|"]
         var bars: [(String, Double, Double)] = []

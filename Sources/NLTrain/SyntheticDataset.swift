@@ -26,8 +26,20 @@ public struct SyntheticDataset {
     public var size = 64
     public var fps = 10
     public var seed: UInt64 = 0
+    /// Distractors per clip: drifting walkers and randomly blinking decoys.
+    public var walkers = 3
+    public var decoys = 2
 
     public init() {}
+
+    /// Bumped whenever `render` changes what it draws, so stored data sets are not reused.
+    public static let generatorVersion = 2
+
+    /// Everything that decides the files `write` produces.
+    public var identity: String {
+        "synth v\(Self.generatorVersion) classes=\(classes.map(\.rawValue).joined(separator: ",")) train=\(train) val=\(val) "
+            + "frames=\(frames) size=\(size) fps=\(fps) seed=\(seed) walkers=\(walkers) decoys=\(decoys)"
+    }
 
     /// One clip's frames (frames × size × size × 3 bytes).
     public func render(_ action: SyntheticAction, seed clipSeed: UInt64) -> [UInt8] {
@@ -35,7 +47,10 @@ public struct SyntheticDataset {
         let s = size, n = frames
         var video = [UInt8](repeating: 0, count: n * s * s * 3)
         func rand(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(rng.next() % UInt64(range.count)) }
-        func color() -> (UInt8, UInt8, UInt8) { (UInt8(rand(90...255)), UInt8(rand(90...255)), UInt8(rand(90...255))) }
+        // Walkers and decoys wear warm colours (blue kept low); only the flashing pair is white
+        // and blue, so the pair is found by its look and only its timing is in question.
+        func color() -> (UInt8, UInt8, UInt8) { (UInt8(rand(90...255)), UInt8(rand(90...255)), UInt8(rand(20...90))) }
+        let pair: [(UInt8, UInt8, UInt8)] = [(255, 255, 255), (40, 90, 255)]
         func square(_ f: Int, _ cy: Int, _ cx: Int, _ half: Int, _ c: (UInt8, UInt8, UInt8)) {
             for y in max(0, cy - half)..<min(s, cy + half) { for x in max(0, cx - half)..<min(s, cx + half) {
                 let i = ((f * s + y) * s + x) * 3
@@ -47,7 +62,7 @@ public struct SyntheticDataset {
         for i in 0..<video.count { video[i] = base &+ UInt8(truncatingIfNeeded: rand(0...24)) }
         // Walkers: small squares drifting in random directions (present in every class).
         let half = max(2, s / 16)
-        for _ in 0..<3 {
+        for _ in 0..<walkers {
             var (y, x) = (Double(rand(0...(s - 1))), Double(rand(0...(s - 1))))
             let (dy, dx) = (Double(rand(-20...20)) / 10, Double(rand(-20...20)) / 10)
             let c = color()
@@ -57,27 +72,35 @@ public struct SyntheticDataset {
                 if y < 0 { y += Double(s) }; if x < 0 { x += Double(s) }
             }
         }
-        // Decoys: squares that blink at random.
-        for _ in 0..<2 {
+        // Decoys: coloured squares that blink at random.
+        for _ in 0..<decoys {
             let (y, x, c) = (rand(half...(s - half - 1)), rand(half...(s - half - 1)), color())
             for f in 0..<n where rng.nextUnit() < 0.5 { square(f, y, x, half, c) }
         }
         switch action {
         case .leftToRight, .rightToLeft:
+            // Positions c + (f − (n−1)/2)·v (v < 0 right to left), c random: any subset of frames
+            // shows the same spread of positions in both classes, so only their order differs.
             let y = rand((s / 4)...(3 * s / 4)), c = color()
+            let centre = Double(rand((s / 2 - s / 8)...(s / 2 + s / 8)))
+            let speed = Double(s) * 0.6 / Double(max(n - 1, 1)) * (action == .leftToRight ? 1 : -1)
             for f in 0..<n {
-                let progress = Double(f) / Double(max(n - 1, 1))
-                let x = Int(Double(half) + progress * Double(s - 2 * half))
-                square(f, y, action == .leftToRight ? x : s - 1 - x, half + 1, c)
+                square(f, y, Int((centre + (Double(f) - Double(n - 1) / 2) * speed).rounded()), half + 1, c)
             }
         case .flashInSync, .flashAlternating:
-            let period = rand(2...4), phase = rand(0...(2 * period - 1))
+            // A period of n/4…n/2 frames: longer than the networks' temporal pooling windows
+            // (pool2 halves time), which would otherwise merge on and off frames before any
+            // layer could compare the two squares.
+            let period = rand(max(1, n / 4)...max(1, n / 2)), phase = rand(0...(2 * period - 1))
             let (y1, y2) = (rand(half...(s - half - 1)), rand(half...(s - half - 1)))
-            let (c1, c2) = (color(), color())
+            // A white and a blue square in opposite thirds of the frame (any rows, either side):
+            // lit together or in turn. Telling which needs both squares in view at once.
+            let (x1, x2) = (rand(half...(s / 3)), rand((2 * s / 3)...(s - half - 1)))
+            let first = rand(0...1)
             for f in 0..<n {
                 let on = ((f + phase) / period) % 2 == 0
-                if on { square(f, y1, half + 1, half, c1) }
-                if action == .flashInSync ? on : !on { square(f, y2, s - half - 2, half, c2) }
+                if on { square(f, y1, x1, half, pair[first]) }
+                if action == .flashInSync ? on : !on { square(f, y2, x2, half, pair[1 - first]) }
             }
         }
         return video

@@ -197,7 +197,7 @@ public final class Trainer: @unchecked Sendable {
         for spec in model.specs { tensors[spec.name] = model.weights[spec.name]! }
         for (name, v) in optimizer.velocity { tensors["optimizer.velocity." + name] = v }
         try SafeTensors.write(tensors, metadata: ["nlnet.config": try model.config.yaml(), "iteration": String(iteration),
-                                                  "seed": String(config.seed), "layout": "nlnet-internal"],
+                                                  "seed": String(config.seed), "layout": ResNet3D.internalLayout],
                               to: checkpointPath)
     }
 

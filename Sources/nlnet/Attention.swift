@@ -9,7 +9,7 @@ import NLVideo
 struct Attention: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show where non-local blocks look for chosen query points of one view of a video.",
-        discussion: "Writes, per block and query, a PNG (the clip's frames in a strip, the query in green, the top keys in red with strength following the weight, and a heat map per frame) and an animated GIF, plus attention.json with every query's top keys in input pixels.")
+        discussion: "Without --weights or --config, the default model (as for classify). Writes, per block and query, a PNG (the clip's frames in a strip, the query in green, the top keys in red with strength following the weight, and a heat map per frame) and an animated GIF, plus attention.json with every query's top keys in input pixels.")
 
     @Argument(help: "The video.")
     var video: String
@@ -48,7 +48,7 @@ struct Attention: ParsableCommand {
     }
 
     func run() throws {
-        let model = try selection.model()
+        let model = try selection.modelOrDefault()
         var views = ViewProtocol(config: model.config)
         views.clips = 1; views.crops = 1
         let classifier = VideoClassifier(model: model, labels: [], views: views)

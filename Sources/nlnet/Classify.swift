@@ -10,9 +10,9 @@ struct Classify: ParsableCommand {
         abstract: "Classify video files: 10 clips × 3 crops per video, softmax per view, mean over views.",
         discussion: """
         PATH is a video file, a directory (searched recursively for video files), a glob ('data/*.mp4') \
-        or @list.txt (one path per line). Without --weights or --config, the default model is \
-        $NLNET_MODEL or models/i3d_nonlocal_8x8_r50.safetensors (see the README for converting \
-        the official checkpoints).
+        or @list.txt (one path per line). Without --weights or --config, the model is $NLNET_MODEL, \
+        else the shipped default: a small NL-I3D trained on the synthetic benchmark (4 classes; \
+        Configs/default_model.yaml). For Kinetics-400, convert an official checkpoint (README).
         """)
 
     @Argument(help: "Videos, directories, globs or @list files.")
@@ -110,7 +110,7 @@ struct Classify: ParsableCommand {
         let (model, untrained) = try resolveModel()
         if untrained {
             FileHandle.standardError.write(Data("""
-            nlnet classify: no trained weights found ($NLNET_MODEL, models/i3d_nonlocal_8x8_r50.safetensors).
+            nlnet classify: no trained weights found ($NLNET_MODEL, \(ModelSelection.defaultModelFile)).
               Running '\(model.config.name)' with RANDOM weights: the classes below are meaningless.
               Convert an official checkpoint (README, "Official checkpoints") for real predictions.
 
@@ -199,13 +199,9 @@ struct Classify: ParsableCommand {
     // MARK: Model and labels
 
     func resolveModel() throws -> (ResNet3D, untrained: Bool) {
-        if !selection.isEmpty { return (try selection.model(), false) }
-        let candidates = [ProcessInfo.processInfo.environment["NLNET_MODEL"], "models/i3d_nonlocal_8x8_r50.safetensors"].compactMap { $0 }
-        if let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) {
-            return (try ResNet3D.load(path: path), false)
-        }
+        if try !selection.isEmpty || ModelSelection.defaultWeights() != nil { return (try selection.modelOrDefault(), false) }
         guard allowUntrained else {
-            throw ValidationError("no model: pass --weights m.safetensors (or --config PRESET), set NLNET_MODEL, or put converted weights at models/i3d_nonlocal_8x8_r50.safetensors; --allow-untrained runs the pipeline with random weights")
+            throw ValidationError("no model: pass --weights m.safetensors (or --config PRESET), or set NLNET_MODEL; the default \(ModelSelection.defaultModelFile) is missing (--allow-untrained runs the pipeline with random weights)")
         }
         guard let preset = locate("Configs/i3d_nonlocal_8x8_r50.yaml") else {
             throw ValidationError("cannot find Configs/i3d_nonlocal_8x8_r50.yaml; pass --config")
@@ -218,8 +214,8 @@ struct Classify: ParsableCommand {
         var names: [String]?
         if let labels {
             names = try readNames(labels, option: "--labels")
-        } else if let weights = selection.weights, let embedded = try? SafeTensors(contentsOf: weights).metadata["nlnet.labels"] {
-            names = embedded.split(separator: "\n").map(String.init)
+        } else if let embedded = selection.embeddedLabels() {
+            names = embedded
         } else if classes == 400, let path = locate("Configs/labels/kinetics400.txt") {
             names = try readNames(path, option: "labels")
         }

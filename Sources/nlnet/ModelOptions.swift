@@ -57,6 +57,41 @@ struct ModelSelection: ParsableArguments {
         return try ModelConfig.parse(yaml: yaml, source: "\(weights) (embedded config)", overrides: all)
     }
 
+    /// The shipped default model (a small NL-I3D trained on the synthetic benchmark; see
+    /// Configs/default_model.yaml), or $NLNET_MODEL when set.
+    static let defaultModelFile = "Configs/default_model.safetensors"
+
+    /// The weights file used when neither --config nor --weights is given.
+    static func defaultWeights() throws -> String? {
+        if let path = ProcessInfo.processInfo.environment["NLNET_MODEL"], !path.isEmpty {
+            guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("NLNET_MODEL: no such file \(path)") }
+            return path
+        }
+        return locate(defaultModelFile)
+    }
+
+    /// The weights file this selection loads: --weights, else the default when nothing is given.
+    func weightsFile() throws -> String? {
+        if let weights { return weights }
+        return config == nil ? try Self.defaultWeights() : nil
+    }
+
+    /// Class names stored in the weights file (`nlnet.labels`), if any.
+    func embeddedLabels() -> [String]? {
+        guard let path = try? weightsFile(), let text = try? SafeTensors(contentsOf: path).metadata["nlnet.labels"] else { return nil }
+        return text.split(separator: "\n").map(String.init)
+    }
+
+    /// The network: --config/--weights as given, else the default model.
+    func modelOrDefault() throws -> ResNet3D {
+        if isEmpty, let path = try Self.defaultWeights() {
+            var withDefault = self
+            withDefault.weights = path
+            return try withDefault.model()
+        }
+        return try model()
+    }
+
     func model() throws -> ResNet3D {
         guard !isEmpty else { throw ValidationError("give --config (a preset in Configs/) or --weights (a .safetensors file)") }
         let config = try resolvedConfig()

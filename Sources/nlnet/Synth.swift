@@ -28,6 +28,12 @@ struct Synth: ParsableCommand {
     @Option(help: "Seed.")
     var seed: UInt64 = 0
 
+    @Option(help: "Drifting walkers per clip (distractors).")
+    var walkers = 3
+
+    @Option(help: "Randomly blinking decoy squares per clip (distractors).")
+    var decoys = 2
+
     @Flag(help: "No progress lines.")
     var quiet = false
 
@@ -42,6 +48,7 @@ struct Synth: ParsableCommand {
             }
         }
         data.train = train; data.val = val; data.frames = frames; data.size = size; data.seed = seed
+        data.walkers = walkers; data.decoys = decoys
         let start = Date()
         let progress = Progress(total: (train + val) * data.classes.count, quiet: quiet)
         try data.write(to: out) { done, _ in progress.update(completed: done, detail: "clips") }

@@ -112,6 +112,10 @@ struct TrainingTests {
         #expect(trainer.iteration == 10)
         let differing = straight.specs.filter { resumed.weights[$0.name]!.maxAbsDifference(straight.weights[$0.name]!) != 0 }.map(\.name)
         #expect(differing.isEmpty, "\(differing.count) tensors differ after resume, e.g. \(differing.prefix(3))")
+        // The checkpoint also loads as a model (for eval/classify): the same weights, in its own layout.
+        let loaded = try ResNet3D.load(path: trainer.checkpointPath)
+        let mismatched = straight.specs.filter { loaded.weights[$0.name]!.maxAbsDifference(straight.weights[$0.name]!) != 0 }.map(\.name)
+        #expect(mismatched.isEmpty, "\(mismatched.count) tensors differ in the loaded checkpoint, e.g. \(mismatched.prefix(3))")
     }
 }
 
