@@ -23,13 +23,17 @@ final class Progress {
         let eta = rate > 0 ? Double(total - completed) / rate : 0
         let stats = String(format: "%d/%d · %.2f/s · ETA %@", completed, total, rate, format(eta))
         if terminal {
-            let width = 24, filled = total > 0 ? width * completed / total : 0
-            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(stats) \(detail)".utf8))
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(Progress.bar(completed, of: total)) \(stats) \(detail)".utf8))
         } else if Date().timeIntervalSince(lastLine) >= 5 || completed == total {
             lastLine = Date()
             FileHandle.standardError.write(Data("progress: \(stats) \(detail)\n".utf8))
         }
+    }
+
+    /// `[████····]`: `done` of `total` in 24 cells.
+    static func bar(_ done: Int, of total: Int) -> String {
+        let width = 24, filled = total > 0 ? min(width, width * done / total) : 0
+        return "[" + String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled) + "]"
     }
 
     func finish() {

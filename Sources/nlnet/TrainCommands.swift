@@ -7,7 +7,7 @@ import NLTrain
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model on a video list with the official recipe (the preset's train: section).",
-        discussion: "Lists are 'path label' or CSV 'path,label' (label a class name or an index). Writes checkpoint.safetensors (every train.checkpoint_every steps, atomically), metrics.jsonl and metrics.csv, curve.svg, model.safetensors and, with --val, eval.json.")
+        discussion: "Lists are 'path label' or CSV 'path,label' (label a class name or an index). Writes checkpoint.safetensors (every train.checkpoint_every steps, atomically), metrics.jsonl and metrics.csv (every step), epochs.csv and epochs.jsonl (per-epoch means), curve.svg, model.safetensors and, with --val, eval.json.")
 
     @Option(help: "Preset (YAML) with the model and its train: section.")
     var config: String
@@ -27,7 +27,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue from the output folder's checkpoint.")
     var resume = false
 
-    @Option(help: "Initial weights (.safetensors); tensors whose shape differs (a new head) are initialised afresh.")
+    @Option(name: [.customLong("initial"), .customLong("init")],
+            help: "Initial weights (.safetensors); tensors whose shape differs (a new head) are initialised afresh.")
     var initial: String?
 
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. train.base_lr=0.1 (repeatable).", valueName: "key=value"))
@@ -58,14 +59,22 @@ struct Train: ParsableCommand {
         }
         let trainer = try Trainer(model: model, config: trainConfig, train: train, output: out)
         log("\(modelConfig.name): \(train.items.count) videos, \(train.classes.count) classes, \(trainConfig.maxIterations) steps of \(trainConfig.batchSize)×\(trainConfig.accumulate) clips")
+        let terminal = isatty(STDERR_FILENO) != 0
         try trainer.run(resume: resume, stopAfter: stopAfter) { e in
             // Seconds per step at the current rate.
             let perStep = Double(trainConfig.batchSize * trainConfig.accumulate) / max(e.clipsPerSecond, 1e-9)
             let eta = Int(perStep * Double(trainConfig.maxIterations - e.iteration))
-            log(String(format: "step %d/%d  loss %.4f  acc %.3f  lr %.4g  %.2f clips/s  ETA %dm%02ds%@", e.iteration, trainConfig.maxIterations,
-                       e.loss, e.accuracy, e.learningRate, e.clipsPerSecond, eta / 60, eta % 60, e.skipped > 0 ? "  (\(e.skipped) skipped)" : ""))
+            let line = String(format: "step %d/%d  loss %.4f  acc %.3f  lr %.4g  %.2f clips/s  ETA %dm%02ds%@", e.iteration, trainConfig.maxIterations,
+                              e.loss, e.accuracy, e.learningRate, e.clipsPerSecond, eta / 60, eta % 60, e.skipped > 0 ? "  (\(e.skipped) skipped)" : "")
+            // A redrawn bar on a terminal; plain lines in logs and pipes.
+            if terminal && !quiet {
+                FileHandle.standardError.write(Data("\r\u{1B}[K\(Progress.bar(e.iteration, of: trainConfig.maxIterations)) \(line)".utf8))
+                if e.iteration == trainConfig.maxIterations { FileHandle.standardError.write(Data("\n".utf8)) }
+            } else {
+                log(line)
+            }
         }
-        try writeCurve()
+        try TrainingLog.writeSummaries(in: URL(fileURLWithPath: out))
         let labels = train.classes.joined(separator: "\n")
         try model.save(to: URL(fileURLWithPath: out).appendingPathComponent("model.safetensors").path, metadata: ["nlnet.labels": labels])
         if let valList, trainer.iteration >= trainConfig.maxIterations {
@@ -78,18 +87,6 @@ struct Train: ParsableCommand {
             try encoder.encode(result).write(to: URL(fileURLWithPath: out).appendingPathComponent("eval.json"))
             log(String(format: "validation (1 clip × 1 crop): top-1 %.3f, top-5 %.3f, mean class %.3f", result.top1, result.top5, result.meanClassAccuracy))
         }
-    }
-
-    /// curve.svg from metrics.jsonl (the whole run, resumed parts included).
-    func writeCurve() throws {
-        let dir = URL(fileURLWithPath: out)
-        let text = (try? String(contentsOf: dir.appendingPathComponent("metrics.jsonl"), encoding: .utf8)) ?? ""
-        let rows = text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Trainer.StepLog.self, from: Data($0.utf8)) }
-        let svg = SVGChart.lines(title: "training", xLabel: "step", series: [
-            ("loss", rows.map { (Double($0.iteration), Double($0.loss)) }),
-            ("batch accuracy", rows.map { (Double($0.iteration), Double($0.accuracy)) }),
-        ])
-        try svg.write(to: dir.appendingPathComponent("curve.svg"), atomically: true, encoding: .utf8)
     }
 
     func log(_ text: String) { if !quiet { FileHandle.standardError.write(Data((text + "\n").utf8)) } }

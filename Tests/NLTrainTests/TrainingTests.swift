@@ -145,3 +145,27 @@ struct PreciseBNTests {
         }
     }
 }
+
+@Suite("Training log")
+struct TrainingLogTests {
+    /// A resumed run repeats the steps after its checkpoint: the later rows count, once; epoch
+    /// rows are the means of their steps.
+    @Test func epochsAverageTheirStepsAndResumedStepsCountOnce() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nlnet-log-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func row(_ i: Int, _ epoch: Int, _ loss: Float) -> String {
+            "{\"iteration\":\(i),\"epoch\":\(epoch),\"loss\":\(loss),\"accuracy\":0.5,\"learningRate\":0.1,\"clipsPerSecond\":10,\"skipped\":0}"
+        }
+        // Steps 1–3 (epoch 0), killed, resumed from step 2: steps 3–4 again (4 is epoch 1).
+        let lines = [row(1, 0, 1.0), row(2, 0, 2.0), row(3, 0, 9.0), row(3, 0, 3.0), row(4, 1, 4.0)]
+        try (lines.joined(separator: "\n") + "\n").write(to: dir.appendingPathComponent("metrics.jsonl"), atomically: true, encoding: .utf8)
+        try TrainingLog.writeSummaries(in: dir)
+        let epochs = TrainingLog.epochs(TrainingLog.steps(in: dir))
+        #expect(epochs.map(\.epoch) == [0, 1] && epochs.map(\.steps) == [3, 1] && epochs.map(\.lastIteration) == [3, 4])
+        #expect(abs(epochs[0].loss - 2.0) < 1e-9 && abs(epochs[1].loss - 4.0) < 1e-9, "\(epochs)")
+        let csv = try String(contentsOf: dir.appendingPathComponent("epochs.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 3 && csv[1].hasPrefix("0,3,3,2.000000"), "\(csv)")
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("curve.svg").path))
+    }
+}
