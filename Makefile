@@ -39,11 +39,11 @@ test: deps
 	$(SWIFT) build -c $(CONFIG) --build-tests
 	Scripts/run-tests.sh $(SWIFT) test -c $(CONFIG) --skip-build
 
-# Classifies the bundled clips with the default model (10 clips × 3 crops each). Until a
-# trained default ships, that is converted official weights when present (models/ or
-# $$NLNET_MODEL), else NL-I3D R50 with random weights, which the output says plainly.
+# Classifies the synthetic clips in Clips/synthetic with the shipped default model
+# (Configs/default_model.safetensors: NL-I3D trained on the synthetic benchmark), 10 clips ×
+# 3 crops each, top 3.
 demo: build
-	$(BIN) classify Clips/ --allow-untrained --top 3
+	$(BIN) classify Clips/synthetic --top 3
 
 bench: build
 	$(BIN) bench kernels

@@ -79,6 +79,8 @@ public struct AblationPlan {
         public var gflops: Double
         /// The run's folder (weights, metrics) in the run store.
         public var folder: String?
+        /// Top-1 per validation class, by class name.
+        public var perClass: [String: Double]?
     }
 
     /// Trains and evaluates every variant × seed, then writes results.md, results.csv and
@@ -113,7 +115,18 @@ public struct AblationPlan {
                 let key = [try config.yaml(), "\(trainConfig)", train!, val!, "eval \(evalClips)x\(evalCrops)"].joined(separator: "\u{1}")
                 let dir = store.appendingPathComponent("run-" + Self.digest(key)).appendingPathComponent("seed\(seed)")
                 let resultFile = dir.appendingPathComponent("result.json")
+                var views = ViewProtocol(config: config)
+                views.clips = evalClips
+                views.crops = evalCrops
+                func evaluate(_ model: ResNet3D) -> Evaluation {
+                    Evaluation.run(VideoClassifier(model: model, labels: trainSet.classes, views: views), on: valSet)
+                }
                 if let data = try? Data(contentsOf: resultFile), var done = try? JSONDecoder().decode(Result.self, from: data) {
+                    // A result from before per-class accuracies were kept: evaluate its weights again.
+                    if done.perClass == nil, let model = try? ResNet3D.load(path: dir.appendingPathComponent("checkpoint.safetensors").path) {
+                        done.perClass = Self.perClass(evaluate(model), classes: trainSet.classes)
+                        try JSONEncoder().encode(done).write(to: resultFile)
+                    }
                     done.variant = variant.name
                     done.folder = dir.path
                     results.append(done)
@@ -124,13 +137,11 @@ public struct AblationPlan {
                 let trainer = try Trainer(model: model, config: trainConfig, train: trainSet, output: dir.path)
                 log("\(variant.name), seed \(seed): training \(trainConfig.maxIterations) steps")
                 try trainer.run(resume: true) { _ in }
-                var views = ViewProtocol(config: config)
-                views.clips = evalClips
-                views.crops = evalCrops
-                let evaluation = Evaluation.run(VideoClassifier(model: model, labels: trainSet.classes, views: views), on: valSet)
+                let evaluation = evaluate(model)
                 let summary = model.summary(frames: config.input.frames, size: config.input.crop)
                 let result = Result(variant: variant.name, seed: seed, top1: evaluation.top1, top5: evaluation.top5,
-                                    parameters: summary.parameters, gflops: Double(summary.flops) / 1e9, folder: dir.path)
+                                    parameters: summary.parameters, gflops: Double(summary.flops) / 1e9, folder: dir.path,
+                                    perClass: Self.perClass(evaluation, classes: trainSet.classes))
                 try JSONEncoder().encode(result).write(to: resultFile)
                 log(String(format: "%@, seed %d: top-1 %.3f", variant.name, seed, result.top1))
                 results.append(result)
@@ -138,6 +149,14 @@ public struct AblationPlan {
         }
         try writeReports(results, to: out)
         return results
+    }
+
+    /// Accuracy per class (the confusion matrix's diagonal over its rows), by class name.
+    static func perClass(_ e: Evaluation, classes: [String]) -> [String: Double] {
+        Dictionary(uniqueKeysWithValues: classes.enumerated().map { i, name in
+            let row = e.confusion[i].reduce(0, +)
+            return (name, row > 0 ? Double(e.confusion[i][i]) / Double(row) : 0)
+        })
     }
 
     /// 16 hex digits of FNV-1a over the text: stable across runs and machines (unlike Hasher).
@@ -152,7 +171,11 @@ public struct AblationPlan {
         var csv = ["variant,seed,top1,top5,parameters,gflops,folder"]
         for r in results { csv.append("\"\(r.variant)\",\(r.seed),\(r.top1),\(r.top5),\(r.parameters),\(r.gflops),\"\(r.folder ?? "")\"") }
         try (csv.joined(separator: "\n") + "\n").write(to: out.appendingPathComponent("results.csv"), atomically: true, encoding: .utf8)
-        var md = ["# \(name)", "", "| variant | top-1 (%) | top-5 (%) | seeds | params | GFLOPs |", "|---|---|---|---|---|---|"]
+        // Per-class columns when there are few classes (the synthetic benchmark's four).
+        let classNames = Set(results.flatMap { $0.perClass.map { Array($0.keys) } ?? [] }).sorted()
+        let classColumns = classNames.count <= 8 ? classNames : []
+        var md = ["# \(name)", "", "| variant | top-1 (%) | top-5 (%) | " + classColumns.map { "\($0) (%) | " }.joined() + "seeds | params | GFLOPs |",
+                  "|---|---|---|" + String(repeating: "---|", count: classColumns.count) + "---|---|---|"]
         var bars: [(String, Double, Double)] = []
         for variant in variants {
             let rs = results.filter { $0.variant == variant.name }
@@ -162,12 +185,16 @@ public struct AblationPlan {
                 return (m, (v.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(v.count - 1, 1))).squareRoot())
             }
             let (t1, s1) = stats(rs.map { 100 * $0.top1 }), (t5, s5) = stats(rs.map { 100 * $0.top5 })
-            md.append(String(format: "| %@ | %.1f ± %.1f | %.1f ± %.1f | %d | %.2fM | %.2f |", variant.name, t1, s1, t5, s5, rs.count,
+            let perClass = classColumns.map { c -> String in
+                let v = rs.compactMap { $0.perClass?[c] }.map { 100 * $0 }
+                return v.isEmpty ? "– | " : String(format: "%.0f ± %.0f | ", stats(v).0, stats(v).1)
+            }.joined()
+            md.append(String(format: "| %@ | %.1f ± %.1f | %.1f ± %.1f | %@%d | %.2fM | %.2f |", variant.name, t1, s1, t5, s5, perClass, rs.count,
                              Double(first.parameters) / 1e6, first.gflops))
             bars.append((variant.name, t1, s1))
         }
         md.append("")
-        md.append("Mean ± standard deviation over seeds of top-1 / top-5 on the validation list; GFLOPs per clip (2 × multiply-adds + softmax).")
+        md.append("Mean ± standard deviation over seeds of top-1 / top-5 (and top-1 per class) on the validation list; GFLOPs per clip (2 × multiply-adds + softmax).")
         try (md.joined(separator: "\n") + "\n").write(to: out.appendingPathComponent("results.md"), atomically: true, encoding: .utf8)
         try SVGChart.bars(title: "\(name): top-1 (%)", bars: bars).write(to: out.appendingPathComponent("results.svg"), atomically: true, encoding: .utf8)
     }
