@@ -28,10 +28,14 @@ struct Attention: ParsableCommand {
     @Option(help: "Keys to show per query.")
     var top = 8
 
+    @Option(help: "Enlarge the pictures this many times, pixel for pixel (default: frames at least 160 pixels wide).")
+    var zoom: Int?
+
     @Option(name: .shortAndLong, help: "Output folder.")
     var output: String
 
     func validate() throws {
+        if let zoom, !(1...16).contains(zoom) { throw ValidationError("--zoom must be 1…16, got \(zoom)") }
         if at.isEmpty && auto == nil { throw ValidationError("give query points with --at t,y,x or --auto K") }
         for a in at where a.split(separator: ",").compactMap({ Int($0) }).count != 3 {
             throw ValidationError("--at takes t,y,x (three integers), got '\(a)'")
@@ -79,9 +83,11 @@ struct Attention: ParsableCommand {
                 let name = "\(map.block)_q\(n)"
                 let picture = composite(rgb, frames: frames, size: size, map: map, query: q, keys: keys, best: best,
                                         cellQ: cellQ, cellK: cellK, framesPerSlot: framesPerSlot)
-                try ImageWriter.png("\(output)/\(name).png", rgb: picture.strip, width: picture.width, height: size)
-                try ImageWriter.gif("\(output)/\(name).gif", frames: picture.animation, count: frames, width: size, height: size,
-                                    delayMilliseconds: 250)
+                let z = zoom ?? max(1, (160 + size - 1) / size)
+                try ImageWriter.png("\(output)/\(name).png", rgb: ImageWriter.enlarged(picture.strip, width: picture.width, height: size, factor: z),
+                                    width: picture.width * z, height: size * z)
+                try ImageWriter.gif("\(output)/\(name).gif", frames: ImageWriter.enlarged(picture.animation, width: size, height: frames * size, factor: z),
+                                    count: frames, width: size * z, height: size * z, delayMilliseconds: 250)
                 records.append(QueryRecord(
                     block: map.block,
                     query: .init(frame: framePixel(q.0), y: Int((Double(q.1) + 0.5) * cellQ), x: Int((Double(q.2) + 0.5) * cellQ), weight: nil),

@@ -194,3 +194,16 @@ struct FuzzRegressionTests {
         }
     }
 }
+
+@Suite("Image enlarging")
+struct EnlargeTests {
+    /// A 2×2 image (and two stacked 1×1 frames) enlarged 2×: every pixel becomes a 2×2 block.
+    @Test func pixelsBecomeBlocks() {
+        let a: [UInt8] = [1, 2, 3], b: [UInt8] = [4, 5, 6], c: [UInt8] = [7, 8, 9], d: [UInt8] = [10, 11, 12]
+        let out = ImageWriter.enlarged(a + b + c + d, width: 2, height: 2, factor: 2)
+        let rowAB = a + a + b + b, rowCD = c + c + d + d
+        #expect(out == rowAB + rowAB + rowCD + rowCD)
+        #expect(ImageWriter.enlarged(a + b, width: 1, height: 2, factor: 3) == a + a + a + a + a + a + a + a + a + b + b + b + b + b + b + b + b + b)
+        #expect(ImageWriter.enlarged(a, width: 1, height: 1, factor: 1) == a)
+    }
+}

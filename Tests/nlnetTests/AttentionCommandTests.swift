@@ -23,6 +23,9 @@ struct AttentionCommandTests {
             for file in [record["picture"], record["animation"]].compactMap({ $0 as? String }) {
                 let probe = try CLIProcess.output("ffprobe", ["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", out + "/" + file])
                 #expect(probe.hasPrefix(file.hasSuffix(".png") ? "png" : "gif"), "\(file): \(probe)")
+                // 96² frames are enlarged 2× by default (frames at least 160 pixels wide).
+                let size = try CLIProcess.output("ffprobe", ["-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0", out + "/" + file])
+                #expect(size.hasPrefix(file.hasSuffix(".png") ? "\(8 * 192),192" : "192,192"), "\(file): \(size)")
             }
         }
         let bad = try CLI.run(["attention", root.appendingPathComponent("Clips/testsrc2_320x240.mp4").path,

@@ -24,6 +24,20 @@ struct DefaultModelTests {
         }
     }
 
+    /// The README's attention picture: on flash_in_sync, the query on the white square weighs
+    /// the blue square's region (top-right quarter of the 56² crop) most, across frames.
+    @Test func theReadmeAttentionPictureHolds() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("nlnet-default-attention-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let r = try CLI.run(["attention", Self.synthetic + "/flash_in_sync.mp4", "--block", "s4.pathway0_nonlocal3", "--at", "1,35,10",
+                             "--top", "16", "-o", out], environment: ["NLNET_MODEL": nil])
+        #expect(r.status == 0, "\(r.stderr)")
+        let records = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/attention.json"))) as? [[String: Any]])
+        let keys = try #require(records.first?["keys"] as? [[String: Any]])
+        let onBlue = keys.filter { ($0["y"] as? Int ?? 99) < 28 && ($0["x"] as? Int ?? 0) >= 28 }.compactMap { $0["weight"] as? Double }.reduce(0, +)
+        #expect(onBlue > 0.9, "weight on the blue square's quarter: \(onBlue); keys \(keys)")
+    }
+
     @Test func aMissingModelFromTheEnvironmentIsNamed() throws {
         let r = try CLI.run(["classify", Self.synthetic, "--quiet"], environment: ["NLNET_MODEL": "/nonexistent/m.safetensors"])
         #expect(r.status != 0 && r.stderr.contains("NLNET_MODEL") && r.stderr.contains("/nonexistent/m.safetensors"), "\(r.stderr)")
