@@ -48,7 +48,14 @@ extension ModelConfig {
     }
 
     /// The config as YAML (for weights' metadata and `nlnet info`).
-    public func yaml() throws -> String { try YAMLEncoder().encode(self) }
+    /// The config as YAML with sorted keys: the same text in every process (dictionaries such
+    /// as the block placement would otherwise come out in per-process order, and run digests
+    /// of `nlnet ablate` would differ between runs).
+    public func yaml() throws -> String {
+        let encoder = YAMLEncoder()
+        encoder.options.sortKeys = true
+        return try encoder.encode(self)
+    }
 
     static func checkKeys(_ node: Any, path: String, source: String) throws {
         guard let map = node as? [String: Any] else { return }

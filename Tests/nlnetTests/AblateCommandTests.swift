@@ -17,7 +17,7 @@ struct AblateCommandTests {
         quick: [train.max_iterations=2, train.batch_size=2]
         variants:
           - {name: C2D}
-          - {name: NL I3D, set: [model.arch=i3d, model.nonlocal.blocks=1-block]}
+          - {name: NL I3D, set: [model.arch=i3d, model.nonlocal.blocks=10-block]}
         """.write(to: plan, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("out").path
         let r = try CLI.run(["ablate", plan.path, "--out", out, "--quick"])
@@ -30,13 +30,15 @@ struct AblateCommandTests {
         // A second run reuses the finished runs.
         let again = try CLI.run(["ablate", plan.path, "--out", out, "--quick"])
         #expect(again.status == 0 && !again.stderr.contains("training"), "\(again.stderr)")
-        // Plans writing to one run store share runs; a changed override is a new run.
+        // Plans writing to one run store share runs (10-block places blocks in two stages: the
+        // digest must not depend on dictionary order, which differs between processes); a
+        // changed override is a new run.
         let store = dir.appendingPathComponent("store").path
         let first = try CLI.run(["ablate", plan.path, "--out", dir.appendingPathComponent("a").path, "--runs", store, "--quick", "--seeds", "1"])
         #expect(first.status == 0 && first.stderr.contains("training"), "\(first.stderr)")
         let shared = try CLI.run(["ablate", plan.path, "--out", dir.appendingPathComponent("b").path, "--runs", store, "--quick", "--seeds", "1"])
         #expect(shared.status == 0 && !shared.stderr.contains("training") && shared.stderr.contains("reused"), "\(shared.stderr)")
-        try String(contentsOf: plan, encoding: .utf8).replacingOccurrences(of: "1-block", with: "5-block").write(to: plan, atomically: true, encoding: .utf8)
+        try String(contentsOf: plan, encoding: .utf8).replacingOccurrences(of: "10-block", with: "5-block").write(to: plan, atomically: true, encoding: .utf8)
         let changed = try CLI.run(["ablate", plan.path, "--out", dir.appendingPathComponent("c").path, "--runs", store, "--quick", "--seeds", "1"])
         #expect(changed.status == 0 && changed.stderr.contains("NL I3D, seed 0: training") && !changed.stderr.contains("C2D, seed 0: training"),
                 "\(changed.stderr)")
