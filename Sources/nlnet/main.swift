@@ -1,2 +1,3 @@
 BLASSetup.ensureFastKernel()
+MemorySetup.keepFreedMemory()
 NLNet.main()

@@ -5,8 +5,10 @@ import Testing
 struct ClassifyCommandTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let clips = root.appendingPathComponent("Clips").path
-    /// The videos under Clips/ (searched recursively, as classify does with a folder).
-    static let clipCount = FileManager.default.enumerator(atPath: clips)!.compactMap { $0 as? String }.filter { $0.hasSuffix(".mp4") }.count
+    /// The videos under Clips/ (searched recursively, as classify does with a folder; the
+    /// attention GIF in Clips/attention is a video too).
+    static let clipCount = FileManager.default.enumerator(atPath: clips)!.compactMap { $0 as? String }
+        .filter { $0.hasSuffix(".mp4") || $0.hasSuffix(".gif") }.count
     /// A small network so the test is quick: NL-I3D at width 8, 2 clips × 1 crop of 64².
     static let small = ["--config", root.appendingPathComponent("Configs/i3d_nonlocal_8x8_r50.yaml").path,
                         "--set", "model.width=8", "--clips", "2", "--crops", "1", "--size", "64", "--quiet"]
