@@ -122,11 +122,13 @@ public final class VideoReader {
                              message: "frame \(bad) is outside 0..<\(info.frameCount)")
         }
         let frameBytes = width * height * 3
-        var decoded = [UInt8](repeating: 0, count: distinct.count * frameBytes)
         var err = [CChar](repeating: 0, count: 512)
         let wanted = distinct.map(Int64.init)
-        let code = decoded.withUnsafeMutableBufferPointer { buffer in
-            nl_video_decode(handle, wanted, Int32(wanted.count), Int32(width), Int32(height), buffer.baseAddress, &err, err.count)
+        var code: Int32 = 0
+        // Not zero-filled first: the shim writes every byte, or fails and the buffer is dropped.
+        let decoded = [UInt8](unsafeUninitializedCapacity: distinct.count * frameBytes) { buffer, initialized in
+            code = nl_video_decode(handle, wanted, Int32(wanted.count), Int32(width), Int32(height), buffer.baseAddress, &err, err.count)
+            initialized = buffer.count
         }
         guard code == 0 else { throw VideoError(path: path, code: code, message: String(cString: err)) }
         if distinct == indices { return RGBFrames(width: width, height: height, indices: indices, bytes: decoded) }
