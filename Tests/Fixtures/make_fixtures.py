@@ -312,32 +312,28 @@ os.makedirs(CKPT, exist_ok=True)
 BN = {"weight": "s", "bias": "b", "running_mean": "rm", "running_var": "riv"}
 
 
+# SlowFast name → Caffe2 blob name: the first rule whose pattern matches the whole name.
+CAFFE2_RULES = [
+    (r"s1\.pathway0_stem\.conv\.weight", lambda m: "conv1_w"),
+    (r"s1\.pathway0_stem\.bn\.(\w+)", lambda m: f"res_conv1_bn_{BN[m[1]]}"),
+    (r"s(\d)\.pathway0_res(\d+)\.branch2\.([abc])\.weight", lambda m: f"res{m[1]}_{m[2]}_branch2{m[3]}_w"),
+    (r"s(\d)\.pathway0_res(\d+)\.branch2\.([abc])_bn\.(\w+)", lambda m: f"res{m[1]}_{m[2]}_branch2{m[3]}_bn_{BN[m[4]]}"),
+    (r"s(\d)\.pathway0_res(\d+)\.branch1\.weight", lambda m: f"res{m[1]}_{m[2]}_branch1_w"),
+    (r"s(\d)\.pathway0_res(\d+)\.branch1_bn\.(\w+)", lambda m: f"res{m[1]}_{m[2]}_branch1_bn_{BN[m[3]]}"),
+    (r"s(\d)\.pathway0_nonlocal(\d+)\.conv_(theta|phi|g|out)\.(weight|bias)",
+     lambda m: f"nonlocal_conv{m[1]}_{m[2]}_{m[3]}_{'w' if m[4] == 'weight' else 'b'}"),
+    (r"s(\d)\.pathway0_nonlocal(\d+)\.bn\.(\w+)", lambda m: f"nonlocal_conv{m[1]}_{m[2]}_bn_{BN[m[3]]}"),
+    (r"head\.projection\.weight", lambda m: "pred_w"),
+    (r"head\.projection\.bias", lambda m: "pred_b"),
+]
+
+
 def caffe2_name(n):
-    m = re.fullmatch(r"s1\.pathway0_stem\.conv\.weight", n)
-    if m:
-        return "conv1_w"
-    m = re.fullmatch(r"s1\.pathway0_stem\.bn\.(\w+)", n)
-    if m:
-        return f"res_conv1_bn_{BN[m[1]]}"
-    m = re.fullmatch(r"s(\d)\.pathway0_res(\d+)\.branch2\.([abc])\.weight", n)
-    if m:
-        return f"res{m[1]}_{m[2]}_branch2{m[3]}_w"
-    m = re.fullmatch(r"s(\d)\.pathway0_res(\d+)\.branch2\.([abc])_bn\.(\w+)", n)
-    if m:
-        return f"res{m[1]}_{m[2]}_branch2{m[3]}_bn_{BN[m[4]]}"
-    m = re.fullmatch(r"s(\d)\.pathway0_res(\d+)\.branch1\.weight", n)
-    if m:
-        return f"res{m[1]}_{m[2]}_branch1_w"
-    m = re.fullmatch(r"s(\d)\.pathway0_res(\d+)\.branch1_bn\.(\w+)", n)
-    if m:
-        return f"res{m[1]}_{m[2]}_branch1_bn_{BN[m[3]]}"
-    m = re.fullmatch(r"s(\d)\.pathway0_nonlocal(\d+)\.conv_(theta|phi|g|out)\.(weight|bias)", n)
-    if m:
-        return f"nonlocal_conv{m[1]}_{m[2]}_{m[3]}_{'w' if m[4] == 'weight' else 'b'}"
-    m = re.fullmatch(r"s(\d)\.pathway0_nonlocal(\d+)\.bn\.(\w+)", n)
-    if m:
-        return f"nonlocal_conv{m[1]}_{m[2]}_bn_{BN[m[3]]}"
-    return {"head.projection.weight": "pred_w", "head.projection.bias": "pred_b"}[n]
+    for pattern, name in CAFFE2_RULES:
+        m = re.fullmatch(pattern, n)
+        if m:
+            return name(m)
+    raise KeyError(n)
 
 
 def mmaction_name(n):
