@@ -196,7 +196,7 @@ public final class Trainer: @unchecked Sendable {
         var tensors: [String: Tensor] = [:]
         for spec in model.specs { tensors[spec.name] = model.weights[spec.name]! }
         for (name, v) in optimizer.velocity { tensors["optimizer.velocity." + name] = v }
-        try SafeTensors.write(tensors, metadata: ["nlnet.config": try model.config.yaml(), "iteration": String(iteration),
+        try SafeTensors.write(tensors, metadata: [ResNet3D.configMetadataKey: try model.config.yaml(), "iteration": String(iteration),
                                                   "seed": String(config.seed), "layout": ResNet3D.internalLayout],
                               to: checkpointPath)
     }
@@ -206,9 +206,9 @@ public final class Trainer: @unchecked Sendable {
         guard let it = file.metadata["iteration"].flatMap(Int.init) else {
             throw ModelError("\(checkpointPath): not a training checkpoint (no iteration)")
         }
-        var weights: [String: Tensor] = [:]
-        for spec in model.specs { weights[spec.name] = try file.tensor(spec.name, shape: spec.shape) }
-        try model.replaceWeights(weights.mapValues { $0.copied })
+        // The weights as any model file loads (shapes checked, errors naming the file); private
+        // copies, since training updates them.
+        try model.replaceWeights(ResNet3D.load(path: checkpointPath, config: model.config).weights.mapValues(\.copied))
         optimizer.velocity = [:]
         for name in file.names where name.hasPrefix("optimizer.velocity.") {
             optimizer.velocity[String(name.dropFirst("optimizer.velocity.".count))] = try file.tensor(name).copied

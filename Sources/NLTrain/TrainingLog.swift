@@ -25,8 +25,9 @@ public enum TrainingLog {
 
     /// Means of loss, batch accuracy and clips/s over each epoch's steps; the epoch's last rate.
     public static func epochs(_ steps: [Trainer.StepLog]) -> [EpochSummary] {
-        Dictionary(grouping: steps, by: \.epoch).keys.sorted().map { epoch in
-            let rows = steps.filter { $0.epoch == epoch }
+        let byEpoch = Dictionary(grouping: steps, by: \.epoch)
+        return byEpoch.keys.sorted().map { epoch in
+            let rows = byEpoch[epoch]!
             func mean(_ f: (Trainer.StepLog) -> Double) -> Double { rows.map(f).reduce(0, +) / Double(rows.count) }
             return EpochSummary(epoch: epoch, steps: rows.count, lastIteration: rows.last!.iteration,
                                 loss: mean { Double($0.loss) }, accuracy: mean { Double($0.accuracy) },

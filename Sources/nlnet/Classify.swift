@@ -199,7 +199,7 @@ struct Classify: ParsableCommand {
     // MARK: Model and labels
 
     func resolveModel() throws -> (ResNet3D, untrained: Bool) {
-        if try !selection.isEmpty || ModelSelection.defaultWeights() != nil { return (try selection.modelOrDefault(), false) }
+        if try selection.config != nil || selection.weightsFile() != nil { return (try selection.modelOrDefault(), false) }
         guard allowUntrained else {
             throw ValidationError("no model: pass --weights m.safetensors (or --config PRESET), or set NLNET_MODEL; the default \(ModelSelection.defaultModelFile) is missing (--allow-untrained runs the pipeline with random weights)")
         }

@@ -84,12 +84,9 @@ struct ModelSelection: ParsableArguments {
 
     /// The network: --config/--weights as given, else the default model.
     func modelOrDefault() throws -> ResNet3D {
-        if isEmpty, let path = try Self.defaultWeights() {
-            var withDefault = self
-            withDefault.weights = path
-            return try withDefault.model()
-        }
-        return try model()
+        var chosen = self
+        chosen.weights = try weightsFile()
+        return try chosen.model()
     }
 
     func model() throws -> ResNet3D {
