@@ -39,11 +39,13 @@ let package = Package(
             name: "nlnet",
             dependencies: ["NLTensor", "NLVideo", "NLModels", "NLTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fast),
+        // Helpers the test targets share (the ffmpeg CLI as reference and sample maker).
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: fast),
         .testTarget(name: "NLTensorTests", dependencies: ["NLTensor"],
                     swiftSettings: fast),
-        .testTarget(name: "NLVideoTests", dependencies: ["NLVideo", "NLTensor"], swiftSettings: fast),
+        .testTarget(name: "NLVideoTests", dependencies: ["NLVideo", "NLTensor", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "NLModelsTests", dependencies: ["NLModels", "NLTensor"], swiftSettings: fast),
-        .testTarget(name: "NLTrainTests", dependencies: ["NLTrain", "NLModels", "NLVideo", "NLTensor"], swiftSettings: fast),
-        .testTarget(name: "nlnetTests", dependencies: ["nlnet", "NLTensor"], exclude: ["Golden"], swiftSettings: fast),
+        .testTarget(name: "NLTrainTests", dependencies: ["NLTrain", "NLModels", "NLVideo", "NLTensor", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "nlnetTests", dependencies: ["nlnet", "NLTensor", "TestSupport"], exclude: ["Golden"], swiftSettings: fast),
     ]
 )

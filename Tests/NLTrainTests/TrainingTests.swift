@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import NLModels
 import NLTensor
 import NLTrain
@@ -59,12 +60,7 @@ struct TrainingTests {
             for (name, source) in [("warm", "testsrc2=size=64x48:rate=10:duration=1.2,hue=h=\(i * 20)"),
                                    ("cold", "mandelbrot=size=64x48:rate=10")] {
                 let file = dir.appendingPathComponent("\(name)\(i).mp4").path
-                if !FileManager.default.fileExists(atPath: file) {
-                    let p = Process()
-                    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                    p.arguments = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, "-t", "1.2", "-c:v", "libx264", "-pix_fmt", "yuv420p", file]
-                    try p.run(); p.waitUntilExit()
-                }
+                if !FileManager.default.fileExists(atPath: file) { try ExternalTool.lavfiClip(source, seconds: 1.2, to: file) }
                 lines.append("\(name)\(i).mp4,\(name)")
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Test videos made with the ffmpeg CLI (installed by `make test`), once per test process,
 /// in a temporary folder.
@@ -17,7 +18,7 @@ enum Corpus {
         defer { lock.unlock() }
         let path = directory.appendingPathComponent(name).path
         if FileManager.default.fileExists(atPath: path) { return path }
-        try run("ffmpeg", ["-v", "error", "-y"] + args + [path])
+        try ExternalTool.run("ffmpeg", ["-v", "error", "-y"] + args + [path])
         return path
     }
 
@@ -28,29 +29,10 @@ enum Corpus {
         return path
     }
 
-    @discardableResult
-    static func run(_ program: String, _ args: [String]) throws -> Data {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [program] + args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw NSError(domain: "Corpus", code: Int(p.terminationStatus),
-                          userInfo: [NSLocalizedDescriptionKey: "\(program) \(args.joined(separator: " ")): \(String(decoding: errData, as: UTF8.self))"])
-        }
-        return data
-    }
-
     /// RGB24 frames decoded by the ffmpeg CLI at the given size, bilinear.
     static func ffmpegFrames(_ path: String, width: Int, height: Int, extraFilters: String = "") throws -> [UInt8] {
         let vf = (extraFilters.isEmpty ? "" : extraFilters + ",") + "scale=\(width):\(height):flags=bilinear"
-        return [UInt8](try run("ffmpeg", ["-v", "error", "-i", path, "-vf", vf, "-pix_fmt", "rgb24", "-f", "rawvideo", "-"]))
+        return [UInt8](try ExternalTool.run("ffmpeg", ["-v", "error", "-i", path, "-vf", vf, "-pix_fmt", "rgb24", "-f", "rawvideo", "-"]))
     }
 
     static let testsrc = ["-f", "lavfi", "-i"]

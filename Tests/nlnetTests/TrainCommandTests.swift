@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import NLTensor
 import Testing
 
@@ -15,10 +16,7 @@ struct TrainCommandTests {
         for i in 1...2 {
             for (name, source) in [("warm", "testsrc2=size=64x48:rate=10:duration=1.2"), ("cold", "mandelbrot=size=64x48:rate=10")] {
                 let file = dir.appendingPathComponent("\(name)\(i).mp4").path
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                p.arguments = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, "-t", "1.2", "-c:v", "libx264", "-pix_fmt", "yuv420p", file]
-                try p.run(); p.waitUntilExit()
+                try ExternalTool.lavfiClip(source, seconds: 1.2, to: file)
                 lines.append("\(name)\(i).mp4,\(name)")
             }
         }
