@@ -59,8 +59,8 @@ FUZZ_SECONDS ?= 600
 FUZZ_CC ?= clang
 fuzz: deps
 	mkdir -p .build/fuzz/corpus
-	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address Fuzz/video_fuzz.c Sources/CVideoShim/video_shim.c \
-	  -ISources/CVideoShim/include $$(pkg-config --cflags --libs libavformat libavcodec libswscale libavutil) \
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address Fuzz/video_fuzz.c Sources/CVideoShim/video_shim.c Sources/CVideoShim/frame_scaler.c Sources/CVideoShim/shim_error.c \
+	  -ISources/CVideoShim/include -ISources/CVideoShim $$(pkg-config --cflags --libs libavformat libavcodec libswscale libavutil) \
 	  -o .build/fuzz/video_fuzz 2>&1 | grep -v "Cannot export local symbol" || true
 	.build/fuzz/video_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096 \
 	  -artifact_prefix=.build/fuzz/ .build/fuzz/corpus Fuzz/corpus Fuzz/regressions

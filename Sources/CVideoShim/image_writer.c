@@ -1,18 +1,13 @@
 // Still and animated images for `nlnet attention`, written with FFmpeg's own encoders.
 #include "video_shim.h"
 
+#include "shim_error.h"
+
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
 #include <stdio.h>
-
-static int fail(char *err, size_t errlen, const char *what, int code) {
-    char buf[128];
-    if (av_strerror(code, buf, sizeof buf) < 0) snprintf(buf, sizeof buf, "error %d", code);
-    snprintf(err, errlen, "%s: %s", what, buf);
-    return NL_ERR_CODEC;
-}
 
 int nl_write_png(const char *path, const uint8_t *rgb, int width, int height, char *err, size_t errlen) {
     if (width <= 0 || height <= 0 || width > 16384 || height > 16384) { snprintf(err, errlen, "bad image size %dx%d", width, height); return NL_ERR_ARGUMENT; }
@@ -25,11 +20,11 @@ int nl_write_png(const char *path, const uint8_t *rgb, int width, int height, ch
     if (!ctx || !frame || !pkt) { snprintf(err, errlen, "out of memory"); goto done; }
     ctx->width = width; ctx->height = height; ctx->pix_fmt = AV_PIX_FMT_RGB24; ctx->time_base = (AVRational){1, 1};
     int r = avcodec_open2(ctx, codec, NULL);
-    if (r < 0) { ret = fail(err, errlen, "cannot open the PNG encoder", r); goto done; }
+    if (r < 0) { ret = nl_codec_failure(err, errlen, "cannot open the PNG encoder", r); goto done; }
     frame->width = width; frame->height = height; frame->format = AV_PIX_FMT_RGB24;
     frame->data[0] = (uint8_t *)rgb; frame->linesize[0] = width * 3;
-    if ((r = avcodec_send_frame(ctx, frame)) < 0 || (r = avcodec_send_frame(ctx, NULL)) < 0) { ret = fail(err, errlen, "PNG encoding failed", r); goto done; }
-    if ((r = avcodec_receive_packet(ctx, pkt)) < 0) { ret = fail(err, errlen, "PNG encoding failed", r); goto done; }
+    if ((r = avcodec_send_frame(ctx, frame)) < 0 || (r = avcodec_send_frame(ctx, NULL)) < 0) { ret = nl_codec_failure(err, errlen, "PNG encoding failed", r); goto done; }
+    if ((r = avcodec_receive_packet(ctx, pkt)) < 0) { ret = nl_codec_failure(err, errlen, "PNG encoding failed", r); goto done; }
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(pkt->data, 1, pkt->size, f) != (size_t)pkt->size) {
         if (f) fclose(f);
@@ -59,18 +54,18 @@ int nl_write_gif(const char *path, const uint8_t *rgb, int count, int width, int
     struct SwsContext *sws = NULL;
     int ret = NL_ERR_MEMORY, r;
     if (!frame || !pkt) { snprintf(err, errlen, "out of memory"); goto done; }
-    if ((r = avformat_alloc_output_context2(&oc, NULL, "gif", path)) < 0) { ret = fail(err, errlen, "cannot create the GIF", r); goto done; }
+    if ((r = avformat_alloc_output_context2(&oc, NULL, "gif", path)) < 0) { ret = nl_codec_failure(err, errlen, "cannot create the GIF", r); goto done; }
     const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_GIF);
     AVStream *st = codec ? avformat_new_stream(oc, NULL) : NULL;
     ctx = codec ? avcodec_alloc_context3(codec) : NULL;
     if (!st || !ctx) { snprintf(err, errlen, "FFmpeg has no GIF encoder"); ret = NL_ERR_CODEC; goto done; }
     ctx->width = width; ctx->height = height; ctx->pix_fmt = AV_PIX_FMT_RGB8;
     ctx->time_base = (AVRational){delay_ms > 0 ? delay_ms : 100, 1000};
-    if ((r = avcodec_open2(ctx, codec, NULL)) < 0) { ret = fail(err, errlen, "cannot open the GIF encoder", r); goto done; }
+    if ((r = avcodec_open2(ctx, codec, NULL)) < 0) { ret = nl_codec_failure(err, errlen, "cannot open the GIF encoder", r); goto done; }
     avcodec_parameters_from_context(st->codecpar, ctx);
     st->time_base = ctx->time_base;
-    if ((r = avio_open(&oc->pb, path, AVIO_FLAG_WRITE)) < 0) { ret = fail(err, errlen, "cannot write the file", r); goto done; }
-    if ((r = avformat_write_header(oc, NULL)) < 0) { ret = fail(err, errlen, "cannot write the GIF header", r); goto done; }
+    if ((r = avio_open(&oc->pb, path, AVIO_FLAG_WRITE)) < 0) { ret = nl_codec_failure(err, errlen, "cannot write the file", r); goto done; }
+    if ((r = avformat_write_header(oc, NULL)) < 0) { ret = nl_codec_failure(err, errlen, "cannot write the GIF header", r); goto done; }
     sws = sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height, AV_PIX_FMT_RGB8, SWS_POINT, NULL, NULL, NULL);
     frame->width = width; frame->height = height; frame->format = AV_PIX_FMT_RGB8;
     if (!sws || av_frame_get_buffer(frame, 0) < 0) { snprintf(err, errlen, "out of memory"); goto done; }
@@ -82,7 +77,7 @@ int nl_write_gif(const char *path, const uint8_t *rgb, int count, int width, int
             sws_scale(sws, src, srcStride, 0, height, frame->data, frame->linesize);
             frame->pts = i;
         }
-        if ((r = avcodec_send_frame(ctx, i < count ? frame : NULL)) < 0) { ret = fail(err, errlen, "GIF encoding failed", r); goto done; }
+        if ((r = avcodec_send_frame(ctx, i < count ? frame : NULL)) < 0) { ret = nl_codec_failure(err, errlen, "GIF encoding failed", r); goto done; }
         while ((r = avcodec_receive_packet(ctx, pkt)) >= 0) {
             av_packet_rescale_ts(pkt, ctx->time_base, st->time_base);
             pkt->stream_index = st->index;

@@ -5,6 +5,9 @@
 // with that timestamp comes out.
 #include "video_shim.h"
 
+#include "frame_scaler.h"
+#include "shim_error.h"
+
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/display.h>
@@ -12,7 +15,6 @@
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 #include <libavutil/time.h>
-#include <libswscale/swscale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +38,7 @@ struct nl_video {
     int stream;
     AVPacket *pkt;
     AVFrame *frame;
-    struct SwsContext *sws;
-    int sws_src_w, sws_src_h, sws_src_fmt, sws_dst_w, sws_dst_h, sws_src_range, sws_src_space;
-    uint8_t *scaled;          // pre-rotation RGB24 scratch
-    size_t scaled_size;
+    nl_scaler *scaler;        // decoded frames → RGB24 (in the background when threads > 1)
 
     int64_t *pts;             // n_frames presentation timestamps, ascending
     int64_t n_frames;
@@ -52,27 +51,12 @@ struct nl_video {
     int draining;             // a flush packet was sent: the decoder must be reset before reuse
     int at_eof;
 
-    int threads;              // decoder and scaler threads
     double timeout;           // seconds allowed per open/decode call
     int64_t deadline;         // av_gettime_relative() deadline for the interrupt callback
 
     nl_video_info info;
     nl_video_stats stats;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static const char *av_msg(int code, char *buf, size_t n) {
-    if (av_strerror(code, buf, n) < 0) snprintf(buf, n, "error %d", code);
-    return buf;
-}
 
 static int interrupt_cb(void *opaque) {
     nl_video *v = opaque;
@@ -126,7 +110,7 @@ static int build_index(nl_video *v, char *err, size_t errlen) {
     int64_t cap = 1024, kcap = 64, n = 0, nk = 0, synthetic = 0;
     int64_t *pts = malloc(cap * sizeof *pts);
     nl_packet_entry *keys = malloc(kcap * sizeof *keys);
-    if (!pts || !keys) { free(pts); free(keys); set_err(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
+    if (!pts || !keys) { free(pts); free(keys); nl_set_error(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
     char buf[128];
     int ret;
     while ((ret = av_read_frame(v->fmt, v->pkt)) >= 0) {
@@ -138,19 +122,19 @@ static int build_index(nl_video *v, char *err, size_t errlen) {
             if (n == NL_MAX_FRAMES) {
                 av_packet_unref(v->pkt);
                 free(pts); free(keys);
-                set_err(err, errlen, "more than %lld frames", (long long)NL_MAX_FRAMES);
+                nl_set_error(err, errlen, "more than %lld frames", (long long)NL_MAX_FRAMES);
                 return NL_ERR_TOO_LARGE;
             }
             if (n == cap) {
                 int64_t *grown = realloc(pts, (cap *= 2) * sizeof *pts);
-                if (!grown) { av_packet_unref(v->pkt); free(pts); free(keys); set_err(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
+                if (!grown) { av_packet_unref(v->pkt); free(pts); free(keys); nl_set_error(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
                 pts = grown;
             }
             pts[n++] = p;
             if (v->pkt->flags & AV_PKT_FLAG_KEY) {
                 if (nk == kcap) {
                     nl_packet_entry *grown = realloc(keys, (kcap *= 2) * sizeof *keys);
-                    if (!grown) { av_packet_unref(v->pkt); free(pts); free(keys); set_err(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
+                    if (!grown) { av_packet_unref(v->pkt); free(pts); free(keys); nl_set_error(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
                     keys = grown;
                 }
                 keys[nk++] = (nl_packet_entry){p, d, 1};
@@ -160,13 +144,13 @@ static int build_index(nl_video *v, char *err, size_t errlen) {
     }
     if (ret != AVERROR_EOF && n == 0) {
         free(pts); free(keys);
-        if (ret == AVERROR_EXIT) { set_err(err, errlen, "timed out reading packets"); return NL_ERR_TIMEOUT; }
-        set_err(err, errlen, "cannot read packets: %s", av_msg(ret, buf, sizeof buf));
+        if (ret == AVERROR_EXIT) { nl_set_error(err, errlen, "timed out reading packets"); return NL_ERR_TIMEOUT; }
+        nl_set_error(err, errlen, "cannot read packets: %s", nl_av_message(ret, buf, sizeof buf));
         return NL_ERR_DECODE;
     }
     if (n == 0) {
         free(pts); free(keys);
-        set_err(err, errlen, "the video stream has no frames");
+        nl_set_error(err, errlen, "the video stream has no frames");
         return NL_ERR_DECODE;
     }
     // A stream whose first packet is not flagged as a keyframe still starts there.
@@ -247,84 +231,6 @@ static int64_t key_before(const nl_video *v, int64_t t) {
     return best;
 }
 
-static void borrow_free(void *opaque, uint8_t *data) { (void)opaque; (void)data; }
-
-static int scale_frame(nl_video *v, const AVFrame *f, int out_w, int out_h, uint8_t *dst, char *err, size_t errlen) {
-    int rot = v->info.rotation;
-    int sw = (rot == 90 || rot == 270) ? out_h : out_w;   // pre-rotation size
-    int sh = (rot == 90 || rot == 270) ? out_w : out_h;
-    int range = f->color_range, space = f->colorspace;
-    if (!v->sws || v->sws_src_w != f->width || v->sws_src_h != f->height || v->sws_src_fmt != f->format ||
-        v->sws_dst_w != sw || v->sws_dst_h != sh || v->sws_src_range != range || v->sws_src_space != space) {
-        sws_freeContext(v->sws);
-        // Fixed flags (bilinear) so output is reproducible and equals
-        // `ffmpeg -vf scale=W:H:flags=bilinear -pix_fmt rgb24`.
-        v->sws = sws_alloc_context();
-        if (v->sws) {
-            av_opt_set_int(v->sws, "srcw", f->width, 0);
-            av_opt_set_int(v->sws, "srch", f->height, 0);
-            av_opt_set_int(v->sws, "src_format", f->format, 0);
-            av_opt_set_int(v->sws, "dstw", sw, 0);
-            av_opt_set_int(v->sws, "dsth", sh, 0);
-            av_opt_set_int(v->sws, "dst_format", AV_PIX_FMT_RGB24, 0);
-            av_opt_set_int(v->sws, "sws_flags", SWS_BILINEAR, 0);
-            // Slice threads, as FFmpeg's scale filter uses; the output is the same.
-            av_opt_set_int(v->sws, "threads", v->threads, 0);
-            if (sws_init_context(v->sws, NULL, NULL) < 0) { sws_freeContext(v->sws); v->sws = NULL; }
-        }
-        if (!v->sws) {
-            set_err(err, errlen, "cannot convert %s %dx%d to RGB24 %dx%d", av_get_pix_fmt_name(f->format), f->width, f->height, sw, sh);
-            return NL_ERR_CODEC;
-        }
-        // As FFmpeg's scale filter does: the frame's own YUV matrix and range.
-        int *inv_table, *table, in_full, out_full, brightness, contrast, saturation;
-        sws_getColorspaceDetails(v->sws, &inv_table, &in_full, &table, &out_full, &brightness, &contrast, &saturation);
-        const int *coefs = sws_getCoefficients(space == AVCOL_SPC_UNSPECIFIED ? SWS_CS_DEFAULT : space);
-        if (range != AVCOL_RANGE_UNSPECIFIED) in_full = range == AVCOL_RANGE_JPEG;
-        sws_setColorspaceDetails(v->sws, coefs, in_full, coefs, out_full, brightness, contrast, saturation);
-        v->sws_src_w = f->width; v->sws_src_h = f->height; v->sws_src_fmt = f->format;
-        v->sws_dst_w = sw; v->sws_dst_h = sh; v->sws_src_range = range; v->sws_src_space = space;
-    }
-    uint8_t *target = dst;
-    if (rot != 0) {
-        size_t need = (size_t)sw * sh * 3;
-        if (v->scaled_size < need) {
-            free(v->scaled);
-            v->scaled = malloc(need);
-            v->scaled_size = v->scaled ? need : 0;
-            if (!v->scaled) { set_err(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
-        }
-        target = v->scaled;
-    }
-    // The destination frame borrows `target` (a no-op free), so swscale writes in place.
-    AVFrame *out = av_frame_alloc();
-    AVBufferRef *buffer = av_buffer_create(target, (size_t)sw * sh * 3, borrow_free, NULL, 0);
-    if (!out || !buffer) { av_frame_free(&out); av_buffer_unref(&buffer); set_err(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
-    out->buf[0] = buffer;
-    out->data[0] = target;
-    out->linesize[0] = sw * 3;
-    out->width = sw; out->height = sh; out->format = AV_PIX_FMT_RGB24;
-    int scaled = sws_scale_frame(v->sws, out, f);
-    av_frame_free(&out);
-    if (scaled < 0) {
-        char buf[128];
-        set_err(err, errlen, "cannot convert the frame to RGB24: %s", av_msg(scaled, buf, sizeof buf));
-        return NL_ERR_CODEC;
-    }
-    if (rot == 0) return NL_OK;
-    // Rotate clockwise into dst (out_w × out_h).
-    for (int y = 0; y < out_h; y++) {
-        for (int x = 0; x < out_w; x++) {
-            int sx, sy;
-            if (rot == 90) { sx = y; sy = sh - 1 - x; }
-            else if (rot == 180) { sx = sw - 1 - x; sy = sh - 1 - y; }
-            else { sx = sw - 1 - y; sy = x; }
-            memcpy(dst + ((size_t)y * out_w + x) * 3, v->scaled + ((size_t)sy * sw + sx) * 3, 3);
-        }
-    }
-    return NL_OK;
-}
-
 int nl_video_open(const char *path, int threads, double timeout_seconds, nl_video **out, char *err, size_t errlen) {
     *out = NULL;
     // FFmpeg's own log lines would interleave with the tool's output; errors reach the
@@ -333,27 +239,26 @@ int nl_video_open(const char *path, int threads, double timeout_seconds, nl_vide
     av_log_set_level(log && *log && strcmp(log, "0") ? AV_LOG_WARNING : AV_LOG_QUIET);
     char buf[128];
     nl_video *v = calloc(1, sizeof *v);
-    if (!v) { set_err(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
+    if (!v) { nl_set_error(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
     v->last_pts = INT64_MIN;
     v->sent_dts = INT64_MIN;
     v->timeout = timeout_seconds;
-    v->threads = threads > 0 ? threads : 1;
     v->fmt = avformat_alloc_context();
     v->pkt = av_packet_alloc();
     v->frame = av_frame_alloc();
-    if (!v->fmt || !v->pkt || !v->frame) { set_err(err, errlen, "out of memory"); nl_video_close(v); return NL_ERR_MEMORY; }
+    if (!v->fmt || !v->pkt || !v->frame) { nl_set_error(err, errlen, "out of memory"); nl_video_close(v); return NL_ERR_MEMORY; }
     v->fmt->interrupt_callback = (AVIOInterruptCB){interrupt_cb, v};
     arm_deadline(v);
     int ret = avformat_open_input(&v->fmt, path, NULL, NULL);
     if (ret < 0) {
         v->fmt = NULL;  // freed by avformat_open_input on failure
-        set_err(err, errlen, "cannot open: %s", ret == AVERROR_INVALIDDATA ? "not a recognised video or media file" : av_msg(ret, buf, sizeof buf));
+        nl_set_error(err, errlen, "cannot open: %s", ret == AVERROR_INVALIDDATA ? "not a recognised video or media file" : nl_av_message(ret, buf, sizeof buf));
         nl_video_close(v);
         return NL_ERR_OPEN;
     }
     ret = avformat_find_stream_info(v->fmt, NULL);
     if (ret < 0) {
-        set_err(err, errlen, "cannot read stream information: %s", av_msg(ret, buf, sizeof buf));
+        nl_set_error(err, errlen, "cannot read stream information: %s", nl_av_message(ret, buf, sizeof buf));
         nl_video_close(v);
         return NL_ERR_OPEN;
     }
@@ -363,7 +268,7 @@ int nl_video_open(const char *path, int threads, double timeout_seconds, nl_vide
         int has_art = 0;
         for (unsigned i = 0; i < v->fmt->nb_streams; i++)
             if (v->fmt->streams[i]->disposition & AV_DISPOSITION_ATTACHED_PIC) has_art = 1;
-        set_err(err, errlen, has_art ? "no video stream (only cover art)" : "no video stream");
+        nl_set_error(err, errlen, has_art ? "no video stream (only cover art)" : "no video stream");
         nl_video_close(v);
         return NL_ERR_NO_VIDEO;
     }
@@ -371,7 +276,7 @@ int nl_video_open(const char *path, int threads, double timeout_seconds, nl_vide
     AVCodecParameters *par = v->st->codecpar;
     if (par->width <= 0 || par->height <= 0 || par->width > NL_MAX_SIDE || par->height > NL_MAX_SIDE ||
         (int64_t)par->width * par->height > NL_MAX_PIXELS) {
-        set_err(err, errlen, "unsupported frame size %dx%d", par->width, par->height);
+        nl_set_error(err, errlen, "unsupported frame size %dx%d", par->width, par->height);
         nl_video_close(v);
         return NL_ERR_TOO_LARGE;
     }
@@ -379,13 +284,13 @@ int nl_video_open(const char *path, int threads, double timeout_seconds, nl_vide
         if ((int)i != v->stream) v->fmt->streams[i]->discard = AVDISCARD_ALL;
     const AVCodec *codec = avcodec_find_decoder(par->codec_id);
     if (!codec) {
-        set_err(err, errlen, "no decoder for codec '%s'", avcodec_get_name(par->codec_id));
+        nl_set_error(err, errlen, "no decoder for codec '%s'", avcodec_get_name(par->codec_id));
         nl_video_close(v);
         return NL_ERR_CODEC;
     }
     v->dec = avcodec_alloc_context3(codec);
     if (!v->dec || avcodec_parameters_to_context(v->dec, par) < 0) {
-        set_err(err, errlen, "cannot set up the %s decoder", codec->name);
+        nl_set_error(err, errlen, "cannot set up the %s decoder", codec->name);
         nl_video_close(v);
         return NL_ERR_CODEC;
     }
@@ -395,7 +300,7 @@ int nl_video_open(const char *path, int threads, double timeout_seconds, nl_vide
     // Check what the format allows checking, so damage is noticed (stats.concealed).
     v->dec->err_recognition |= AV_EF_CRCCHECK;
     if ((ret = avcodec_open2(v->dec, codec, NULL)) < 0) {
-        set_err(err, errlen, "cannot open the %s decoder: %s", codec->name, av_msg(ret, buf, sizeof buf));
+        nl_set_error(err, errlen, "cannot open the %s decoder: %s", codec->name, nl_av_message(ret, buf, sizeof buf));
         nl_video_close(v);
         return NL_ERR_CODEC;
     }
@@ -408,8 +313,8 @@ int nl_video_open(const char *path, int threads, double timeout_seconds, nl_vide
     if (ret < 0) {
         long long rejected = (long long)v->stats.corrupt_packets;
         nl_video_close(v);
-        if (ret == AVERROR_EXIT) { set_err(err, errlen, "timed out decoding the first frame"); return NL_ERR_TIMEOUT; }
-        set_err(err, errlen, "no frame could be decoded (%lld packets rejected by the %s decoder)", rejected, codec->name);
+        if (ret == AVERROR_EXIT) { nl_set_error(err, errlen, "timed out decoding the first frame"); return NL_ERR_TIMEOUT; }
+        nl_set_error(err, errlen, "no frame could be decoded (%lld packets rejected by the %s decoder)", rejected, codec->name);
         return NL_ERR_DECODE;
     }
 
@@ -424,6 +329,8 @@ int nl_video_open(const char *path, int threads, double timeout_seconds, nl_vide
     info->width = v->frame->width;
     info->height = v->frame->height;
     info->rotation = rotation_of(v->st);
+    v->scaler = nl_scaler_create(info->rotation, threads > 0 ? threads : 0);
+    if (!v->scaler) { nl_video_close(v); nl_set_error(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
     AVRational sar = av_guess_sample_aspect_ratio(v->fmt, v->st, v->frame);
     info->sar_num = sar.num > 0 && sar.den > 0 ? sar.num : 1;
     info->sar_den = sar.num > 0 && sar.den > 0 ? sar.den : 1;
@@ -449,29 +356,31 @@ int nl_video_decode(nl_video *v, const int64_t *indices, int count, int out_w, i
                     uint8_t *rgb, char *err, size_t errlen) {
     if (count <= 0) return NL_OK;
     if (out_w <= 0 || out_h <= 0 || out_w > NL_MAX_SIDE || out_h > NL_MAX_SIDE || (int64_t)out_w * out_h > NL_MAX_PIXELS) {
-        set_err(err, errlen, "bad output size %dx%d", out_w, out_h);
+        nl_set_error(err, errlen, "bad output size %dx%d", out_w, out_h);
         return NL_ERR_ARGUMENT;
     }
     for (int i = 0; i < count; i++) {
         if (indices[i] < 0 || indices[i] >= v->n_frames || (i > 0 && indices[i] < indices[i - 1])) {
-            set_err(err, errlen, "frame index %lld at position %d is out of order or outside 0..<%lld",
+            nl_set_error(err, errlen, "frame index %lld at position %d is out of order or outside 0..<%lld",
                     (long long)indices[i], i, (long long)v->n_frames);
             return NL_ERR_ARGUMENT;
         }
     }
     arm_deadline(v);
     size_t frame_bytes = (size_t)out_w * out_h * 3;
-    int have_any = 0;           // a frame has been written, for substitutes
+    // Outputs not scaled from a decoded frame (a repeated index, or a frame that could not be
+    // decoded) copy their neighbour once the scaler has written everything.
+    uint8_t *decoded = calloc(count, 1);
+    if (!decoded) { nl_set_error(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
+    int first_decoded = -1, r = NL_OK;
     int64_t substituted = 0;
-    int pending_missing = 0;    // leading outputs still waiting for a first good frame
-    for (int i = 0; i < count; i++) {
-        uint8_t *dst = rgb + (size_t)i * frame_bytes;
-        if (i > 0 && indices[i] == indices[i - 1]) { memcpy(dst, dst - frame_bytes, frame_bytes); continue; }
+    for (int i = 0; i < count && r == NL_OK; i++) {
+        if (i > 0 && indices[i] == indices[i - 1]) continue;
         int64_t want = v->pts[indices[i]];
         // The frame may be the one already in hand (e.g. the first frame after open).
         int found = v->last_pts == want && v->frame->pts == want;
         int64_t k0 = key_before(v, want), tried = -1;
-        for (int attempt = 0; !found && attempt < 3; attempt++) {
+        for (int attempt = 0; !found && r == NL_OK && attempt < 3; attempt++) {
             // Attempt 0 continues forward when that is cheaper than seeking; a retry starts one
             // keyframe further back (the leading frames of an open GOP need the previous one).
             int64_t k = k0 - attempt < 0 ? 0 : k0 - attempt;
@@ -488,8 +397,9 @@ int nl_video_decode(nl_video *v, const int64_t *indices, int count, int out_w, i
             for (;;) {
                 int ret = next_frame(v);
                 if (ret == AVERROR_EXIT) {
-                    set_err(err, errlen, "timed out decoding frame %lld", (long long)indices[i]);
-                    return NL_ERR_TIMEOUT;
+                    nl_set_error(err, errlen, "timed out decoding frame %lld", (long long)indices[i]);
+                    r = NL_ERR_TIMEOUT;
+                    break;
                 }
                 if (ret < 0) break;
                 if (v->frame->pts == want) { found = 1; break; }
@@ -497,30 +407,38 @@ int nl_video_decode(nl_video *v, const int64_t *indices, int count, int out_w, i
             }
         }
         if (found) {
-            int r = scale_frame(v, v->frame, out_w, out_h, dst, err, errlen);
-            if (r < 0) return r;
-            // Outputs before the first good frame take its picture.
-            for (int j = i - pending_missing; j < i; j++) memcpy(rgb + (size_t)j * frame_bytes, dst, frame_bytes);
-            pending_missing = 0;
-            have_any = 1;
-        } else {
+            r = nl_scaler_submit(v->scaler, v->frame, out_w, out_h, rgb + (size_t)i * frame_bytes, err, errlen);
+            decoded[i] = 1;
+            if (first_decoded < 0) first_decoded = i;
+        } else if (r == NL_OK) {
             substituted++;
-            if (have_any) memcpy(dst, dst - frame_bytes, frame_bytes);
-            else pending_missing++;
         }
     }
-    v->stats.substituted += substituted;
-    if (!have_any || substituted * 2 > count) {
-        set_err(err, errlen, "%lld of %d requested frames could not be decoded (%lld corrupt packets skipped)",
-                (long long)substituted, count, (long long)v->stats.corrupt_packets);
-        return NL_ERR_DECODE;
+    // Nothing may still be writing into `rgb` when this returns, whatever happened above.
+    int finished = nl_scaler_finish(v->scaler, r == NL_OK ? err : NULL, errlen);
+    if (r == NL_OK) r = finished;
+    if (r == NL_OK) {
+        v->stats.substituted += substituted;
+        if (first_decoded < 0 || substituted * 2 > count) {
+            nl_set_error(err, errlen, "%lld of %d requested frames could not be decoded (%lld corrupt packets skipped)",
+                    (long long)substituted, count, (long long)v->stats.corrupt_packets);
+            r = NL_ERR_DECODE;
+        } else {
+            // Leading outputs take the first decoded picture, later ones the previous output.
+            for (int i = 0; i < count; i++) {
+                if (decoded[i]) continue;
+                int from = i < first_decoded ? first_decoded : i - 1;
+                memcpy(rgb + (size_t)i * frame_bytes, rgb + (size_t)from * frame_bytes, frame_bytes);
+            }
+        }
     }
-    return NL_OK;
+    free(decoded);
+    return r;
 }
 
 void nl_video_close(nl_video *v) {
     if (!v) return;
-    sws_freeContext(v->sws);
+    nl_scaler_free(v->scaler);
     avcodec_free_context(&v->dec);
     if (v->fmt) avformat_close_input(&v->fmt);
     av_packet_free(&v->pkt);
@@ -528,6 +446,5 @@ void nl_video_close(nl_video *v) {
     free(v->pts);
     free(v->seen);
     free(v->keys);
-    free(v->scaled);
     free(v);
 }

@@ -1,6 +1,8 @@
 // Encodes generated clips (see include/video_shim.h, nl_writer_*).
 #include "video_shim.h"
 
+#include "shim_error.h"
+
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/opt.h>
@@ -19,13 +21,6 @@ struct nl_video_writer {
     int64_t next_pts;
     int width, height;
 };
-
-static int writer_fail(char *err, size_t errlen, const char *what, int code) {
-    char buf[128];
-    if (av_strerror(code, buf, sizeof buf) < 0) snprintf(buf, sizeof buf, "error %d", code);
-    snprintf(err, errlen, "%s: %s", what, buf);
-    return NL_ERR_CODEC;
-}
 
 static int drain(nl_video_writer *w) {
     int r;
@@ -52,7 +47,7 @@ int nl_writer_open(const char *path, int width, int height, int fps, nl_video_wr
     if (!w) { snprintf(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
     w->width = width; w->height = height;
     int r = avformat_alloc_output_context2(&w->oc, NULL, NULL, path);
-    if (r < 0 || !w->oc) { free(w); return writer_fail(err, errlen, "no container for this file name", r); }
+    if (r < 0 || !w->oc) { free(w); return nl_codec_failure(err, errlen, "no container for this file name", r); }
     const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
     if (!codec) codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
     w->st = codec ? avformat_new_stream(w->oc, NULL) : NULL;
@@ -77,13 +72,13 @@ int nl_writer_open(const char *path, int width, int height, int fps, nl_video_wr
         w->enc->global_quality = FF_QP2LAMBDA * 3;
         w->enc->flags |= AV_CODEC_FLAG_QSCALE;
     }
-    if ((r = avcodec_open2(w->enc, codec, NULL)) < 0) { nl_writer_close(w, NULL, 0); return writer_fail(err, errlen, "cannot open the encoder", r); }
+    if ((r = avcodec_open2(w->enc, codec, NULL)) < 0) { nl_writer_close(w, NULL, 0); return nl_codec_failure(err, errlen, "cannot open the encoder", r); }
     avcodec_parameters_from_context(w->st->codecpar, w->enc);
     w->st->time_base = w->enc->time_base;
     av_dict_set(&w->oc->metadata, "encoder", "nlnet synth", 0);   // no version-dependent tag
     w->oc->flags |= AVFMT_FLAG_BITEXACT;
-    if ((r = avio_open(&w->oc->pb, path, AVIO_FLAG_WRITE)) < 0) { nl_writer_close(w, NULL, 0); return writer_fail(err, errlen, "cannot write the file", r); }
-    if ((r = avformat_write_header(w->oc, NULL)) < 0) { nl_writer_close(w, NULL, 0); return writer_fail(err, errlen, "cannot write the header", r); }
+    if ((r = avio_open(&w->oc->pb, path, AVIO_FLAG_WRITE)) < 0) { nl_writer_close(w, NULL, 0); return nl_codec_failure(err, errlen, "cannot write the file", r); }
+    if ((r = avformat_write_header(w->oc, NULL)) < 0) { nl_writer_close(w, NULL, 0); return nl_codec_failure(err, errlen, "cannot write the header", r); }
     w->sws = sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height, AV_PIX_FMT_YUV420P, SWS_BILINEAR, NULL, NULL, NULL);
     w->frame->width = width; w->frame->height = height; w->frame->format = AV_PIX_FMT_YUV420P;
     if (!w->sws || av_frame_get_buffer(w->frame, 0) < 0) { nl_writer_close(w, NULL, 0); snprintf(err, errlen, "out of memory"); return NL_ERR_MEMORY; }
@@ -98,7 +93,7 @@ int nl_writer_add(nl_video_writer *w, const uint8_t *rgb, char *err, size_t errl
     sws_scale(w->sws, src, stride, 0, w->height, w->frame->data, w->frame->linesize);
     w->frame->pts = w->next_pts++;
     int r = avcodec_send_frame(w->enc, w->frame);
-    if (r < 0 || (r = drain(w)) < 0) return writer_fail(err, errlen, "encoding failed", r);
+    if (r < 0 || (r = drain(w)) < 0) return nl_codec_failure(err, errlen, "encoding failed", r);
     return NL_OK;
 }
 
@@ -109,7 +104,7 @@ int nl_writer_close(nl_video_writer *w, char *err, size_t errlen) {
         int r = avcodec_send_frame(w->enc, NULL);
         if (r >= 0) r = drain(w);
         if (r >= 0) r = av_write_trailer(w->oc);
-        if (r < 0 && err) status = writer_fail(err, errlen, "cannot finish the file", r);
+        if (r < 0 && err) status = nl_codec_failure(err, errlen, "cannot finish the file", r);
     }
     sws_freeContext(w->sws);
     av_frame_free(&w->frame);

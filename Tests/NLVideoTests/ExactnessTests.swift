@@ -41,6 +41,23 @@ struct ExactnessTests {
         #expect(difference == nil, "pixels differ from ffmpeg's: \(difference ?? "")")
     }
 
+    /// With more than one thread, frames are scaled on a scaler thread while the next ones
+    /// decode; the bytes equal scaling on the caller's thread (threads: 1) over several calls,
+    /// a change of output size (a new swscale context) and seeks back.
+    @Test func scalerThreadEqualsScalingInline() throws {
+        let path = try Corpus.h264BFrames()
+        let inline = try VideoReader(path: path, threads: 1)
+        let background = try VideoReader(path: path, threads: 2)
+        let calls: [([Int], Int, Int)] = [([0, 1, 5, 9], 97, 61), (Array(10..<60), 97, 61), ([60, 61, 99], 64, 48), ([3, 4], 97, 61)]
+        for (indices, width, height) in calls {
+            let a = try inline.frames(indices, width: width, height: height)
+            let b = try background.frames(indices, width: width, height: height)
+            let difference = byteDifference(a.bytes, b.bytes)
+            #expect(difference == nil, "frames \(indices) at \(width)×\(height) differ with a scaler thread: \(difference ?? "")")
+        }
+        #expect(background.stats.seeks > 0)
+    }
+
     /// The test views decode each needed frame once.
     @Test func overlappingViewsDecodeEachFrameOnce() throws {
         let path = try Corpus.h264BFrames()
