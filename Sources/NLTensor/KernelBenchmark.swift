@@ -52,12 +52,20 @@ public struct ConvBenchmark: Sendable, Codable {
 
     /// Best wall time of `repeats` runs of `body`, after one warm-up run.
     public static func best(_ repeats: Int, _ body: () -> Void) -> Double {
-        body()
-        var best = Double.infinity
-        for _ in 0..<max(repeats, 1) {
-            let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        withoutActuallyEscaping(body) { bestOfEach(repeats, [$0])[0] }
+    }
+
+    /// Best wall time of each body over `repeats` rounds, after one warm-up round; a round runs
+    /// every body once, in turn, so a change in the machine's load falls on all of them alike
+    /// (these machines are shared: compare things measured this way, not in separate spans).
+    public static func bestOfEach(_ repeats: Int, _ bodies: [() -> Void]) -> [Double] {
+        var best = [Double](repeating: .infinity, count: bodies.count)
+        for round in 0...max(repeats, 1) {
+            for (i, body) in bodies.enumerated() {
+                let start = DispatchTime.now().uptimeNanoseconds
+                body()
+                if round > 0 { best[i] = min(best[i], Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+            }
         }
         return best
     }
