@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """PyTorch eager reference for `nlnet bench train`: the same network (Tests/Fixtures/reference_model.py),
-batch, input, loss and SGD step, on the CPU with the same number of threads. Prints one JSON line.
+batch, input, loss and SGD step, on the CPU with the same number of threads.
 
-usage: bench_train_pytorch.py CONFIG.json BATCH FRAMES SIZE REPEATS THREADS
+usage: bench_train_pytorch.py CONFIG.json BATCH FRAMES SIZE THREADS
+
+Prints one JSON line when the network is ready ({"torch": version, "threads": n}); then, for each
+line read from standard input, runs one training step and prints its wall time in seconds. The
+caller alternates these steps with its own, so both sides see the same load on a shared machine.
 """
 import json
 import os
@@ -15,7 +19,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Fixtures"))
 from reference_model import Net  # noqa: E402
 
-config_path, batch, frames, size, repeats, threads = sys.argv[1], *map(int, sys.argv[2:7])
+config_path, batch, frames, size, threads = sys.argv[1], *map(int, sys.argv[2:6])
 torch.set_num_threads(threads)
 cfg = json.load(open(config_path))
 net = Net(cfg).train()
@@ -30,10 +34,8 @@ def step():
     opt.step()
 
 
-step()
-best = float("inf")
-for _ in range(repeats):
+print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+for _ in sys.stdin:
     t = time.perf_counter()
     step()
-    best = min(best, time.perf_counter() - t)
-print(json.dumps({"seconds_per_step": best, "torch": torch.__version__, "threads": threads}))
+    print(time.perf_counter() - t, flush=True)

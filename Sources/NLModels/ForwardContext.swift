@@ -70,18 +70,19 @@ struct ForwardContext {
         }
         var y = conv3d(x, weight: weight(c.name + ".weight"), bias: hasBias ? weight(c.name + ".bias") : nil,
                        stride: c.stride, padding: c.padding)
-        if let bn { y = normalize(y, bn) }
+        if let bn { return normalize(y, bn, residual: residual, relu: applyReLU) }
         if let residual { y = y + residual }
         return applyReLU ? relu(y) : y
     }
 
-    /// Batch norm `prefix` in this pass's mode; training updates the running statistics.
-    mutating func normalize(_ x: Tensor, _ prefix: String) -> Tensor {
+    /// relu?(batch norm `prefix` of x + residual) in this pass's mode; training updates the
+    /// running statistics.
+    mutating func normalize(_ x: Tensor, _ prefix: String, residual: Tensor? = nil, relu: Bool = false) -> Tensor {
         var stats = statistics[prefix] ?? BatchNormStatistics(
             mean: weight(prefix + ".running_mean").detached, variance: weight(prefix + ".running_var").detached)
         let y = NLTensor.batchNorm(x, scale: weight(prefix + ".weight"), shift: weight(prefix + ".bias"), statistics: &stats,
                           training: options.training && !bnConfig.frozen, momentum: options.batchNormMomentum ?? bnConfig.momentum,
-                          epsilon: bnConfig.epsilon)
+                          epsilon: bnConfig.epsilon, residual: residual, relu: relu)
         if options.training && !bnConfig.frozen { statistics[prefix] = stats }
         return y
     }

@@ -2,7 +2,11 @@ import COpenBLAS
 import Foundation
 
 /// Row-major single-precision GEMM: C = alpha·op(A)·op(B) + beta·C, with op(A) m×k, op(B) k×n.
-@inline(__always)
+///
+/// OpenBLAS runs single-threaded; large products are split over the cores here, on the same
+/// Dispatch workers as the project's own loops. Why: OpenBLAS's threads spin (sched_yield)
+/// between calls and inside them; on 2 cores they took a quarter of a training step's CPU
+/// time from the elementwise and BN work that runs between GEMMs.
 func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
            alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -11,9 +15,64 @@ func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
         if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
         return
     }
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
-                beta, c, blasint(ldc))
+    GEMMSplit.shared.run(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                         b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+}
+
+/// How one GEMM is shared out over the cores (see `sgemm`).
+struct GEMMSplit: Sendable {
+    let parts: Int
+
+    static let shared: GEMMSplit = {
+        if ProcessInfo.processInfo.environment["NLNET_GEMM_SPLIT"] == "0" { return GEMMSplit(parts: 1) }
+        openblas_set_num_threads(1)
+        return GEMMSplit(parts: Parallel.cores)
+    }()
+
+    /// Below this many multiply–adds a product stays on one thread (a dispatch costs ~10 µs).
+    static let leastWork = 1 << 21
+
+    func run(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+             b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        @Sendable func blas(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ beta: Float,
+                  _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
+                        beta, c, blasint(ldc))
+        }
+        guard parts > 1, m * n * k >= GEMMSplit.leastWork else { blas(m, n, k, a, b, beta, c, ldc); return }
+        // Element (i, j) of op(A) and op(B) lives at a + i·lda + j or a + j·lda + i when transposed.
+        let aRow = transA ? 1 : lda, aCol = transA ? lda : 1
+        let bRow = transB ? 1 : ldb, bCol = transB ? ldb : 1
+        let (pa, pb, pc) = (SharedPointer(UnsafeMutablePointer(mutating: a)), SharedPointer(UnsafeMutablePointer(mutating: b)), SharedPointer(c))
+        let parts = parts
+        if k >= 4 * max(m, n) && m * n <= 1 << 20 {
+            // A long reduction into a small C (weight gradients): each part sums a slice of k
+            // into its own buffer, added into C at the end; the big operands are read once.
+            let partial = UnsafeMutablePointer<Float>.allocate(capacity: (parts - 1) * m * n)
+            defer { partial.deallocate() }
+            let pp = SharedPointer(partial)
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let lo = k * p / parts, hi = k * (p + 1) / parts
+                if p == 0 { blas(m, n, hi - lo, pa.base, pb.base, beta, pc.base, ldc) }
+                else { blas(m, n, hi - lo, pa + lo * aCol, pb + lo * bRow, 0, pp + (p - 1) * m * n, n) }
+            }
+            for p in 1..<parts {
+                let src = partial + (p - 1) * m * n
+                for i in 0..<m { let row = c + i * ldc, part = src + i * n; for j in 0..<n { row[j] += part[j] } }
+            }
+        } else if m >= n {
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let lo = m * p / parts, hi = m * (p + 1) / parts
+                blas(hi - lo, n, k, pa + lo * aRow, pb.base, beta, pc + lo * ldc, ldc)
+            }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let lo = n * p / parts, hi = n * (p + 1) / parts
+                blas(m, hi - lo, k, pa.base, pb + lo * bCol, beta, pc + lo, ldc)
+            }
+        }
+    }
 }
 
 /// Which OpenBLAS kernel is in use, and which one this CPU should use.

@@ -22,108 +22,145 @@ public struct BatchNormStatistics: Sendable {
     }
 }
 
-/// Per-channel sum and sum of squared deviations from `mean` (Double accumulation, so large
-/// batches keep float32 parity with PyTorch).
+/// Per-channel mean and sum of squared deviations from it (Double accumulation, so large
+/// batches keep float32 parity with PyTorch). Two passes, as PyTorch's CPU kernel makes.
 private func channelMoments(_ x: Tensor, channels c: Int) -> (mean: [Double], m2: [Double]) {
-    let rows = x.count / c
-    let out = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c)
-    defer { out.deallocate() }
-    let px = SharedPointer(x.pointer), po = SharedPointer(out)
-    Parallel.forEach(c, grain: 8) { channels in
-        let n = channels.count, base = channels.lowerBound
-        var mean = [Double](repeating: 0, count: n), m2 = [Double](repeating: 0, count: n)
-        for r in 0..<rows {
-            let row = px + r * c + base
-            for j in 0..<n { mean[j] += Double(row[j]) }
+    let rows = x.count / c, grain = max(1, 16384 / c)
+    let px = SharedPointer(x.pointer)
+    let mean = Parallel.columnSums(rows: rows, width: c, grain: grain) { range, acc in
+        for r in range {
+            let row = px + r * c
+            for j in 0..<c { acc[j] += Double(row[j]) }
         }
-        for j in 0..<n { mean[j] /= Double(max(rows, 1)) }
-        for r in 0..<rows {
-            let row = px + r * c + base
-            for j in 0..<n { let d = Double(row[j]) - mean[j]; m2[j] += d * d }
-        }
-        for j in 0..<n { po[base + j] = mean[j]; po[c + base + j] = m2[j] }
-    }
-    return (Array(UnsafeBufferPointer(start: out, count: c)), Array(UnsafeBufferPointer(start: out + c, count: c)))
-}
-
-/// y = (x − mean)·invStd·γ + β per channel, as a scale and shift per channel.
-private func affine(_ x: Tensor, scale: [Float], shift: [Float]) -> Tensor {
-    let c = scale.count
-    let y = Tensor(uninitialized: x.shape)
-    let px = SharedPointer(x.pointer), py = SharedPointer(y.pointer)
-    scale.withUnsafeBufferPointer { s in
-        shift.withUnsafeBufferPointer { b in
-            let s = SharedPointer(UnsafeMutablePointer(mutating: s.baseAddress!))
-            let b = SharedPointer(UnsafeMutablePointer(mutating: b.baseAddress!))
-            Parallel.forEach(x.count / c, grain: max(1, 8192 / c)) { rows in
-                for r in rows {
-                    let xi = px + r * c, yi = py + r * c
-                    for j in 0..<c { yi[j] = xi[j] * s[j] + b[j] }
-                }
+    }.map { $0 / Double(max(rows, 1)) }
+    let m2 = mean.withUnsafeBufferPointer { m in
+        let m = SharedPointer(UnsafeMutablePointer(mutating: m.baseAddress!))
+        return Parallel.columnSums(rows: rows, width: c, grain: grain) { range, acc in
+            for r in range {
+                let row = px + r * c
+                for j in 0..<c { let d = Double(row[j]) - m[j]; acc[j] += d * d }
             }
         }
     }
-    return y
+    return (mean, m2)
 }
 
+/// Per-channel constants as pointers the parallel loops can share; valid inside `body`.
+private func withChannelPointers<R>(_ arrays: [[Float]], _ body: ([SharedPointer<Float>]) -> R) -> R {
+    let storage = arrays.map { a -> UnsafeMutablePointer<Float> in
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(a.count, 1))
+        p.initialize(from: a, count: a.count)
+        return p
+    }
+    defer { storage.forEach { $0.deallocate() } }
+    return body(storage.map(SharedPointer.init))
+}
+
+/// Batch normalisation of a channels-last [..., C] tensor, with the residual add and ReLU
+/// that follow it in a ResNet unit fused in: y = relu?(x̂·γ + β + residual), x̂ = (x − mean)/√(var + ε).
+///
+/// One pass over x for y (after the statistics in training); the backward pass makes one
+/// reduction pass (Σdz and Σdz·x̂ per channel, dz = dy where y > 0 with ReLU) and one pass for
+/// dx, recomputing x̂ from x instead of keeping it. The residual's gradient is dz.
 public func batchNorm(_ x: Tensor, scale gamma: Tensor, shift beta: Tensor,
                       statistics: inout BatchNormStatistics, training: Bool,
-                      momentum: Float = 0.1, epsilon: Float = 1e-5) -> Tensor {
+                      momentum: Float = 0.1, epsilon: Float = 1e-5,
+                      residual: Tensor? = nil, relu: Bool = false) -> Tensor {
     let c = x.shape.last ?? 0
     require(gamma.shape == [c] && beta.shape == [c] && statistics.mean.shape == [c],
                  "batchNorm: input \(x.shape) has \(c) channels; γ \(gamma.shape), β \(beta.shape), running mean \(statistics.mean.shape) must be [\(c)]")
+    if let residual {
+        require(residual.shape == x.shape, "batchNorm: residual \(residual.shape) does not match input \(x.shape)")
+    }
     let rows = x.count / max(c, 1)
     let g = gamma.scalars, b = beta.scalars
-    if !training {
-        let m = statistics.mean.scalars, v = statistics.variance.scalars
-        let invStd = v.map { 1 / ($0 + epsilon).squareRoot() }
-        let scale = (0..<c).map { g[$0] * invStd[$0] }
-        let shift = (0..<c).map { b[$0] - m[$0] * scale[$0] }
-        let y = affine(x, scale: scale, shift: shift)
-        return y.recorded(inputs: [x, gamma, beta]) { dy in
-            let xhat = affine(x.detached, scale: invStd, shift: (0..<c).map { -m[$0] * invStd[$0] })
-            return [x.requiresGradient ? affine(dy, scale: scale, shift: [Float](repeating: 0, count: c)) : nil,
-                    gamma.requiresGradient ? sumRows(dy * xhat) : nil,
-                    beta.requiresGradient ? sumRows(dy) : nil]
+    let mean: [Float], invStd: [Float]
+    if training {
+        require(rows > 1, "batchNorm in training needs more than one value per channel, got input \(x.shape)")
+        let (m, m2) = channelMoments(x, channels: c)
+        mean = m.map { Float($0) }
+        invStd = (0..<c).map { Float(1 / (m2[$0] / Double(rows) + Double(epsilon)).squareRoot()) }
+        statistics.mean.withUnsafeMutableBufferPointer { rm in
+            for j in 0..<c { rm[j] = (1 - momentum) * rm[j] + momentum * Float(m[j]) }
+        }
+        statistics.variance.withUnsafeMutableBufferPointer { rv in
+            for j in 0..<c { rv[j] = (1 - momentum) * rv[j] + momentum * Float(m2[j] / Double(rows - 1)) }
+        }
+    } else {
+        mean = statistics.mean.scalars
+        invStd = statistics.variance.scalars.map { 1 / ($0 + epsilon).squareRoot() }
+    }
+    // y = x·scale + shift (+ residual), then ReLU.
+    let scale = (0..<c).map { g[$0] * invStd[$0] }
+    let shift = (0..<c).map { b[$0] - mean[$0] * scale[$0] }
+    let y = Tensor(uninitialized: x.shape)
+    let grain = max(1, 8192 / max(c, 1))
+    let px = SharedPointer(x.pointer), py = SharedPointer(y.pointer), pr = residual.map { SharedPointer($0.pointer) }
+    withChannelPointers([scale, shift]) { p in
+        let (s, t) = (p[0], p[1])
+        Parallel.forEach(rows, grain: grain) { range in
+            for r in range {
+                let xi = px + r * c, yi = py + r * c
+                if let pr {
+                    let ri = pr + r * c
+                    for j in 0..<c { yi[j] = xi[j] * s[j] + t[j] + ri[j] }
+                } else {
+                    for j in 0..<c { yi[j] = xi[j] * s[j] + t[j] }
+                }
+                if relu { for j in 0..<c { yi[j] = max(yi[j], 0) } }
+            }
         }
     }
-    require(rows > 1, "batchNorm in training needs more than one value per channel, got input \(x.shape)")
-    let (mean, m2) = channelMoments(x, channels: c)
-    let invStd = (0..<c).map { Float(1 / (m2[$0] / Double(rows) + Double(epsilon)).squareRoot()) }
-    statistics.mean.withUnsafeMutableBufferPointer { rm in
-        for j in 0..<c { rm[j] = (1 - momentum) * rm[j] + momentum * Float(mean[j]) }
-    }
-    statistics.variance.withUnsafeMutableBufferPointer { rv in
-        for j in 0..<c { rv[j] = (1 - momentum) * rv[j] + momentum * Float(m2[j] / Double(rows - 1)) }
-    }
-    let xhatShift = (0..<c).map { Float(-mean[$0]) * invStd[$0] }
-    let xhat = affine(x, scale: invStd, shift: xhatShift)
-    let y = affine(xhat, scale: g, shift: b)
-    return y.recorded(inputs: [x, gamma, beta]) { dy in
-        // dx = γ·invStd/n · (n·dy − Σdy − x̂·Σ(dy·x̂)), per channel.
-        let dBeta = sumRows(dy), dGamma = sumRows(dy * xhat)
-        var dx: Tensor?
-        if x.requiresGradient {
-            let sb = dBeta.scalars, sg = dGamma.scalars, n = Float(rows)
-            let d = Tensor(uninitialized: x.shape)
-            // dx = a·dy + b + k·x̂ per channel, with a = γ·invStd, b = −a·Σdy/n, k = −a·Σ(dy·x̂)/n.
-            let a = (0..<c).map { g[$0] * invStd[$0] }
-            let b = (0..<c).map { -a[$0] * sb[$0] / n }, k = (0..<c).map { -a[$0] * sg[$0] / n }
-            let pdy = SharedPointer(dy.pointer), ph = SharedPointer(xhat.pointer), pd = SharedPointer(d.pointer)
-            a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in k.withUnsafeBufferPointer { k in
-                let pa = SharedPointer(UnsafeMutablePointer(mutating: a.baseAddress!))
-                let pb = SharedPointer(UnsafeMutablePointer(mutating: b.baseAddress!))
-                let pk = SharedPointer(UnsafeMutablePointer(mutating: k.baseAddress!))
-                Parallel.forEach(rows, grain: max(1, 8192 / c)) { range in
-                    for r in range {
-                        let gi = pdy + r * c, hi = ph + r * c, di = pd + r * c
-                        for j in 0..<c { di[j] = pa[j] * gi[j] + pb[j] + pk[j] * hi[j] }
+    let inputs = [x, gamma, beta] + (residual.map { [$0] } ?? [])
+    return y.recorded(inputs: inputs) { [y = y.detached] dy in
+        let wantResidual = residual?.requiresGradient ?? false
+        // dz = dy where the ReLU passed (all of dy without one); kept only for the residual.
+        let dz = wantResidual && relu ? Tensor(uninitialized: x.shape) : nil
+        let pdy = SharedPointer(dy.pointer), pyy = SharedPointer(y.pointer), pdz = dz.map { SharedPointer($0.pointer) }
+        let sums = withChannelPointers([mean, invStd]) { p in
+            let (m, k) = (p[0], p[1])
+            // [Σdz per channel, Σdz·x̂ per channel]
+            return Parallel.columnSums(rows: rows, width: 2 * c, grain: grain) { range, acc in
+                for r in range {
+                    let gi = pdy + r * c, xi = px + r * c, yi = pyy + r * c
+                    for j in 0..<c {
+                        let d = relu && yi[j] <= 0 ? 0 : gi[j]
+                        if let pdz { pdz[r * c + j] = d }
+                        acc[j] += Double(d)
+                        acc[c + j] += Double(d * ((xi[j] - m[j]) * k[j]))
                     }
                 }
-            } } }
+            }
+        }
+        let dBeta = Tensor(shape: [c], scalars: (0..<c).map { Float(sums[$0]) })
+        let dGamma = Tensor(shape: [c], scalars: (0..<c).map { Float(sums[c + $0]) })
+        var dx: Tensor?
+        if x.requiresGradient {
+            // dx = a·dz + k·x̂ + b per channel, a = γ·invStd; in training b = −a·Σdz/n and
+            // k = −a·Σ(dz·x̂)/n (the batch statistics depend on x), else both are 0.
+            let n = Float(rows)
+            let a = (0..<c).map { g[$0] * invStd[$0] }
+            let k = (0..<c).map { training ? -a[$0] * Float(sums[c + $0]) / n : 0 }
+            let b0 = (0..<c).map { training ? -a[$0] * Float(sums[$0]) / n : 0 }
+            let d = Tensor(uninitialized: x.shape)
+            let pd = SharedPointer(d.pointer)
+            withChannelPointers([a, k, b0, mean, invStd]) { p in
+                let (pa, pk, pb, m, s) = (p[0], p[1], p[2], p[3], p[4])
+                Parallel.forEach(rows, grain: grain) { range in
+                    for r in range {
+                        let gi = pdy + r * c, yi = pyy + r * c, xi = px + r * c, di = pd + r * c
+                        for j in 0..<c {
+                            let dzj = relu && yi[j] <= 0 ? 0 : gi[j]
+                            di[j] = pa[j] * dzj + pk[j] * ((xi[j] - m[j]) * s[j]) + pb[j]
+                        }
+                    }
+                }
+            }
             dx = d
         }
-        return [dx, gamma.requiresGradient ? dGamma : nil, beta.requiresGradient ? dBeta : nil]
+        var grads: [Tensor?] = [dx, gamma.requiresGradient ? dGamma : nil, beta.requiresGradient ? dBeta : nil]
+        if residual != nil { grads.append(wantResidual ? (dz ?? dy) : nil) }
+        return grads
     }
 }
 

@@ -304,18 +304,14 @@ func conv3dBackward(_ dy: Tensor, x: Tensor, weight: Tensor, geometry: ConvGeome
 /// Sums rows of a [..., C] tensor into [C] (the gradient of a per-channel bias or shift).
 func sumRows(_ g: Tensor) -> Tensor {
     let c = g.shape.last ?? 1
-    let rows = g.count / max(c, 1)
-    let out = Tensor(zeros: [c])
-    let pg = SharedPointer(g.pointer), po = SharedPointer(out.pointer)
-    Parallel.forEach(c, grain: 8) { channels in
-        var acc = [Double](repeating: 0, count: channels.count)
-        for r in 0..<rows {
-            let row = pg + r * c + channels.lowerBound
-            for j in 0..<channels.count { acc[j] += Double(row[j]) }
+    let pg = SharedPointer(g.pointer)
+    let sums = Parallel.columnSums(rows: g.count / max(c, 1), width: c, grain: max(1, 16384 / max(c, 1))) { rows, acc in
+        for r in rows {
+            let row = pg + r * c
+            for j in 0..<c { acc[j] += Double(row[j]) }
         }
-        for j in 0..<channels.count { po[channels.lowerBound + j] = Float(acc[j]) }
     }
-    return out
+    return Tensor(shape: [c], scalars: sums.map { Float($0) })
 }
 
 /// 3D convolution, channels-last: x [N, T, H, W, Cin] ⊛ weight [kT, kH, kW, Cin, Cout]

@@ -20,11 +20,37 @@ public enum Parallel {
     /// Calls `body` on disjoint chunks covering 0..<count, in parallel when the work is large
     /// enough (`grain` is the least number of items worth a thread).
     static func forEach(_ count: Int, grain: Int = 1, _ body: @Sendable (Range<Int>) -> Void) {
+        forEachChunk(count, grain: grain) { _, range in body(range) }
+    }
+
+    /// How many chunks `forEach` makes of `count` items.
+    static func chunkCount(_ count: Int, grain: Int) -> Int {
+        min(cores, max(1, count / max(grain, 1)))
+    }
+
+    /// `forEach`, telling each call which chunk (0..<chunkCount) it has.
+    static func forEachChunk(_ count: Int, grain: Int = 1, _ body: @Sendable (Int, Range<Int>) -> Void) {
         guard count > 0 else { return }
-        let chunks = min(cores, max(1, count / max(grain, 1)))
-        if chunks == 1 { body(0..<count); return }
+        let chunks = chunkCount(count, grain: grain)
+        if chunks == 1 { body(0, 0..<count); return }
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            body((count * c / chunks)..<(count * (c + 1) / chunks))
+            body(c, (count * c / chunks)..<(count * (c + 1) / chunks))
         }
+    }
+
+    /// Per-column sums over `rows` rows, in Double: each chunk of rows adds its part into its own
+    /// `width` accumulators (zeroed), and the chunks' sums are added in chunk order. Splitting
+    /// by rows, not columns, lets each core stream whole rows (a [.., C] tensor with small C).
+    static func columnSums(rows: Int, width: Int, grain: Int,
+                           _ body: @Sendable (Range<Int>, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
+        let chunks = chunkCount(rows, grain: grain)
+        let partial = UnsafeMutablePointer<Double>.allocate(capacity: chunks * width)
+        defer { partial.deallocate() }
+        partial.initialize(repeating: 0, count: chunks * width)
+        let shared = SharedPointer(partial)
+        forEachChunk(rows, grain: grain) { chunk, range in body(range, shared + chunk * width) }
+        var total = [Double](repeating: 0, count: width)
+        for chunk in 0..<chunks { for j in 0..<width { total[j] += partial[chunk * width + j] } }
+        return total
     }
 }

@@ -169,6 +169,24 @@ y.backward(gy)
 add_case("concat/axis1", "concat", {"axis": 1}, a=parts[0], b=parts[1], c=parts[2], y=y, gy=gy,
          ga=parts[0].grad, gb=parts[1].grad, gc=parts[2].grad)
 
+# ---- batch norm with the residual add and ReLU of a ResNet unit: relu(bn(x) + r) ---------------
+# (after the cases above, so their random draws are unchanged)
+for name, training in [("train", True), ("eval", False)]:
+    shape, c = (2, 6, 3, 4, 5), 6
+    x = (torch.randn(*shape) * 2 + 0.5).requires_grad_(True)
+    r = leaf(*shape)
+    gamma = (torch.rand(c) + 0.5).requires_grad_(True)
+    beta = leaf(c)
+    rm0, rv0 = torch.randn(c) * 0.3, torch.rand(c) + 0.5
+    rm, rv = rm0.clone(), rv0.clone()
+    y = F.relu(F.batch_norm(x, rm, rv, gamma, beta, training=training, momentum=0.1, eps=1e-5) + r)
+    gy = torch.randn_like(y)
+    y.backward(gy)
+    add_case(f"batchnorm_residual_relu/{name}", "batchnorm_residual_relu", {"training": training, "momentum": 0.1, "epsilon": 1e-5},
+             x=cl(x), residual=cl(r), gamma=gamma, beta=beta, running_mean=rm0, running_var=rv0,
+             new_running_mean=rm, new_running_var=rv, y=cl(y), gy=cl(gy), gx=cl(x.grad), gresidual=cl(r.grad),
+             ggamma=gamma.grad, gbeta=beta.grad)
+
 out = os.path.join(HERE, "ops.safetensors")
 save_file(tensors, out, metadata={"cases": json.dumps(cases), "torch": torch.__version__})
 print(f"wrote {out}: {len(cases)} cases, {len(tensors)} tensors, {os.path.getsize(out) / 1e6:.2f} MB")

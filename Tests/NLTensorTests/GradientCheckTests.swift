@@ -53,6 +53,26 @@ struct GradientCheckTests {
         }
     }
 
+    /// Batch norm with the residual add and ReLU fused in (training and running statistics).
+    /// The residual puts every pre-activation at least 0.5 from the ReLU's kink (either side),
+    /// so a finite-difference step never crosses it.
+    @Test func batchNormResidualReLU() {
+        let x = randomTensor([2, 2, 3, 3, 4], seed: 13), gamma = randomTensor([4], seed: 14), beta = randomTensor([4], seed: 15)
+        for training in [true, false] {
+            var plain = BatchNormStatistics(channels: 4)
+            let z = batchNorm(x, scale: gamma, shift: beta, statistics: &plain, training: training).scalars
+            let u = randomTensor(x.shape, seed: 16).scalars
+            let residual = Tensor(shape: x.shape, scalars: (0..<z.count).map { i in
+                -z[i] + (u[i] < 0 ? -1 : 1) * (0.5 + abs(u[i]))
+            })
+            check("batchNorm+residual+relu", [x, gamma, beta, residual]) { xs in
+                var stats = BatchNormStatistics(channels: 4)
+                return batchNorm(xs[0], scale: xs[1], shift: xs[2], statistics: &stats, training: training,
+                                 residual: xs[3], relu: true)
+            }
+        }
+    }
+
     @Test func poolingAndSoftmax() {
         check("maxPool3d", [randomTensor([1, 2, 5, 5, 3], seed: 7)]) {
             maxPool3d($0[0], kernel: [1, 3, 3], stride: [1, 2, 2])
