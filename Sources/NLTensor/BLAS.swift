@@ -4,7 +4,7 @@ import Foundation
 /// Row-major single-precision GEMM: C = alpha·op(A)·op(B) + beta·C, with op(A) m×k, op(B) k×n.
 ///
 /// OpenBLAS runs single-threaded; large products are split over the cores here, on the same
-/// Dispatch workers as the project's own loops. Why: OpenBLAS's threads spin (sched_yield)
+/// workers as the project's own loops (`WorkerPool`). Why: OpenBLAS's threads spin (sched_yield)
 /// between calls and inside them; on 2 cores they took a quarter of a training step's CPU
 /// time from the elementwise and BN work that runs between GEMMs.
 func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
@@ -52,7 +52,7 @@ struct GEMMSplit: Sendable {
             let partial = UnsafeMutablePointer<Float>.allocate(capacity: (parts - 1) * m * n)
             defer { partial.deallocate() }
             let pp = SharedPointer(partial)
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
+            Parallel.forEachChunk(parts) { p, _ in
                 let lo = k * p / parts, hi = k * (p + 1) / parts
                 if p == 0 { blas(m, n, hi - lo, pa.base, pb.base, beta, pc.base, ldc) }
                 else { blas(m, n, hi - lo, pa + lo * aCol, pb + lo * bRow, 0, pp + (p - 1) * m * n, n) }
@@ -62,12 +62,12 @@ struct GEMMSplit: Sendable {
                 for i in 0..<m { let row = c + i * ldc, part = src + i * n; for j in 0..<n { row[j] += part[j] } }
             }
         } else if m >= n {
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
+            Parallel.forEachChunk(parts) { p, _ in
                 let lo = m * p / parts, hi = m * (p + 1) / parts
                 blas(hi - lo, n, k, pa + lo * aRow, pb.base, beta, pc + lo * ldc, ldc)
             }
         } else {
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
+            Parallel.forEachChunk(parts) { p, _ in
                 let lo = n * p / parts, hi = n * (p + 1) / parts
                 blas(m, hi - lo, k, pa.base, pb + lo * bCol, beta, pc + lo, ldc)
             }

@@ -12,8 +12,8 @@ public struct SharedPointer<T>: @unchecked Sendable {
     public static func + (p: SharedPointer, offset: Int) -> UnsafeMutablePointer<T> { p.base + offset }
 }
 
-/// The project's own loops (im2col, pooling, elementwise, softmax) split over cores here;
-/// GEMMs are threaded by OpenBLAS.
+/// The project's own loops (im2col, pooling, elementwise, softmax) and large GEMMs split over
+/// the cores here, on `WorkerPool`'s threads.
 public enum Parallel {
     public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
@@ -33,7 +33,7 @@ public enum Parallel {
         guard count > 0 else { return }
         let chunks = chunkCount(count, grain: grain)
         if chunks == 1 { body(0, 0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        WorkerPool.shared.run(chunks: chunks) { c in
             body(c, (count * c / chunks)..<(count * (c + 1) / chunks))
         }
     }
