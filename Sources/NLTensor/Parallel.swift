@@ -19,17 +19,17 @@ public enum Parallel {
 
     /// Calls `body` on disjoint chunks covering 0..<count, in parallel when the work is large
     /// enough (`grain` is the least number of items worth a thread).
-    static func forEach(_ count: Int, grain: Int = 1, _ body: @Sendable (Range<Int>) -> Void) {
+    public static func forEach(_ count: Int, grain: Int = 1, _ body: @Sendable (Range<Int>) -> Void) {
         forEachChunk(count, grain: grain) { _, range in body(range) }
     }
 
     /// How many chunks `forEach` makes of `count` items.
-    static func chunkCount(_ count: Int, grain: Int) -> Int {
+    public static func chunkCount(_ count: Int, grain: Int) -> Int {
         min(cores, max(1, count / max(grain, 1)))
     }
 
     /// `forEach`, telling each call which chunk (0..<chunkCount) it has.
-    static func forEachChunk(_ count: Int, grain: Int = 1, _ body: @Sendable (Int, Range<Int>) -> Void) {
+    public static func forEachChunk(_ count: Int, grain: Int = 1, _ body: @Sendable (Int, Range<Int>) -> Void) {
         guard count > 0 else { return }
         let chunks = chunkCount(count, grain: grain)
         if chunks == 1 { body(0, 0..<count); return }
