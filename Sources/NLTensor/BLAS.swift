@@ -9,13 +9,13 @@ import Foundation
 /// time from the elementwise and BN work that runs between GEMMs.
 func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
            alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, split: Bool = true) {
     guard m > 0, n > 0 else { return }
     guard k > 0 else {
         if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
         return
     }
-    GEMMSplit.shared.run(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+    (split ? GEMMSplit.shared : GEMMSplit(parts: 1)).run(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                          b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
 }
 

@@ -77,8 +77,14 @@ struct ConvPlan: @unchecked Sendable {
     var outputShape: [Int] { [n, to, ho, wo, cout] }
 
     /// Tiles of equal size, so no tile is a sliver that runs the GEMM at a poor rate.
-    var tileRows: Int {
-        let most = max(64, ConvPlan.tileBytes / (4 * max(k, 1)))
+    var tileRows: Int { tileRows(bytes: ConvPlan.tileBytes) }
+
+    /// Tiles one thread works through on its own: im2col's output stays in the core's L2 cache
+    /// for the GEMM that reads it.
+    static let threadTileBytes = 512 << 10
+
+    func tileRows(bytes: Int) -> Int {
+        let most = max(64, bytes / (4 * max(k, 1)))
         let tiles = (rows + most - 1) / most
         return (rows + tiles - 1) / max(tiles, 1)
     }
@@ -91,17 +97,34 @@ struct ConvPlan: @unchecked Sendable {
         return lo < hi ? (lo..<hi, lo + shift) : nil
     }
 
+    /// A temporal tap that reads every input frame into every output frame (the centre tap of
+    /// a "same" conv): accumulating it first with β = 0 saves zero-filling y (and dx).
+    var fullTemporalTap: Int? {
+        guard to == t else { return nil }
+        return (0..<geometry.kernel[0]).first { temporalTap($0)?.outputs == 0..<to }
+    }
+
+    /// Temporal taps in accumulation order: the full tap first, when there is one.
+    var temporalTapOrder: [Int] {
+        let all = Array(0..<geometry.kernel[0])
+        guard let full = fullTemporalTap else { return all }
+        return [full] + all.filter { $0 != full }
+    }
+
     /// Copies the patches of output rows `first..<first+count` of image `image` into `cols`
     /// (count × K, row-major, patch order kT, kH, kW, Cin). Out-of-range taps are zeros.
     func im2col(_ x: UnsafePointer<Float>, image: Int, first: Int, count: Int, into cols: UnsafeMutablePointer<Float>) {
         let g = geometry
         let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), cs = SharedPointer(cols)
         let grain = max(1, 4096 / max(k, 1))
+        let total = n * t * h * w * cin
         Parallel.forEach(count, grain: grain) { range in
+            let xEnd = xs + total
             for r in range {
                 let p = first + r
                 let ot = p / (ho * wo), oh = (p / wo) % ho, ow = p % wo
                 var dst = cs + r * k
+                let rowEnd = cs + (r + 1) * k   // overshoot stays in this row: the next row may be another thread's
                 for kt in 0..<g.kernel[0] {
                     let it = ot * g.stride[0] - g.padding[0] + kt * g.dilation[0]
                     for kh in 0..<g.kernel[1] {
@@ -114,13 +137,13 @@ struct ConvPlan: @unchecked Sendable {
                         let iw0 = ow * g.stride[2] - g.padding[2]
                         if g.dilation[2] == 1 && iw0 >= 0 && iw0 + g.kernel[2] <= w {
                             // The whole kW×Cin run is contiguous in x.
-                            dst.update(from: src + iw0 * cin, count: rowLen)
+                            copyRun(dst, src + iw0 * cin, rowLen, dstLimit: rowEnd, srcLimit: xEnd)
                             dst += rowLen
                             continue
                         }
                         for kw in 0..<g.kernel[2] {
                             let iw = iw0 + kw * g.dilation[2]
-                            if iw >= 0 && iw < w { dst.update(from: src + iw * cin, count: cin) }
+                            if iw >= 0 && iw < w { copyRun(dst, src + iw * cin, cin, dstLimit: rowEnd, srcLimit: xEnd) }
                             else { dst.update(repeating: 0, count: cin) }
                             dst += cin
                         }
@@ -157,6 +180,33 @@ struct ConvPlan: @unchecked Sendable {
             }
         }
     }
+}
+
+/// Copies n floats into dst, possibly also writing up to 15 floats past them (garbage that the
+/// next copy overwrites) when that stays below `dstLimit` and the source read below `srcLimit`.
+/// The runs im2col copies are short (kW·Cin: 21 floats for conv1's 1×7 rows of RGB, 48 for a
+/// 1×3×3 conv on 16 channels), where a call to memmove, or an exact-length tail, cost more than
+/// the copy: whole 16-wide vectors instead.
+@inline(__always)
+private func copyRun(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int,
+                     dstLimit: UnsafeMutablePointer<Float>, srcLimit: UnsafePointer<Float>) {
+    let rounded = (n + 15) & ~15
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    if rounded <= 64 && dst + rounded <= dstLimit && src + rounded <= srcLimit {
+        var i = 0
+        while i < rounded {
+            d.storeBytes(of: s.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self), toByteOffset: 4 * i, as: SIMD16<Float>.self)
+            i += 16
+        }
+        return
+    }
+    if n >= 1024 { dst.update(from: src, count: n); return }
+    var i = 0
+    while i + 16 <= n {
+        d.storeBytes(of: s.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self), toByteOffset: 4 * i, as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < n { dst[i] = src[i]; i += 1 }
 }
 
 /// What happens to each output tile right after its GEMM, while it is in cache:
@@ -208,31 +258,34 @@ func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue
     if geometry.isTemporalOnly {
         // y[t] = Σ_kt x[t + kt·d − p] · W[kt]: frames are contiguous row blocks of H·W·Cin.
         let frame = plan.h * plan.w, cin = plan.cin
-        y.pointer.update(repeating: 0, count: y.count)
+        let full = plan.fullTemporalTap
+        if full == nil { y.pointer.update(repeating: 0, count: y.count) }
         for image in 0..<plan.n {
-            for kt in 0..<geometry.kernel[0] {
+            for kt in plan.temporalTapOrder {
                 guard let tap = plan.temporalTap(kt) else { continue }
                 sgemm(m: tap.outputs.count * frame, n: cout, k: cin,
                       a: x.pointer + ((image * plan.t + tap.firstInput) * frame) * cin, lda: cin,
-                      b: weight.pointer + kt * cin * cout, ldb: cout, beta: 1,
+                      b: weight.pointer + kt * cin * cout, ldb: cout, beta: kt == full ? 0 : 1,
                       c: y.pointer + ((image * plan.to + tap.outputs.lowerBound) * frame) * cout, ldc: cout)
             }
             epilogue.apply(y.pointer, first: image * plan.rows, count: plan.rows, width: cout)
         }
         return y
     }
-    let tile = plan.tileRows
-    let cols = UnsafeMutablePointer<Float>.allocate(capacity: tile * k)
-    defer { cols.deallocate() }
-    for image in 0..<plan.n {
-        for first in stride(from: 0, to: plan.rows, by: tile) {
-            let count = min(tile, plan.rows - first)
-            plan.im2col(x.pointer, image: image, first: first, count: count, into: cols)
-            let row0 = image * plan.rows + first
-            sgemm(m: count, n: cout, k: k, a: cols, lda: k, b: weight.pointer, ldb: cout,
-                  c: y.pointer + row0 * cout, ldc: cout)
-            epilogue.apply(y.pointer, first: row0, count: count, width: cout)
-        }
+    // Tiles of output rows as tasks: each thread copies its tile's patches (im2col) and
+    // multiplies them by the weight, with the patches still in its cache.
+    let tile = plan.tileRows(bytes: ConvPlan.threadTileBytes)
+    let tilesPerImage = (plan.rows + tile - 1) / tile
+    let (px, pw, py) = (SharedPointer(x.pointer), SharedPointer(weight.pointer), SharedPointer(y.pointer))
+    Parallel.forEachTask(plan.n * tilesPerImage) { task in
+        let image = task / tilesPerImage, first = (task % tilesPerImage) * tile
+        let count = min(tile, plan.rows - first)
+        let cols = UnsafeMutablePointer<Float>.allocate(capacity: count * k)
+        defer { cols.deallocate() }
+        plan.im2col(px.base, image: image, first: first, count: count, into: cols)
+        let row0 = image * plan.rows + first
+        sgemm(m: count, n: cout, k: k, a: cols, lda: k, b: pw.base, ldb: cout, c: py + row0 * cout, ldc: cout, split: false)
+        epilogue.apply(py.base, first: row0, count: count, width: cout)
     }
     return y
 }
@@ -257,19 +310,20 @@ func conv3dBackward(_ dy: Tensor, x: Tensor, weight: Tensor, geometry: ConvGeome
         }
         return (dx, dw)
     }
-    let dx = wantInput ? Tensor(zeros: x.shape) : nil
     if geometry.isTemporalOnly {
         // Per tap kt: dx[t_in] += dy[t_out] · W[kt]ᵀ and dW[kt] += x[t_in]ᵀ · dy[t_out].
         let frame = plan.h * plan.w, cin = plan.cin
+        let full = plan.fullTemporalTap
+        let dx = wantInput ? (full == nil ? Tensor(zeros: x.shape) : Tensor(uninitialized: x.shape)) : nil
         for image in 0..<plan.n {
-            for kt in 0..<geometry.kernel[0] {
+            for kt in plan.temporalTapOrder {
                 guard let tap = plan.temporalTap(kt) else { continue }
                 let rows = tap.outputs.count * frame
                 let xRows = (image * plan.t + tap.firstInput) * frame * cin
                 let dyRows = (image * plan.to + tap.outputs.lowerBound) * frame * cout
                 if let dx {
                     sgemm(transB: true, m: rows, n: cin, k: cout, a: dy.pointer + dyRows, lda: cout,
-                          b: weight.pointer + kt * cin * cout, ldb: cout, beta: 1, c: dx.pointer + xRows, ldc: cin)
+                          b: weight.pointer + kt * cin * cout, ldb: cout, beta: kt == full ? 0 : 1, c: dx.pointer + xRows, ldc: cin)
                 }
                 if let dw {
                     sgemm(transA: true, m: cin, n: cout, k: rows, a: x.pointer + xRows, lda: cin,
@@ -279,24 +333,41 @@ func conv3dBackward(_ dy: Tensor, x: Tensor, weight: Tensor, geometry: ConvGeome
         }
         return (dx, dw)
     }
-    let tile = plan.tileRows
-    let cols = UnsafeMutablePointer<Float>.allocate(capacity: tile * k)
-    defer { cols.deallocate() }
-    for image in 0..<plan.n {
-        for first in stride(from: 0, to: plan.rows, by: tile) {
-            let count = min(tile, plan.rows - first)
-            let dyTile = dy.pointer + (image * plan.rows + first) * cout
-            if let dw {
-                plan.im2col(x.pointer, image: image, first: first, count: count, into: cols)
-                sgemm(transA: true, m: k, n: cout, k: count, a: cols, lda: k, b: dyTile, ldb: cout,
-                      beta: 1, c: dw.pointer, ldc: cout)
-            }
-            if let dx {
-                sgemm(transB: true, m: count, n: k, k: cout, a: dyTile, lda: cout, b: weight.pointer, ldb: cout,
-                      c: cols, ldc: k)
-                plan.col2im(cols, image: image, first: first, count: count, into: dx.pointer)
+    // Images as the unit of parallel work: each image's dx is its own region, so col2im needs
+    // no locks, and each part sums its dW in its own buffer (part 0 in dw itself), added at the
+    // end. Tiles are sized for the thread's cache. With one part (a single clip), the loops
+    // inside run in parallel instead.
+    let dx = wantInput ? Tensor(zeros: x.shape) : nil
+    let parts = Parallel.chunkCount(plan.n, grain: 1)
+    let tile = plan.tileRows(bytes: parts > 1 ? ConvPlan.threadTileBytes : ConvPlan.tileBytes)
+    let partial = dw == nil || parts == 1 ? nil : Tensor(zeros: [parts - 1, k * cout])
+    let (px, pw, pdy) = (SharedPointer(x.pointer), SharedPointer(weight.pointer), SharedPointer(dy.pointer))
+    let pdx = dx.map { SharedPointer($0.pointer) }, pdw = dw.map { SharedPointer($0.pointer) }
+    let pPartial = partial.map { SharedPointer($0.pointer) }
+    Parallel.forEachChunk(plan.n, grain: 1) { part, images in
+        let cols = UnsafeMutablePointer<Float>.allocate(capacity: tile * k)
+        defer { cols.deallocate() }
+        let dwSum = part == 0 ? pdw?.base : pPartial.map { $0 + (part - 1) * k * cout }
+        for image in images {
+            for first in stride(from: 0, to: plan.rows, by: tile) {
+                let count = min(tile, plan.rows - first)
+                let dyTile = pdy + (image * plan.rows + first) * cout
+                if let dwSum {
+                    plan.im2col(px.base, image: image, first: first, count: count, into: cols)
+                    sgemm(transA: true, m: k, n: cout, k: count, a: cols, lda: k, b: dyTile, ldb: cout,
+                          beta: 1, c: dwSum, ldc: cout, split: parts == 1)
+                }
+                if let pdx {
+                    sgemm(transB: true, m: count, n: k, k: cout, a: dyTile, lda: cout, b: pw.base, ldb: cout,
+                          c: cols, ldc: k, split: parts == 1)
+                    plan.col2im(cols, image: image, first: first, count: count, into: pdx.base)
+                }
             }
         }
+    }
+    if let dw, let partial {
+        let total = dw.pointer, sums = partial.pointer
+        for p in 0..<(parts - 1) { for i in 0..<(k * cout) { total[i] += sums[p * k * cout + i] } }
     }
     return (dx, dw)
 }

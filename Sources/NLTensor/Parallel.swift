@@ -38,6 +38,13 @@ public enum Parallel {
         }
     }
 
+    /// Calls body(i) once for each i in 0..<count, the cores taking tasks as they free up
+    /// (uneven tasks balance themselves). Loops inside a task run on the task's thread.
+    public static func forEachTask(_ count: Int, _ body: @Sendable (Int) -> Void) {
+        if count == 1 { body(0); return }
+        WorkerPool.shared.run(chunks: count, body)
+    }
+
     /// Per-column sums over `rows` rows, in Double: each chunk of rows adds its part into its own
     /// `width` accumulators (zeroed), and the chunks' sums are added in chunk order. Splitting
     /// by rows, not columns, lets each core stream whole rows (a [.., C] tensor with small C).
