@@ -156,23 +156,33 @@ struct ConvPlan: @unchecked Sendable {
     /// Adds the patch gradients `cols` (count × K) of output rows `first..<first+count` back
     /// into dx, the inverse of `im2col`. Workers split the channels, so no two write one place.
     func col2im(_ cols: UnsafePointer<Float>, image: Int, first: Int, count: Int, into dx: UnsafeMutablePointer<Float>) {
-        let g = geometry
+        let (kT, kH, kW) = (geometry.kernel[0], geometry.kernel[1], geometry.kernel[2])
+        let (sT, sH, sW) = (geometry.stride[0], geometry.stride[1], geometry.stride[2])
+        let (pT, pH, pW) = (geometry.padding[0], geometry.padding[1], geometry.padding[2])
+        let (dT, dH, dW) = (geometry.dilation[0], geometry.dilation[1], geometry.dilation[2])
         let ds = SharedPointer(dx), cs = SharedPointer(UnsafeMutablePointer(mutating: cols))
         Parallel.forEach(cin, grain: 16) { channels in
+            let c0 = channels.lowerBound, width = channels.count, whole = width == cin
             for r in 0..<count {
                 let p = first + r
                 let ot = p / (ho * wo), oh = (p / wo) % ho, ow = p % wo
                 var src = cs + r * k
-                for kt in 0..<g.kernel[0] {
-                    let it = ot * g.stride[0] - g.padding[0] + kt * g.dilation[0]
-                    for kh in 0..<g.kernel[1] {
-                        let ih = oh * g.stride[1] - g.padding[1] + kh * g.dilation[1]
-                        for kw in 0..<g.kernel[2] {
-                            let iw = ow * g.stride[2] - g.padding[2] + kw * g.dilation[2]
-                            if it >= 0 && it < t && ih >= 0 && ih < h && iw >= 0 && iw < w {
-                                let dst = ds + ((((image * t + it) * h + ih) * w + iw) * cin)
-                                for c in channels { dst[c] += src[c] }
-                            }
+                for kt in 0..<kT {
+                    let it = ot * sT - pT + kt * dT
+                    for kh in 0..<kH {
+                        let ih = oh * sH - pH + kh * dH
+                        guard it >= 0 && it < t && ih >= 0 && ih < h else { src += kW * cin; continue }
+                        let row = ds + (((image * t + it) * h + ih) * w) * cin
+                        let iw0 = ow * sW - pW
+                        if whole && dW == 1 && iw0 >= 0 && iw0 + kW <= w {
+                            // The kW×Cin run is contiguous in dx as in the patch.
+                            addRun(row + iw0 * cin, src, kW * cin)
+                            src += kW * cin
+                            continue
+                        }
+                        for kw in 0..<kW {
+                            let iw = iw0 + kw * dW
+                            if iw >= 0 && iw < w { addRun(row + iw * cin + c0, src + c0, width) }
                             src += cin
                         }
                     }
@@ -180,6 +190,19 @@ struct ConvPlan: @unchecked Sendable {
             }
         }
     }
+}
+
+/// dst[i] += src[i] for i < n, 16 lanes at a time.
+@inline(__always)
+private func addRun(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    var i = 0
+    while i + 16 <= n {
+        let sum = d.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) + s.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+        d.storeBytes(of: sum, toByteOffset: 4 * i, as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < n { dst[i] += src[i]; i += 1 }
 }
 
 /// Copies n floats into dst, possibly also writing up to 15 floats past them (garbage that the
