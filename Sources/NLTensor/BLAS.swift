@@ -59,7 +59,7 @@ struct GEMMSplit: Sendable {
             }
             for p in 1..<parts {
                 let src = partial + (p - 1) * m * n
-                for i in 0..<m { let row = c + i * ldc, part = src + i * n; for j in 0..<n { row[j] += part[j] } }
+                for i in 0..<m { addRun(c + i * ldc, src + i * n, n) }
             }
         } else if m >= n {
             Parallel.forEachChunk(parts) { p, _ in
@@ -85,10 +85,6 @@ public enum BLASKernel {
         guard let name = openblas_get_corename() else { return "unknown" }
         return String(cString: name)
     }
-
-    public static var threads: Int { Int(openblas_get_num_threads()) }
-
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 
     /// True when OpenBLAS chose a generic kernel although the CPU supports a better one.
     public static var isFallback: Bool {

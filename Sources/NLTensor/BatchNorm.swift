@@ -26,17 +26,12 @@ public struct BatchNormStatistics: Sendable {
 /// batches keep float32 parity with PyTorch). Two passes, as PyTorch's CPU kernel makes
 /// (a one-pass shifted-sum version measured 3× slower: the compiler kept it scalar).
 private func channelMoments(_ x: Tensor, channels c: Int) -> (mean: [Double], m2: [Double]) {
-    let rows = x.count / c, grain = max(1, 16384 / c)
+    let rows = x.count / c
     let px = SharedPointer(x.pointer)
-    let mean = Parallel.columnSums(rows: rows, width: c, grain: grain) { range, acc in
-        for r in range {
-            let row = px + r * c
-            for j in 0..<c { acc[j] += Double(row[j]) }
-        }
-    }.map { $0 / Double(max(rows, 1)) }
+    let mean = channelSums(x).map { $0 / Double(max(rows, 1)) }
     let m2 = mean.withUnsafeBufferPointer { m in
         let m = SharedPointer(UnsafeMutablePointer(mutating: m.baseAddress!))
-        return Parallel.columnSums(rows: rows, width: c, grain: grain) { range, acc in
+        return Parallel.columnSums(rows: rows, width: c, grain: max(1, 16384 / c)) { range, acc in
             for r in range {
                 let row = px + r * c
                 for j in 0..<c { let d = Double(row[j]) - m[j]; acc[j] += d * d }

@@ -192,19 +192,6 @@ struct ConvPlan: @unchecked Sendable {
     }
 }
 
-/// dst[i] += src[i] for i < n, 16 lanes at a time.
-@inline(__always)
-private func addRun(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
-    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
-    var i = 0
-    while i + 16 <= n {
-        let sum = d.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) + s.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
-        d.storeBytes(of: sum, toByteOffset: 4 * i, as: SIMD16<Float>.self)
-        i += 16
-    }
-    while i < n { dst[i] += src[i]; i += 1 }
-}
-
 /// Copies n floats into dst, possibly also writing up to 15 floats past them (garbage that the
 /// next copy overwrites) when that stays below `dstLimit` and the source read below `srcLimit`.
 /// The runs im2col copies are short (kW·Cin: 21 floats for conv1's 1×7 rows of RGB, 48 for a
@@ -213,23 +200,15 @@ private func addRun(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Flo
 @inline(__always)
 private func copyRun(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int,
                      dstLimit: UnsafeMutablePointer<Float>, srcLimit: UnsafePointer<Float>) {
-    let rounded = (n + 15) & ~15
-    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
-    if rounded <= 64 && dst + rounded <= dstLimit && src + rounded <= srcLimit {
-        var i = 0
-        while i < rounded {
-            d.storeBytes(of: s.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self), toByteOffset: 4 * i, as: SIMD16<Float>.self)
-            i += 16
-        }
-        return
-    }
     if n >= 1024 { dst.update(from: src, count: n); return }
-    var i = 0
-    while i + 16 <= n {
+    let rounded = (n + 15) & ~15
+    let overshoot = dst + rounded <= dstLimit && src + rounded <= srcLimit
+    let vectors = overshoot ? rounded : n & ~15
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    for i in stride(from: 0, to: vectors, by: 16) {
         d.storeBytes(of: s.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self), toByteOffset: 4 * i, as: SIMD16<Float>.self)
-        i += 16
     }
-    while i < n { dst[i] = src[i]; i += 1 }
+    for i in vectors..<max(n, vectors) { dst[i] = src[i] }
 }
 
 /// What happens to each output tile right after its GEMM, while it is in cache:
@@ -300,14 +279,16 @@ func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue
     let tile = plan.tileRows(bytes: ConvPlan.threadTileBytes)
     let tilesPerImage = (plan.rows + tile - 1) / tile
     let (px, pw, py) = (SharedPointer(x.pointer), SharedPointer(weight.pointer), SharedPointer(y.pointer))
-    Parallel.forEachTask(plan.n * tilesPerImage) { task in
+    let tasks = plan.n * tilesPerImage
+    Parallel.forEachTask(tasks) { task in
         let image = task / tilesPerImage, first = (task % tilesPerImage) * tile
         let count = min(tile, plan.rows - first)
         let cols = UnsafeMutablePointer<Float>.allocate(capacity: count * k)
         defer { cols.deallocate() }
         plan.im2col(px.base, image: image, first: first, count: count, into: cols)
         let row0 = image * plan.rows + first
-        sgemm(m: count, n: cout, k: k, a: cols, lda: k, b: pw.base, ldb: cout, c: py + row0 * cout, ldc: cout, split: false)
+        sgemm(m: count, n: cout, k: k, a: cols, lda: k, b: pw.base, ldb: cout, c: py + row0 * cout, ldc: cout,
+              split: tasks == 1)
         epilogue.apply(py.base, first: row0, count: count, width: cout)
     }
     return y
@@ -389,23 +370,26 @@ func conv3dBackward(_ dy: Tensor, x: Tensor, weight: Tensor, geometry: ConvGeome
         }
     }
     if let dw, let partial {
-        let total = dw.pointer, sums = partial.pointer
-        for p in 0..<(parts - 1) { for i in 0..<(k * cout) { total[i] += sums[p * k * cout + i] } }
+        for p in 0..<(parts - 1) { addRun(dw.pointer, partial.pointer + p * k * cout, k * cout) }
     }
     return (dx, dw)
 }
 
 /// Sums rows of a [..., C] tensor into [C] (the gradient of a per-channel bias or shift).
 func sumRows(_ g: Tensor) -> Tensor {
-    let c = g.shape.last ?? 1
+    Tensor(shape: [g.shape.last ?? 1], scalars: channelSums(g).map { Float($0) })
+}
+
+/// Per-channel sums of a [..., C] tensor, in Double.
+func channelSums(_ g: Tensor) -> [Double] {
+    let c = max(g.shape.last ?? 1, 1)
     let pg = SharedPointer(g.pointer)
-    let sums = Parallel.columnSums(rows: g.count / max(c, 1), width: c, grain: max(1, 16384 / max(c, 1))) { rows, acc in
+    return Parallel.columnSums(rows: g.count / c, width: c, grain: max(1, 16384 / c)) { rows, acc in
         for r in rows {
             let row = pg + r * c
             for j in 0..<c { acc[j] += Double(row[j]) }
         }
     }
-    return Tensor(shape: [c], scalars: sums.map { Float($0) })
 }
 
 /// 3D convolution, channels-last: x [N, T, H, W, Cin] ⊛ weight [kT, kH, kW, Cin, Cout]

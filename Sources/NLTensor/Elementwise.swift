@@ -84,3 +84,16 @@ public func sum(_ x: Tensor) -> Tensor {
 
 /// Mean of all elements, as a one-element tensor [].
 public func mean(_ x: Tensor) -> Tensor { sum(x) * (1 / Float(max(x.count, 1))) }
+
+/// dst[i] += src[i] for i < n, 16 lanes at a time.
+@inline(__always)
+func addRun(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+    var i = 0
+    while i + 16 <= n {
+        let sum = d.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) + s.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+        d.storeBytes(of: sum, toByteOffset: 4 * i, as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < n { dst[i] += src[i]; i += 1 }
+}

@@ -41,7 +41,7 @@ struct BenchTrain: ParsableCommand {
         var rng = RandomSource(seed: 0)
         var runs: [() -> Void] = [{ model.trainStep(x, labels: labels, optimizer: &optimizer, learningRate: 0.01, rng: &rng) }]
         // PyTorch's steps alternate with ours, so both see the same load on a shared machine.
-        let torch = try PyTorchReference(config: model.config, batch: batch, frames: t, size: size, threads: BLASKernel.threads)
+        let torch = try PyTorchReference(config: model.config, batch: batch, frames: t, size: size, threads: Parallel.cores)
         if let torch { runs.append { torch.step() } }
         let times = ConvBenchmark.bestOfEach(output.repeats, runs)
         var report = Report(model: model.config.name, batch: batch, input: [t, size, size, 3],
@@ -55,7 +55,7 @@ struct BenchTrain: ParsableCommand {
             report.pytorch = torch?.failure ?? "no Python with torch (set NLNET_TORCH_PYTHON); PyTorch side not run"
         }
         if output.json { print(try jsonLine(report)); return }
-        print("\(report.model): batch \(batch) × \(t)×\(size)², \(BLASKernel.threads) threads")
+        print("\(report.model): batch \(batch) × \(t)×\(size)², \(Parallel.cores) threads")
         print(String(format: "nlnet    %.1f ms/step, %.2f clips/s", 1000 * report.nlnetSecondsPerStep, report.nlnetClipsPerSecond))
         if let s = report.pytorchSecondsPerStep, let r = report.ratio {
             print(String(format: "PyTorch  %.1f ms/step, %.2f clips/s (%@)   nlnet/PyTorch %.2f×", 1000 * s, Double(batch) / s, report.pytorch, r))
