@@ -274,6 +274,10 @@ func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue
         }
         return y
     }
+    if DirectConv.applies(to: plan) {
+        DirectConv(plan: plan).forward(x.pointer, weight: weight.pointer, into: y.pointer, epilogue: epilogue)
+        return y
+    }
     // Tiles of output rows as tasks: each thread copies its tile's patches (im2col) and
     // multiplies them by the weight, with the patches still in its cache.
     let tile = plan.tileRows(bytes: ConvPlan.threadTileBytes)
@@ -298,6 +302,13 @@ func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue
 func conv3dBackward(_ dy: Tensor, x: Tensor, weight: Tensor, geometry: ConvGeometry,
                     wantInput: Bool, wantWeight: Bool) -> (dx: Tensor?, dw: Tensor?) {
     let plan = ConvPlan(input: x.shape, weight: weight.shape, geometry: geometry)
+    if wantWeight && DirectConv.applies(to: plan) {
+        let dw = Tensor(zeros: weight.shape)
+        DirectConv(plan: plan).weightGradient(dy.pointer, x: x.pointer, into: dw.pointer)
+        let dx = wantInput ? conv3dBackward(dy, x: x, weight: weight, geometry: geometry,
+                                            wantInput: true, wantWeight: false).dx : nil
+        return (dx, dw)
+    }
     let (k, cout) = (plan.k, plan.cout)
     let dw = wantWeight ? Tensor(zeros: weight.shape) : nil
     if geometry.isPointwise {

@@ -56,6 +56,11 @@ conv_cases = [
     ("k233_s2_nopad", 1, 3, 5, 9, 10, 3, (2, 3, 3), (2, 2, 2), (0, 0, 0), (1, 1, 1), True),
     ("tiled_k333", 1, 128, 4, 10, 10, 8, (3, 3, 3), (1, 1, 1), (1, 1, 1), (1, 1, 1), False),
     ("pad_gt_kernel_half", 1, 2, 2, 3, 3, 2, (1, 2, 2), (1, 1, 1), (0, 2, 2), (1, 1, 1), True),
+    # Few input channels and whole 16-channel output blocks: the direct conv (DirectConv.swift),
+    # with output widths that end in a partial block of 8 positions.
+    ("direct_stem_k577", 2, 3, 4, 11, 13, 16, (5, 7, 7), (1, 2, 2), (2, 3, 3), (1, 1, 1), False),
+    ("direct_k133_c32_bias", 1, 3, 3, 9, 21, 32, (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), True),
+    ("direct_cin1_s222", 1, 1, 5, 8, 19, 16, (3, 5, 5), (2, 2, 2), (1, 2, 2), (1, 1, 1), False),
 ]
 for name, n, cin, t, h, w, cout, k, s, p, d, has_bias in conv_cases:
     x = leaf(n, cin, t, h, w)

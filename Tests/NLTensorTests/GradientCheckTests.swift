@@ -45,6 +45,14 @@ struct GradientCheckTests {
         }
     }
 
+    /// Few input channels and a 16-channel output block: the direct conv's weight gradient,
+    /// over an output width (5) that ends inside a register block of 8 positions.
+    @Test func conv3dDirectFewChannels() {
+        check("conv3d direct", [randomTensor([1, 3, 4, 9, 2], seed: 16), randomTensor([3, 3, 3, 2, 16], seed: 17, scale: 0.3)]) {
+            conv3d($0[0], weight: $0[1], stride: [1, 2, 2], padding: [1, 1, 1])
+        }
+    }
+
     @Test func batchNormTraining() {
         check("batchNorm", [randomTensor([2, 2, 3, 3, 4], seed: 4), randomTensor([4], seed: 5),
                             randomTensor([4], seed: 6)]) { xs in

@@ -1,0 +1,194 @@
+/// Direct convolution for inputs with few channels: the stem's conv1 on RGB (Cin = 3).
+///
+/// With Cin = 3, im2col copies every input value up to kT·kH·kW times (conv1's 5×7×7 patches,
+/// K = 735: 74 MB per 8×112² clip), and the GEMM that follows has only Cout columns (16 to 64)
+/// over which to reuse each copied value, so it runs at a fraction of its rate, bound by
+/// memory. Here each output row reads the input rows it needs in place and keeps a register
+/// block of 8 output positions × 16 channels; the weight gradient keeps 8 taps × 16 channels.
+///
+/// Shapes: x [N, T, H, W, Cin] is copied once with W zero-padded into rows of `rowLength`
+/// floats, so the patch of output position w in input row (t, h) is the kW·Cin contiguous
+/// floats from w·sW·Cin: tap j = kw·Cin + ci. Temporal and vertical padding are taps skipped.
+struct DirectConv: @unchecked Sendable {
+    let plan: ConvPlan
+
+    /// Few input channels (where im2col's copies dominate), whole 16-channel output blocks,
+    /// and taps one apart. Pointwise and temporal-only convs have no im2col to save.
+    static func applies(to plan: ConvPlan) -> Bool {
+        let g = plan.geometry
+        return plan.cin <= 4 && plan.cout % 16 == 0 && g.dilation == [1, 1, 1]
+            && !g.isPointwise && !g.isTemporalOnly
+    }
+
+    /// Floats of one output position's patch within an input row (kW·Cin) and the distance
+    /// between neighbouring output positions (sW·Cin).
+    var rowTaps: Int { plan.geometry.kernel[2] * plan.cin }
+    var positionStride: Int { plan.geometry.stride[2] * plan.cin }
+    /// A padded input row, with slack for the register blocks that run past the last output
+    /// position (forward) or the last tap (weight gradient): they read zeros there, and those
+    /// lanes are never stored.
+    var rowLength: Int {
+        (plan.w + 2 * plan.geometry.padding[2]) * plan.cin + Block.width * positionStride + Block.width
+    }
+
+    /// x with W zero-padded: [N·T·H, rowLength].
+    func paddedInput(_ x: UnsafePointer<Float>) -> UnsafeMutablePointer<Float> {
+        let rows = plan.n * plan.t * plan.h, length = rowLength
+        let row = plan.w * plan.cin, lead = plan.geometry.padding[2] * plan.cin
+        let padded = UnsafeMutablePointer<Float>.allocate(capacity: rows * length)
+        let (px, pp) = (SharedPointer(UnsafeMutablePointer(mutating: x)), SharedPointer(padded))
+        Parallel.forEach(rows, grain: 64) { range in
+            for r in range {
+                let dst = pp + r * length
+                dst.update(repeating: 0, count: lead)
+                (dst + lead).update(from: px + r * row, count: row)
+                (dst + lead + row).update(repeating: 0, count: length - lead - row)
+            }
+        }
+        return padded
+    }
+
+    /// The input rows output row (image, ot, oh) reads, with their weight tap row: the (kt, kh)
+    /// pairs inside the input, and where each starts in the padded input and in the weight.
+    func inputRows(image: Int, ot: Int, oh: Int, _ body: (_ inputRow: Int, _ tapRow: Int) -> Void) {
+        let g = plan.geometry
+        for kt in 0..<g.kernel[0] {
+            let ti = ot * g.stride[0] - g.padding[0] + kt
+            guard ti >= 0 && ti < plan.t else { continue }
+            for kh in 0..<g.kernel[1] {
+                let hi = oh * g.stride[1] - g.padding[1] + kh
+                guard hi >= 0 && hi < plan.h else { continue }
+                body((image * plan.t + ti) * plan.h + hi, kt * g.kernel[1] + kh)
+            }
+        }
+    }
+
+    /// y [N·T'·H'·W', Cout] = conv(x, weight), then the epilogue, row by row of output.
+    func forward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+                 epilogue: ConvEpilogue) {
+        let padded = paddedInput(x)
+        defer { padded.deallocate() }
+        let (pp, pw, py) = (SharedPointer(padded), SharedPointer(UnsafeMutablePointer(mutating: weight)), SharedPointer(y))
+        let (wo, cout, length, taps, step) = (plan.wo, plan.cout, rowLength, rowTaps, positionStride)
+        let outputRows = plan.n * plan.to * plan.ho
+        Parallel.forEach(outputRows, grain: 4) { rows in
+            for r in rows {
+                let oh = r % plan.ho, ot = (r / plan.ho) % plan.to, image = r / (plan.ho * plan.to)
+                for channel in stride(from: 0, to: cout, by: 16) {
+                    for w0 in stride(from: 0, to: wo, by: Block.width) {
+                        var acc = Block()
+                        inputRows(image: image, ot: ot, oh: oh) { inputRow, tapRow in
+                            // Σ_j x[w0 + b, j] · W[j, channel…+16] for the 8 positions b.
+                            acc.accumulate(x: pp + inputRow * length + w0 * step, lane: step, advance: 1,
+                                           vector: pw + tapRow * taps * cout + channel, vectorAdvance: cout, steps: taps)
+                        }
+                        acc.store(py + (r * wo + w0) * cout + channel, stride: cout, count: min(Block.width, wo - w0))
+                    }
+                }
+            }
+            epilogue.apply(py.base, first: rows.lowerBound * wo, count: rows.count * wo, width: cout)
+        }
+    }
+
+    /// dW [kT·kH·kW·Cin, Cout] = Σ over output positions of patch ⊗ dy. Each part of the output
+    /// rows sums into its own buffer (part 0 into dw), added at the end.
+    func weightGradient(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, into dw: UnsafeMutablePointer<Float>) {
+        let padded = paddedInput(x)
+        defer { padded.deallocate() }
+        let (wo, cout, length, taps, step) = (plan.wo, plan.cout, rowLength, rowTaps, positionStride)
+        let k = plan.k, outputRows = plan.n * plan.to * plan.ho
+        let parts = Parallel.chunkCount(outputRows, grain: 4)
+        let partial = UnsafeMutablePointer<Float>.allocate(capacity: max(parts - 1, 0) * k * cout)
+        defer { partial.deallocate() }
+        partial.update(repeating: 0, count: max(parts - 1, 0) * k * cout)
+        let (pp, pdy, pdw, pPartial) = (SharedPointer(padded), SharedPointer(UnsafeMutablePointer(mutating: dy)),
+                                        SharedPointer(dw), SharedPointer(partial))
+        Parallel.forEachChunk(outputRows, grain: 4) { part, rows in
+            let sum = part == 0 ? pdw.base : pPartial + (part - 1) * k * cout
+            for r in rows {
+                let oh = r % plan.ho, ot = (r / plan.ho) % plan.to, image = r / (plan.ho * plan.to)
+                for channel in stride(from: 0, to: cout, by: 16) {
+                    inputRows(image: image, ot: ot, oh: oh) { inputRow, tapRow in
+                        for j0 in stride(from: 0, to: taps, by: Block.width) {
+                            // Σ_w x[w, j0 + b] · dy[w, channel…+16] for the 8 taps b.
+                            let target = sum + (tapRow * taps + j0) * cout + channel
+                            let count = min(Block.width, taps - j0)
+                            var acc = Block(loading: target, stride: cout, count: count)
+                            acc.accumulate(x: pp + inputRow * length + j0, lane: 1, advance: step,
+                                           vector: pdy + r * wo * cout + channel, vectorAdvance: cout, steps: wo)
+                            acc.store(target, stride: cout, count: count)
+                        }
+                    }
+                }
+            }
+        }
+        for p in 0..<(parts - 1) { addRun(dw, partial + p * k * cout, k * cout) }
+    }
+
+    /// A register block: 8 lanes of 16 floats (8 output positions or 8 taps, × 16 channels).
+    struct Block {
+        static let width = 8
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var a4 = SIMD16<Float>(), a5 = SIMD16<Float>(), a6 = SIMD16<Float>(), a7 = SIMD16<Float>()
+
+        init() {}
+
+        /// Lanes 0..<count from rows `stride` floats apart; the others zero.
+        init(loading p: UnsafePointer<Float>, stride: Int, count: Int) {
+            for b in 0..<count { self[b] = UnsafeRawPointer(p + b * stride).loadUnaligned(as: SIMD16<Float>.self) }
+        }
+
+        func store(_ p: UnsafeMutablePointer<Float>, stride: Int, count: Int) {
+            for b in 0..<count { UnsafeMutableRawPointer(p + b * stride).storeBytes(of: self[b], as: SIMD16<Float>.self) }
+        }
+
+        subscript(b: Int) -> SIMD16<Float> {
+            get {
+                switch b {
+                case 0: a0
+                case 1: a1
+                case 2: a2
+                case 3: a3
+                case 4: a4
+                case 5: a5
+                case 6: a6
+                default: a7
+                }
+            }
+            set {
+                switch b {
+                case 0: a0 = newValue
+                case 1: a1 = newValue
+                case 2: a2 = newValue
+                case 3: a3 = newValue
+                case 4: a4 = newValue
+                case 5: a5 = newValue
+                case 6: a6 = newValue
+                default: a7 = newValue
+                }
+            }
+        }
+
+        /// For each of `steps` steps s: lane b += x[s·advance + b·lane] · vector[s·vectorAdvance…+16].
+        @inline(__always)
+        mutating func accumulate(x: UnsafePointer<Float>, lane: Int, advance: Int,
+                                 vector: UnsafePointer<Float>, vectorAdvance: Int, steps: Int) {
+            var (a0, a1, a2, a3, a4, a5, a6, a7) = (self.a0, self.a1, self.a2, self.a3, self.a4, self.a5, self.a6, self.a7)
+            var xs = x, vs = vector
+            let (l1, l2, l3, l4, l5, l6, l7) = (lane, 2 * lane, 3 * lane, 4 * lane, 5 * lane, 6 * lane, 7 * lane)
+            for _ in 0..<steps {
+                let v = UnsafeRawPointer(vs).loadUnaligned(as: SIMD16<Float>.self)
+                a0.addProduct(SIMD16(repeating: xs[0]), v)
+                a1.addProduct(SIMD16(repeating: xs[l1]), v)
+                a2.addProduct(SIMD16(repeating: xs[l2]), v)
+                a3.addProduct(SIMD16(repeating: xs[l3]), v)
+                a4.addProduct(SIMD16(repeating: xs[l4]), v)
+                a5.addProduct(SIMD16(repeating: xs[l5]), v)
+                a6.addProduct(SIMD16(repeating: xs[l6]), v)
+                a7.addProduct(SIMD16(repeating: xs[l7]), v)
+                xs += advance; vs += vectorAdvance
+            }
+            (self.a0, self.a1, self.a2, self.a3, self.a4, self.a5, self.a6, self.a7) = (a0, a1, a2, a3, a4, a5, a6, a7)
+        }
+    }
+}
