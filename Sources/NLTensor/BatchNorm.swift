@@ -22,21 +22,23 @@ public struct BatchNormStatistics: Sendable {
     }
 }
 
-/// Per-channel mean and sum of squared deviations from it (Double accumulation, so large
-/// batches keep float32 parity with PyTorch). Two passes, as PyTorch's CPU kernel makes
-/// (a one-pass shifted-sum version measured 3× slower: the compiler kept it scalar).
+/// Per-channel mean and sum of squared deviations from it (Double across blocks of rows, so
+/// large batches keep float32 parity with PyTorch). Two passes, as PyTorch's CPU kernel makes.
 private func channelMoments(_ x: Tensor, channels c: Int) -> (mean: [Double], m2: [Double]) {
     let rows = x.count / c
     let px = SharedPointer(x.pointer)
     let mean = channelSums(x).map { $0 / Double(max(rows, 1)) }
-    let m2 = mean.withUnsafeBufferPointer { m in
-        let m = SharedPointer(UnsafeMutablePointer(mutating: m.baseAddress!))
-        return Parallel.columnSums(rows: rows, width: c, grain: max(1, 16384 / c)) { range, acc in
+    let m2 = withChannelPointers([mean.map { Float($0) }]) { p in
+        let m = p[0]
+        return Parallel.channelSums(rows: rows, channels: c, grain: max(1, 16384 / c)) { range, sums in
             for r in range {
-                let row = px + r * c
-                for j in 0..<c { let d = Double(row[j]) - m[j]; acc[j] += d * d }
+                for j in stride(from: 0, to: c, by: 16) {
+                    let n = min(16, c - j)
+                    let d = loadLanes(px + r * c + j, n) - loadLanes(m + j, n)
+                    sums[2 * (j / 16)] += d * d
+                }
             }
-        }
+        }.first
     }
     return (mean, m2)
 }
@@ -96,14 +98,13 @@ public func batchNorm(_ x: Tensor, scale gamma: Tensor, shift beta: Tensor,
         let (s, t) = (p[0], p[1])
         Parallel.forEach(rows, grain: grain) { range in
             for r in range {
-                let xi = px + r * c, yi = py + r * c
-                if let pr {
-                    let ri = pr + r * c
-                    for j in 0..<c { yi[j] = xi[j] * s[j] + t[j] + ri[j] }
-                } else {
-                    for j in 0..<c { yi[j] = xi[j] * s[j] + t[j] }
+                for j in stride(from: 0, to: c, by: 16) {
+                    let n = min(16, c - j), at = r * c + j
+                    var v = loadLanes(px + at, n) * loadLanes(s + j, n) + loadLanes(t + j, n)
+                    if let pr { v += loadLanes(pr + at, n) }
+                    if relu { v.replace(with: 0, where: v .< 0) }
+                    storeLanes(v, py + at, n)
                 }
-                if relu { for j in 0..<c { yi[j] = max(yi[j], 0) } }
             }
         }
     }
@@ -115,39 +116,42 @@ public func batchNorm(_ x: Tensor, scale gamma: Tensor, shift beta: Tensor,
         let pdy = SharedPointer(dy.pointer), pyy = SharedPointer(y.pointer), pdz = dz.map { SharedPointer($0.pointer) }
         let sums = withChannelPointers([mean, invStd]) { p in
             let (m, k) = (p[0], p[1])
-            // [Σdz per channel, Σdz·x̂ per channel]
-            return Parallel.columnSums(rows: rows, width: 2 * c, grain: grain) { range, acc in
+            // (Σdz per channel, Σdz·x̂ per channel)
+            return Parallel.channelSums(rows: rows, channels: c, grain: grain) { range, sums in
                 for r in range {
-                    let gi = pdy + r * c, xi = px + r * c, yi = pyy + r * c
-                    for j in 0..<c {
-                        let d = relu && yi[j] <= 0 ? 0 : gi[j]
-                        if let pdz { pdz[r * c + j] = d }
-                        acc[j] += Double(d)
-                        acc[c + j] += Double(d * ((xi[j] - m[j]) * k[j]))
+                    for j in stride(from: 0, to: c, by: 16) {
+                        let n = min(16, c - j), at = r * c + j
+                        var d = loadLanes(pdy + at, n)
+                        if relu { d.replace(with: 0, where: loadLanes(pyy + at, n) .<= 0) }
+                        if let pdz { storeLanes(d, pdz + at, n) }
+                        sums[2 * (j / 16)] += d
+                        sums[2 * (j / 16) + 1] += d * ((loadLanes(px + at, n) - loadLanes(m + j, n)) * loadLanes(k + j, n))
                     }
                 }
             }
         }
-        let dBeta = Tensor(shape: [c], scalars: (0..<c).map { Float(sums[$0]) })
-        let dGamma = Tensor(shape: [c], scalars: (0..<c).map { Float(sums[c + $0]) })
+        let dBeta = Tensor(shape: [c], scalars: sums.first.map { Float($0) })
+        let dGamma = Tensor(shape: [c], scalars: sums.second.map { Float($0) })
         var dx: Tensor?
         if x.requiresGradient {
             // dx = a·dz + k·x̂ + b per channel, a = γ·invStd; in training b = −a·Σdz/n and
             // k = −a·Σ(dz·x̂)/n (the batch statistics depend on x), else both are 0.
             let n = Float(rows)
             let a = (0..<c).map { g[$0] * invStd[$0] }
-            let k = (0..<c).map { training ? -a[$0] * Float(sums[c + $0]) / n : 0 }
-            let b0 = (0..<c).map { training ? -a[$0] * Float(sums[$0]) / n : 0 }
+            let k = (0..<c).map { training ? -a[$0] * Float(sums.second[$0]) / n : 0 }
+            let b0 = (0..<c).map { training ? -a[$0] * Float(sums.first[$0]) / n : 0 }
             let d = Tensor(uninitialized: x.shape)
             let pd = SharedPointer(d.pointer)
             withChannelPointers([a, k, b0, mean, invStd]) { p in
                 let (pa, pk, pb, m, s) = (p[0], p[1], p[2], p[3], p[4])
                 Parallel.forEach(rows, grain: grain) { range in
                     for r in range {
-                        let gi = pdy + r * c, yi = pyy + r * c, xi = px + r * c, di = pd + r * c
-                        for j in 0..<c {
-                            let dzj = relu && yi[j] <= 0 ? 0 : gi[j]
-                            di[j] = pa[j] * dzj + pk[j] * ((xi[j] - m[j]) * s[j]) + pb[j]
+                        for j in stride(from: 0, to: c, by: 16) {
+                            let n = min(16, c - j), at = r * c + j
+                            var dz = loadLanes(pdy + at, n)
+                            if relu { dz.replace(with: 0, where: loadLanes(pyy + at, n) .<= 0) }
+                            let xHat = (loadLanes(px + at, n) - loadLanes(m + j, n)) * loadLanes(s + j, n)
+                            storeLanes(loadLanes(pa + j, n) * dz + loadLanes(pk + j, n) * xHat + loadLanes(pb + j, n), pd + at, n)
                         }
                     }
                 }

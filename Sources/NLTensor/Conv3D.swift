@@ -395,12 +395,11 @@ func sumRows(_ g: Tensor) -> Tensor {
 func channelSums(_ g: Tensor) -> [Double] {
     let c = max(g.shape.last ?? 1, 1)
     let pg = SharedPointer(g.pointer)
-    return Parallel.columnSums(rows: g.count / c, width: c, grain: max(1, 16384 / c)) { rows, acc in
+    return Parallel.channelSums(rows: g.count / c, channels: c, grain: max(1, 16384 / c)) { rows, sums in
         for r in rows {
-            let row = pg + r * c
-            for j in 0..<c { acc[j] += Double(row[j]) }
+            for j in stride(from: 0, to: c, by: 16) { sums[2 * (j / 16)] += loadLanes(pg + r * c + j, min(16, c - j)) }
         }
-    }
+    }.first
 }
 
 /// 3D convolution, channels-last: x [N, T, H, W, Cin] ⊛ weight [kT, kH, kW, Cin, Cout]
