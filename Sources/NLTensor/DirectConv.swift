@@ -1,9 +1,9 @@
 /// Direct convolution for inputs with few channels: the stem's conv1 on RGB (Cin = 3).
 ///
-/// With Cin = 3, im2col copies every input value up to kT·kH·kW times (conv1's 5×7×7 patches,
-/// K = 735: 74 MB per 8×112² clip), and the GEMM that follows has only Cout columns (16 to 64)
-/// over which to reuse each copied value, so it runs at a fraction of its rate, bound by
-/// memory. Here each output row reads the input rows it needs in place and keeps a register
+/// With Cin = 3, im2col copies every input value into kT·kH·kW/(sH·sW) patches on average
+/// (about 61 for conv1's 5×7×7 taps at spatial stride 2; K = 735, 74 MB per 8×112² clip),
+/// and the GEMM that follows has only Cout columns (16 to 64) over which to reuse each copied
+/// value, so it runs at a fraction of its rate, bound by memory. Here each output row reads the input rows it needs in place and keeps a register
 /// block of 8 output positions × 16 channels; the weight gradient keeps 8 taps × 16 channels.
 ///
 /// Shapes: x [N, T, H, W, Cin] is copied once with W zero-padded into rows of `rowLength`
