@@ -109,7 +109,7 @@ public struct AblationPlan {
                 let overrides = variant.overrides + ["train.seed=\(seed)"] + (quick ? self.quick : [])
                 var config = try ModelConfig.load(path: base, overrides: overrides.filter { !$0.hasPrefix("train.") })
                 config.model.classes = trainSet.classes.count
-                let trainConfig = try TrainConfig.load(path: base, overrides: overrides)
+                let trainConfig = try TrainConfig.load(path: base, overrides: overrides, modelCrop: config.model.trainCrop)
                 // The resolved configs, not the override text: variants spelled differently but
                 // equal (stage:res4 and 1-block) share a run.
                 let key = [try config.yaml(), "\(trainConfig)", train!, val!, "eval \(evalClips)x\(evalCrops)"].joined(separator: "\u{1}")

@@ -19,7 +19,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var nesterov = true
     public var weightDecay: Float = 1e-4
     public var weightDecayBN: Float = 0
-    /// Short side drawn uniformly from this range before the random crop.
+    /// Short side drawn uniformly from this range before the random crop. In a preset, both
+    /// default to the model's `train_crop` (official: crop 224, jitter [256, 320], the same
+    /// 8/7 and 10/7 of the crop for smaller models), so the crop the network trains on is the
+    /// window its test head pools.
     public var jitter = [256, 320]
     public var crop = 224
     public var flip = true
@@ -66,8 +69,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         preciseBNBatches = try c.decodeIfPresent(Int.self, forKey: .preciseBNBatches) ?? d.preciseBNBatches
     }
 
-    /// The `train:` section of a preset file (with the same `--set` overrides, "train.x=…").
-    public static func load(path: String, overrides: [String] = []) throws -> TrainConfig {
+    /// The `train:` section of a preset file (with the same `--set` overrides, "train.x=…");
+    /// `crop` and `jitter`, when not given, follow `modelCrop` (the model's `train_crop`).
+    public static func load(path: String, overrides: [String] = [], modelCrop: Int = 224) throws -> TrainConfig {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ConfigError(source: path, keyPath: "", message: "cannot read the file")
         }
@@ -78,6 +82,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             let key = String(o[o.index(o.startIndex, offsetBy: 6)..<eq])
             section[key] = (try? Yams.load(yaml: String(o[o.index(after: eq)...]))) ?? String(o[o.index(after: eq)...])
         }
+        if section["crop"] == nil { section["crop"] = modelCrop }
+        if section["jitter"] == nil, let crop = section["crop"] as? Int { section["jitter"] = [crop * 8 / 7, crop * 10 / 7] }
         root["train"] = section
         let allowed = Set(CodingKeys.allCases.map(\.rawValue))
         if let bad = section.keys.sorted().first(where: { !allowed.contains($0) }) {

@@ -45,7 +45,7 @@ struct Train: ParsableCommand {
         let train = try VideoList(path: trainList, classes: classNames)
         var modelConfig = try ModelConfig.load(path: config, overrides: overrides.filter { !$0.hasPrefix("train.") })
         modelConfig.model.classes = train.classes.count
-        let trainConfig = try TrainConfig.load(path: config, overrides: overrides)
+        let trainConfig = try TrainConfig.load(path: config, overrides: overrides, modelCrop: modelConfig.model.trainCrop)
         let model = ResNet3D(config: modelConfig, seed: trainConfig.seed)
         if let initial, !resume {
             let source = try ResNet3D.load(path: initial)

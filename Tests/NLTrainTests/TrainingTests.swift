@@ -34,6 +34,20 @@ struct ListAndScheduleTests {
         }
     }
 
+    /// A preset without train.crop/jitter trains on its model's train_crop (the window the test
+    /// head pools), with the official recipe's proportions (224: [256, 320]); given values stay.
+    @Test func cropAndJitterFollowTheModel() throws {
+        let path = write("model: {train_crop: 112}\ntrain: {batch_size: 4}\n", "crop.yaml")
+        let small = try TrainConfig.load(path: path, modelCrop: 112)
+        #expect(small.crop == 112 && small.jitter == [128, 160], "\(small.crop) \(small.jitter)")
+        let official = try TrainConfig.load(path: path, modelCrop: 224)
+        #expect(official.crop == 224 && official.jitter == [256, 320])
+        let given = try TrainConfig.load(path: path, overrides: ["train.crop=96"], modelCrop: 112)
+        #expect(given.crop == 96 && given.jitter == [109, 137])
+        let both = try TrainConfig.load(path: path, overrides: ["train.crop=96", "train.jitter=[100, 120]"], modelCrop: 112)
+        #expect(both.crop == 96 && both.jitter == [100, 120])
+    }
+
     @Test func learningRateSchedules() {
         var c = TrainConfig()
         c.baseLR = 0.1; c.steps = [10, 20]; c.gamma = 0.1; c.maxIterations = 30
