@@ -12,7 +12,8 @@ export TMPDIR="$scratch"
 "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 total=$(grep -oE 'Test run with [0-9]+ tests?' "$log" | tail -1 | grep -oE '[0-9]+')
-failed_tests=$(grep -E '^✘ Test [^ ]+ failed' "$log" | wc -l)
+# "✘ Test name() failed …", or "✘ Test name(_:) with N test cases failed …" for parameterised ones.
+failed_tests=$(grep -E '^✘ Test [^ ]+ (with [0-9]+ test cases? )?failed' "$log" | wc -l)
 if [ -z "$total" ]; then
   echo "tests: no Swift Testing summary found (exit status $status)"
   exit $(( status == 0 ? 1 : status ))

@@ -52,15 +52,28 @@ public func maxPool3d(_ x: Tensor, kernel: [Int], stride: [Int]? = nil, padding:
     // For the backward pass: which input row won, per output element.
     let argmax = UnsafeMutablePointer<Int32>.allocate(capacity: max(y.count, 1))
     let px = SharedPointer(x.pointer), py = SharedPointer(y.pointer), pa = SharedPointer(argmax)
+    // The first in-bounds tap, then any tap that is larger or NaN (PyTorch's rule: the first
+    // maximum in window order wins, and a NaN propagates). Every window has a tap in bounds
+    // (padding is at most half the kernel).
     Parallel.forEach(plan.outputRows, grain: max(1, 2048 / max(c, 1))) { rows in
         for row in rows {
             let out = py + row * c, arg = pa + row * c
-            out.update(repeating: -.infinity, count: c)
-            arg.update(repeating: -1, count: c)
+            var first = true
             plan.forEachTap(ofOutputRow: row) { inRow in
                 let src = px + inRow * c
-                for ch in 0..<c where src[ch] > out[ch] || arg[ch] < 0 {
-                    out[ch] = src[ch]; arg[ch] = Int32(inRow)
+                if first {
+                    out.update(from: src, count: c)
+                    arg.update(repeating: Int32(inRow), count: c)
+                    first = false
+                    return
+                }
+                for j in Swift.stride(from: 0, to: c, by: 16) {
+                    let n = min(16, c - j)
+                    let v = loadLanes(src + j, n), best = loadLanes(out + j, n)
+                    let take = (v .> best) .| (v .!= v)
+                    guard any(take) else { continue }
+                    storeLanes(best.replacing(with: v, where: take), out + j, n)
+                    storeLanes(loadLanes(arg + j, n).replacing(with: Int32(inRow), where: take), arg + j, n)
                 }
             }
         }
