@@ -61,6 +61,8 @@ conv_cases = [
     ("direct_stem_k577", 2, 3, 4, 11, 13, 16, (5, 7, 7), (1, 2, 2), (2, 3, 3), (1, 1, 1), False),
     ("direct_k133_c32_bias", 1, 3, 3, 9, 21, 32, (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), True),
     ("direct_cin1_s222", 1, 1, 5, 8, 19, 16, (3, 5, 5), (2, 2, 2), (1, 2, 2), (1, 1, 1), False),
+    ("direct_stem_c8", 2, 3, 3, 10, 12, 8, (5, 7, 7), (1, 2, 2), (2, 3, 3), (1, 1, 1), False),   # 8-channel blocks
+    ("direct_k177_c24", 1, 3, 2, 9, 17, 24, (1, 7, 7), (1, 2, 2), (0, 3, 3), (1, 1, 1), True),  # three of them
 ]
 for name, n, cin, t, h, w, cout, k, s, p, d, has_bias in conv_cases:
     x = leaf(n, cin, t, h, w)

@@ -53,6 +53,13 @@ struct GradientCheckTests {
         }
     }
 
+    /// The same with 8-channel blocks (Cout 8: the width-8 models' stem).
+    @Test func conv3dDirectEightChannels() {
+        check("conv3d direct 8", [randomTensor([1, 2, 5, 11, 3], seed: 18), randomTensor([1, 3, 3, 3, 8], seed: 19, scale: 0.3)]) {
+            conv3d($0[0], weight: $0[1], stride: [1, 1, 2], padding: [0, 1, 1])
+        }
+    }
+
     @Test func batchNormTraining() {
         check("batchNorm", [randomTensor([2, 2, 3, 3, 4], seed: 4), randomTensor([4], seed: 5),
                             randomTensor([4], seed: 6)]) { xs in
