@@ -22,25 +22,45 @@ public struct BatchNormStatistics: Sendable {
     }
 }
 
+/// How BN's loops walk a [rows, C] tensor: as rows of `width` lanes. A channel count below 16
+/// that divides it (8 in the width-8 models) is walked as rows of 16 lanes, each holding 16/C
+/// rows of x, so that every vector is full: per-channel constants are repeated across the
+/// lanes (`spread`) and per-lane sums are added back into channels (`fold`).
+private struct ChannelLanes {
+    let channels: Int, width: Int, rows: Int
+
+    init(count: Int, channels c: Int) {
+        channels = c
+        width = c < 16 && 16 % c == 0 && count % 16 == 0 ? 16 : c
+        rows = count / max(width, 1)
+    }
+
+    func spread(_ a: [Float]) -> [Float] { (0..<width).map { a[$0 % channels] } }
+
+    func fold(_ sums: [Double]) -> [Double] {
+        (0..<channels).map { ch in Swift.stride(from: ch, to: width, by: channels).reduce(0) { $0 + sums[$1] } }
+    }
+}
+
 /// Per-channel mean and sum of squared deviations from it (Double across blocks of rows, so
 /// large batches keep float32 parity with PyTorch). Two passes, as PyTorch's CPU kernel makes.
-private func channelMoments(_ x: Tensor, channels c: Int) -> (mean: [Double], m2: [Double]) {
-    let rows = x.count / c
+private func channelMoments(_ x: Tensor, _ lanes: ChannelLanes) -> (mean: [Double], m2: [Double]) {
+    let (w, rows) = (lanes.width, x.count / max(lanes.channels, 1))
     let px = SharedPointer(x.pointer)
-    let mean = channelSums(x).map { $0 / Double(max(rows, 1)) }
-    let m2 = withChannelPointers([mean.map { Float($0) }]) { p in
+    let mean = lanes.fold(channelSums(x, lanes: w)).map { $0 / Double(max(rows, 1)) }
+    let m2 = withChannelPointers([lanes.spread(mean.map { Float($0) })]) { p in
         let m = p[0]
-        return Parallel.channelSums(rows: rows, channels: c, grain: max(1, 16384 / c)) { range, sums in
+        return Parallel.channelSums(rows: lanes.rows, channels: w, grain: max(1, 16384 / w)) { range, sums in
             for r in range {
-                for j in stride(from: 0, to: c, by: 16) {
-                    let n = min(16, c - j)
-                    let d = loadLanes(px + r * c + j, n) - loadLanes(m + j, n)
+                for j in stride(from: 0, to: w, by: 16) {
+                    let n = min(16, w - j)
+                    let d = loadLanes(px + r * w + j, n) - loadLanes(m + j, n)
                     sums[2 * (j / 16)] += d * d
                 }
             }
         }.first
     }
-    return (mean, m2)
+    return (mean, lanes.fold(m2))
 }
 
 /// Per-channel constants as pointers the parallel loops can share; valid inside `body`.
@@ -71,11 +91,12 @@ public func batchNorm(_ x: Tensor, scale gamma: Tensor, shift beta: Tensor,
         require(residual.shape == x.shape, "batchNorm: residual \(residual.shape) does not match input \(x.shape)")
     }
     let rows = x.count / max(c, 1)
+    let lanes = ChannelLanes(count: x.count, channels: c)
     let g = gamma.scalars, b = beta.scalars
     let mean: [Float], invStd: [Float]
     if training {
         require(rows > 1, "batchNorm in training needs more than one value per channel, got input \(x.shape)")
-        let (m, m2) = channelMoments(x, channels: c)
+        let (m, m2) = channelMoments(x, lanes)
         mean = m.map { Float($0) }
         invStd = (0..<c).map { Float(1 / (m2[$0] / Double(rows) + Double(epsilon)).squareRoot()) }
         statistics.mean.withUnsafeMutableBufferPointer { rm in
@@ -92,14 +113,16 @@ public func batchNorm(_ x: Tensor, scale gamma: Tensor, shift beta: Tensor,
     let scale = (0..<c).map { g[$0] * invStd[$0] }
     let shift = (0..<c).map { b[$0] - mean[$0] * scale[$0] }
     let y = Tensor(uninitialized: x.shape)
-    let grain = max(1, 8192 / max(c, 1))
+    // The loops below walk rows of w lanes (see ChannelLanes).
+    let (w, laneRows) = (lanes.width, lanes.rows)
+    let grain = max(1, 8192 / max(w, 1))
     let px = SharedPointer(x.pointer), py = SharedPointer(y.pointer), pr = residual.map { SharedPointer($0.pointer) }
-    withChannelPointers([scale, shift]) { p in
+    withChannelPointers([lanes.spread(scale), lanes.spread(shift)]) { p in
         let (s, t) = (p[0], p[1])
-        Parallel.forEach(rows, grain: grain) { range in
+        Parallel.forEach(laneRows, grain: grain) { range in
             for r in range {
-                for j in stride(from: 0, to: c, by: 16) {
-                    let n = min(16, c - j), at = r * c + j
+                for j in stride(from: 0, to: w, by: 16) {
+                    let n = min(16, w - j), at = r * w + j
                     var v = loadLanes(px + at, n) * loadLanes(s + j, n) + loadLanes(t + j, n)
                     if let pr { v += loadLanes(pr + at, n) }
                     if relu { v.replace(with: 0, where: v .< 0) }
@@ -114,13 +137,13 @@ public func batchNorm(_ x: Tensor, scale gamma: Tensor, shift beta: Tensor,
         // dz = dy where the ReLU passed (all of dy without one); kept only for the residual.
         let dz = wantResidual && relu ? Tensor(uninitialized: x.shape) : nil
         let pdy = SharedPointer(dy.pointer), pyy = SharedPointer(y.pointer), pdz = dz.map { SharedPointer($0.pointer) }
-        let sums = withChannelPointers([mean, invStd]) { p in
+        let sums = withChannelPointers([lanes.spread(mean), lanes.spread(invStd)]) { p in
             let (m, k) = (p[0], p[1])
-            // (Σdz per channel, Σdz·x̂ per channel)
-            return Parallel.channelSums(rows: rows, channels: c, grain: grain) { range, sums in
+            // (Σdz per lane, Σdz·x̂ per lane)
+            return Parallel.channelSums(rows: laneRows, channels: w, grain: grain) { range, sums in
                 for r in range {
-                    for j in stride(from: 0, to: c, by: 16) {
-                        let n = min(16, c - j), at = r * c + j
+                    for j in stride(from: 0, to: w, by: 16) {
+                        let n = min(16, w - j), at = r * w + j
                         var d = loadLanes(pdy + at, n)
                         if relu { d.replace(with: 0, where: loadLanes(pyy + at, n) .<= 0) }
                         if let pdz { storeLanes(d, pdz + at, n) }
@@ -130,24 +153,25 @@ public func batchNorm(_ x: Tensor, scale gamma: Tensor, shift beta: Tensor,
                 }
             }
         }
-        let dBeta = Tensor(shape: [c], scalars: sums.first.map { Float($0) })
-        let dGamma = Tensor(shape: [c], scalars: sums.second.map { Float($0) })
+        let (sumDz, sumDzXHat) = (lanes.fold(sums.first), lanes.fold(sums.second))
+        let dBeta = Tensor(shape: [c], scalars: sumDz.map { Float($0) })
+        let dGamma = Tensor(shape: [c], scalars: sumDzXHat.map { Float($0) })
         var dx: Tensor?
         if x.requiresGradient {
             // dx = a·dz + k·x̂ + b per channel, a = γ·invStd; in training b = −a·Σdz/n and
             // k = −a·Σ(dz·x̂)/n (the batch statistics depend on x), else both are 0.
             let n = Float(rows)
             let a = (0..<c).map { g[$0] * invStd[$0] }
-            let k = (0..<c).map { training ? -a[$0] * Float(sums.second[$0]) / n : 0 }
-            let b0 = (0..<c).map { training ? -a[$0] * Float(sums.first[$0]) / n : 0 }
+            let k = (0..<c).map { training ? -a[$0] * Float(sumDzXHat[$0]) / n : 0 }
+            let b0 = (0..<c).map { training ? -a[$0] * Float(sumDz[$0]) / n : 0 }
             let d = Tensor(uninitialized: x.shape)
             let pd = SharedPointer(d.pointer)
-            withChannelPointers([a, k, b0, mean, invStd]) { p in
+            withChannelPointers([a, k, b0, mean, invStd].map(lanes.spread)) { p in
                 let (pa, pk, pb, m, s) = (p[0], p[1], p[2], p[3], p[4])
-                Parallel.forEach(rows, grain: grain) { range in
+                Parallel.forEach(laneRows, grain: grain) { range in
                     for r in range {
-                        for j in stride(from: 0, to: c, by: 16) {
-                            let n = min(16, c - j), at = r * c + j
+                        for j in stride(from: 0, to: w, by: 16) {
+                            let n = min(16, w - j), at = r * w + j
                             var dz = loadLanes(pdy + at, n)
                             if relu { dz.replace(with: 0, where: loadLanes(pyy + at, n) .<= 0) }
                             let xHat = (loadLanes(px + at, n) - loadLanes(m + j, n)) * loadLanes(s + j, n)

@@ -179,8 +179,12 @@ add_case("concat/axis1", "concat", {"axis": 1}, a=parts[0], b=parts[1], c=parts[
 
 # ---- batch norm with the residual add and ReLU of a ResNet unit: relu(bn(x) + r) ---------------
 # (after the cases above, so their random draws are unchanged)
-for name, training in [("train", True), ("eval", False)]:
-    shape, c = (2, 6, 3, 4, 5), 6
+# 8 channels: walked as 16-lane rows holding two rows of x each (BatchNorm.swift's ChannelLanes);
+# the _odd case has a count that is not a multiple of 16.
+for name, training, shape in [("train", True, (2, 6, 3, 4, 5)), ("eval", False, (2, 6, 3, 4, 5)),
+                              ("train_c8", True, (3, 8, 2, 3, 5)), ("eval_c8", False, (3, 8, 2, 3, 5)),
+                              ("train_c8_odd", True, (1, 8, 3, 1, 3))]:
+    c = shape[1]
     x = (torch.randn(*shape) * 2 + 0.5).requires_grad_(True)
     r = leaf(*shape)
     gamma = (torch.rand(c) + 0.5).requires_grad_(True)
