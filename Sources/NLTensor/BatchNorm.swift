@@ -31,7 +31,7 @@ private struct ChannelLanes {
 
     init(count: Int, channels c: Int) {
         channels = c
-        width = c < 16 && 16 % c == 0 && count % 16 == 0 ? 16 : c
+        width = c > 0 && c < 16 && 16 % c == 0 && count % 16 == 0 ? 16 : c
         rows = count / max(width, 1)
     }
 
