@@ -349,20 +349,16 @@ func conv3dBackward(_ dy: Tensor, x: Tensor, weight: Tensor, geometry: ConvGeome
         return (dx, dw)
     }
     // Images as the unit of parallel work: each image's dx is its own region, so col2im needs
-    // no locks, and each part sums its dW in its own buffer (part 0 in dw itself), added at the
-    // end. Tiles are sized for the thread's cache. With one part (a single clip), the loops
-    // inside run in parallel instead.
+    // no locks, and each part sums its dW in its own buffer. Tiles are sized for the thread's
+    // cache. With one part (a single clip), the loops inside run in parallel instead.
     let dx = wantInput ? Tensor(zeros: x.shape) : nil
     let parts = Parallel.chunkCount(plan.n, grain: 1)
     let tile = plan.tileRows(bytes: parts > 1 ? ConvPlan.threadTileBytes : ConvPlan.tileBytes)
-    let partial = dw == nil || parts == 1 ? nil : Tensor(zeros: [parts - 1, k * cout])
     let (px, pw, pdy) = (SharedPointer(x.pointer), SharedPointer(weight.pointer), SharedPointer(dy.pointer))
-    let pdx = dx.map { SharedPointer($0.pointer) }, pdw = dw.map { SharedPointer($0.pointer) }
-    let pPartial = partial.map { SharedPointer($0.pointer) }
-    Parallel.forEachChunk(plan.n, grain: 1) { part, images in
+    let pdx = dx.map { SharedPointer($0.pointer) }
+    Parallel.forEachChunk(plan.n, grain: 1, summingInto: dw?.pointer, size: k * cout) { images, dwSum in
         let cols = UnsafeMutablePointer<Float>.allocate(capacity: tile * k)
         defer { cols.deallocate() }
-        let dwSum = part == 0 ? pdw?.base : pPartial.map { $0 + (part - 1) * k * cout }
         for image in images {
             for first in stride(from: 0, to: plan.rows, by: tile) {
                 let count = min(tile, plan.rows - first)
@@ -379,9 +375,6 @@ func conv3dBackward(_ dy: Tensor, x: Tensor, weight: Tensor, geometry: ConvGeome
                 }
             }
         }
-    }
-    if let dw, let partial {
-        for p in 0..<(parts - 1) { addRun(dw.pointer, partial.pointer + p * k * cout, k * cout) }
     }
     return (dx, dw)
 }

@@ -52,9 +52,10 @@ struct DirectConv: @unchecked Sendable {
         return padded
     }
 
-    /// The input rows output row (image, ot, oh) reads, with their weight tap row: the (kt, kh)
-    /// pairs inside the input, and where each starts in the padded input and in the weight.
-    func inputRows(image: Int, ot: Int, oh: Int, _ body: (_ inputRow: Int, _ tapRow: Int) -> Void) {
+    /// The input rows that output row r (image, ot, oh of the N·T'·H' rows) reads, with their
+    /// weight tap row: the (kt, kh) pairs inside the input.
+    func inputRows(ofOutputRow r: Int, _ body: (_ inputRow: Int, _ tapRow: Int) -> Void) {
+        let oh = r % plan.ho, ot = (r / plan.ho) % plan.to, image = r / (plan.ho * plan.to)
         let g = plan.geometry
         for kt in 0..<g.kernel[0] {
             let ti = ot * g.stride[0] - g.padding[0] + kt
@@ -78,7 +79,7 @@ struct DirectConv: @unchecked Sendable {
     }
 
     /// dW [kT·kH·kW·Cin, Cout] = Σ over output positions of patch ⊗ dy. Each part of the output
-    /// rows sums into its own buffer (part 0 into dw), added at the end.
+    /// rows sums into its own buffer (`Parallel.forEachChunk(summingInto:)`).
     func weightGradient(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, into dw: UnsafeMutablePointer<Float>) {
         if plan.cout % 16 == 0 {
             weightGradient(dy, x: x, into: dw, channels: SIMD16<Float>.self)
@@ -99,11 +100,10 @@ struct DirectConv: @unchecked Sendable {
         let outputRows = plan.n * plan.to * plan.ho
         Parallel.forEach(outputRows, grain: 4) { rows in
             for r in rows {
-                let oh = r % plan.ho, ot = (r / plan.ho) % plan.to, image = r / (plan.ho * plan.to)
                 for channel in stride(from: 0, to: cout, by: V.scalarCount) {
                     for w0 in stride(from: 0, to: wo, by: blockWidth) {
                         var acc = Block<V>()
-                        inputRows(image: image, ot: ot, oh: oh) { inputRow, tapRow in
+                        inputRows(ofOutputRow: r) { inputRow, tapRow in
                             // Σ_j x[w0 + b, j] · W[j, channel…+V] for the 8 positions b.
                             acc.accumulate(x: pp + inputRow * length + w0 * step, lane: step, advance: 1,
                                            vector: pw + tapRow * taps * cout + channel, vectorAdvance: cout, steps: taps)
@@ -123,19 +123,13 @@ struct DirectConv: @unchecked Sendable {
         let padded = paddedInput(x)
         defer { padded.deallocate() }
         let (wo, cout, length, taps, step) = (plan.wo, plan.cout, rowLength, rowTaps, positionStride)
-        let k = plan.k, outputRows = plan.n * plan.to * plan.ho
-        let parts = Parallel.chunkCount(outputRows, grain: 4)
-        let partial = UnsafeMutablePointer<Float>.allocate(capacity: max(parts - 1, 0) * k * cout)
-        defer { partial.deallocate() }
-        partial.update(repeating: 0, count: max(parts - 1, 0) * k * cout)
-        let (pp, pdy, pdw, pPartial) = (SharedPointer(padded), SharedPointer(UnsafeMutablePointer(mutating: dy)),
-                                        SharedPointer(dw), SharedPointer(partial))
-        Parallel.forEachChunk(outputRows, grain: 4) { part, rows in
-            let sum = part == 0 ? pdw.base : pPartial + (part - 1) * k * cout
+        let outputRows = plan.n * plan.to * plan.ho
+        let (pp, pdy) = (SharedPointer(padded), SharedPointer(UnsafeMutablePointer(mutating: dy)))
+        Parallel.forEachChunk(outputRows, grain: 4, summingInto: dw, size: plan.k * cout) { rows, sum in
+            let sum = sum!
             for r in rows {
-                let oh = r % plan.ho, ot = (r / plan.ho) % plan.to, image = r / (plan.ho * plan.to)
                 for channel in stride(from: 0, to: cout, by: V.scalarCount) {
-                    inputRows(image: image, ot: ot, oh: oh) { inputRow, tapRow in
+                    inputRows(ofOutputRow: r) { inputRow, tapRow in
                         for j0 in stride(from: 0, to: taps, by: blockWidth) {
                             // Σ_w x[w, j0 + b] · dy[w, channel…+V] for the 8 taps b.
                             let target = sum + (tapRow * taps + j0) * cout + channel
@@ -149,7 +143,6 @@ struct DirectConv: @unchecked Sendable {
                 }
             }
         }
-        for p in 0..<(parts - 1) { addRun(dw, partial + p * k * cout, k * cout) }
     }
 
     /// A register block: 8 vectors V of channels (8 output positions or 8 taps, × 16 or 8 channels).

@@ -38,6 +38,25 @@ public enum Parallel {
         }
     }
 
+    /// `forEachChunk` for a sum into `target` (`size` floats): each chunk adds into its own
+    /// buffer, chunk 0 into `target` itself and the others into zeroed scratch, which is added
+    /// into `target` in chunk order at the end (the result does not depend on which thread ran
+    /// which chunk). With no target, the body gets no buffer.
+    static func forEachChunk(_ count: Int, grain: Int = 1, summingInto target: UnsafeMutablePointer<Float>?, size: Int,
+                             _ body: @Sendable (Range<Int>, UnsafeMutablePointer<Float>?) -> Void) {
+        let chunks = chunkCount(count, grain: grain)
+        let scratch = target == nil || chunks == 1 ? nil : UnsafeMutablePointer<Float>.allocate(capacity: (chunks - 1) * size)
+        defer { scratch?.deallocate() }
+        scratch?.initialize(repeating: 0, count: (chunks - 1) * size)
+        let (pt, ps) = (target.map(SharedPointer.init), scratch.map(SharedPointer.init))
+        forEachChunk(count, grain: grain) { chunk, range in
+            body(range, chunk == 0 ? pt?.base : ps.map { $0 + (chunk - 1) * size })
+        }
+        if let target, let scratch {
+            for chunk in 1..<chunks { addRun(target, scratch + (chunk - 1) * size, size) }
+        }
+    }
+
     /// Calls body(i) once for each i in 0..<count, the cores taking tasks as they free up
     /// (uneven tasks balance themselves). Loops inside a task run on the task's thread.
     public static func forEachTask(_ count: Int, _ body: @Sendable (Int) -> Void) {
