@@ -17,7 +17,7 @@ ifneq ($(BLAS_CORE),)
 export OPENBLAS_CORETYPE ?= $(BLAS_CORE)
 endif
 
-.PHONY: all deps build test demo bench fixtures fuzz clean
+.PHONY: all deps build test demo bench fixtures fuzz stress clean
 
 all: build
 
@@ -64,6 +64,14 @@ fuzz: deps
 	  -o .build/fuzz/video_fuzz 2>&1 | grep -v "Cannot export local symbol" || true
 	.build/fuzz/video_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096 \
 	  -artifact_prefix=.build/fuzz/ .build/fuzz/corpus Fuzz/corpus Fuzz/regressions
+
+# The worker pool under ThreadSanitizer: WorkerPool.swift with a driver of plain, nested and
+# concurrent callers (STRESS_ROUNDS per caller, 3 callers); fails on a data race or a lost chunk.
+STRESS_ROUNDS ?= 200000
+stress:
+	mkdir -p .build/stress
+	$(SWIFT)c -O -sanitize=thread -o .build/stress/pool_stress Sources/NLTensor/WorkerPool.swift Tests/PoolStress/main.swift
+	TSAN_OPTIONS=halt_on_error=1 .build/stress/pool_stress $(STRESS_ROUNDS)
 
 clean:
 	rm -rf .build

@@ -12,9 +12,14 @@ import Synchronization
 final class WorkerPool: @unchecked Sendable {
     static let shared = WorkerPool(workers: Parallel.cores - 1)
 
-    /// The current job's generation (high 32 bits) and its next unclaimed chunk (low 32 bits):
-    /// one atomic, so a worker that wakes up late can never claim a chunk of a newer job
-    /// under an older one's identity.
+    /// The current job's generation (high 32 bits) and how many of its chunks are still
+    /// unclaimed (low 32 bits): one atomic, so a claim is one compare-and-swap of both. A
+    /// worker that read the ticket of a finished job holds (old generation, 0), which allows
+    /// no claim and can never match a newer job's ticket. (Counting up to a separate chunk
+    /// count, as before, let a late worker compare its stale index with the NEXT job's count,
+    /// written just before that job's ticket, and claim a phantom chunk: the next job then
+    /// ran that chunk twice and counted one too many done, so its caller could return while a
+    /// worker still ran its closure — the "closure argument was escaped" trap.)
     private let ticket = Atomic<UInt64>(0)
     /// Chunks claimed but not finished, plus unclaimed ones.
     private let pending = Atomic<Int>(0)
@@ -51,7 +56,7 @@ final class WorkerPool: @unchecked Sendable {
             self.chunks = chunks
             pending.store(chunks, ordering: .sequentiallyConsistent)
             let generation = (ticket.load(ordering: .sequentiallyConsistent) >> 32) &+ 1
-            ticket.store(generation << 32, ordering: .sequentiallyConsistent)
+            ticket.store(generation << 32 | UInt64(chunks), ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 lock.lock()
                 lock.broadcast()
@@ -75,12 +80,21 @@ final class WorkerPool: @unchecked Sendable {
         while true {
             let t = ticket.load(ordering: .sequentiallyConsistent)
             guard t >> 32 == generation else { return }
-            let chunk = Int(t & 0xFFFF_FFFF)
-            guard chunk < chunks else { return }
-            guard ticket.compareExchange(expected: t, desired: t + 1, ordering: .sequentiallyConsistent).exchanged else { continue }
-            job!(chunk)
+            let unclaimed = Int(t & 0xFFFF_FFFF)
+            guard unclaimed > 0 else { return }
+            guard ticket.compareExchange(expected: t, desired: t - 1, ordering: .sequentiallyConsistent).exchanged else { continue }
+            // The claim keeps this job's `pending` above zero, so its caller has not moved on
+            // and `chunks` is this job's.
+            runJob(chunks - unclaimed)
+            // Counted done only after runJob has returned and dropped its copy of the closure
+            // (not inlined, so no release of it can move past this update).
             pending.subtract(1, ordering: .sequentiallyConsistent)
         }
+    }
+
+    @inline(never)
+    private func runJob(_ chunk: Int) {
+        job.unsafelyUnwrapped(chunk)
     }
 
     private func work() {
