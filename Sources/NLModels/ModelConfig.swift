@@ -52,6 +52,16 @@ public enum Subsampling: String, Codable, Sendable, CaseIterable {
     case none
 }
 
+/// How a non-local block's θ, φ, g and W_z convolutions start.
+public enum NonLocalInit: String, Codable, Sendable, CaseIterable {
+    /// Gaussian, std 0.01 (the official code and mmaction2): θᵀφ ≈ 0, so every block starts
+    /// with near-uniform attention — harmless when fine-tuning a pretrained network.
+    case gaussian
+    /// MSRA / He (the paper §4.1, SlowFast's c2_msra_fill): θᵀφ of unit order from the start,
+    /// so attention depends on the pair of positions at once, which training from scratch needs.
+    case msra
+}
+
 /// Normalisation after W_z.
 public enum NonLocalNorm: String, Codable, Sendable, CaseIterable {
     /// BatchNorm with γ initialised to 0 (official)
@@ -73,10 +83,11 @@ public struct NonLocalConfig: Codable, Sendable, Equatable {
     public var norm: NonLocalNorm = .bn
     /// Frames per temporal group per stage (spec §2.4), e.g. ["res3": 4]; absent: no groups.
     public var temporalGroups: [String: Int] = [:]
+    public var initializer: NonLocalInit = .gaussian
 
     enum CodingKeys: String, CodingKey {
         case blocks, instantiation, scale, mode, subsample, outBias = "out_bias", norm
-        case temporalGroups = "temporal_groups"
+        case temporalGroups = "temporal_groups", initializer = "init"
     }
 
     public init() {}
@@ -92,6 +103,7 @@ public struct NonLocalConfig: Codable, Sendable, Equatable {
         outBias = try c.decodeIfPresent(Bool.self, forKey: .outBias) ?? d.outBias
         norm = try c.decodeIfPresent(NonLocalNorm.self, forKey: .norm) ?? d.norm
         temporalGroups = try c.decodeIfPresent([String: Int].self, forKey: .temporalGroups) ?? d.temporalGroups
+        initializer = try c.decodeIfPresent(NonLocalInit.self, forKey: .initializer) ?? d.initializer
     }
 }
 

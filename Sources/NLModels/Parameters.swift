@@ -82,7 +82,7 @@ extension Architecture {
                 // The last BN of each block starts at γ = 0 (the official BN_INIT_GAMMA).
                 conv(block.c); bn("\(block.prefix).branch2.c_bn", block.c.cout, gamma: 0)
                 guard let n = block.nonlocal else { continue }
-                let std = ParameterSpec.Initializer.gaussian(std: 0.01)
+                let std: ParameterSpec.Initializer = nl.initializer == .msra ? .msra : .gaussian(std: 0.01)
                 func nlConv(_ name: String, cin: Int, cout: Int, bias: Bool, init initializer: ParameterSpec.Initializer = std) {
                     conv(ConvSpec(name: "\(n.prefix).\(name)", cin: cin, cout: cout, kernel: [1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0]), init: initializer)
                     if bias { vector("\(n.prefix).\(name).bias", cout, .constant(0)) }

@@ -15,7 +15,12 @@ public struct SharedPointer<T>: @unchecked Sendable {
 /// The project's own loops (im2col, pooling, elementwise, softmax) and large GEMMs split over
 /// the cores here, on `WorkerPool`'s threads.
 public enum Parallel {
-    public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Threads for parallel loops: the processors online, or `NLNET_THREADS` (e.g. 1 for each
+    /// of several processes sharing a machine, such as ablation runs side by side).
+    public static let cores: Int = {
+        if let n = ProcessInfo.processInfo.environment["NLNET_THREADS"].flatMap(Int.init), n >= 1 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
 
     /// Calls `body` on disjoint chunks covering 0..<count, in parallel when the work is large
     /// enough (`grain` is the least number of items worth a thread).

@@ -9,6 +9,17 @@ import Yams
 public struct AblationPlan {
     public struct Variant { public var name: String; public var overrides: [String] }
 
+    /// A claim the report checks against seed noise: variant `better` beats variant `than` on
+    /// `metric` (`top1`, `top5`, or a validation class name for that class's top-1).
+    public struct Claim: Sendable, Equatable {
+        public var better: String
+        public var than: String
+        public var metric: String
+        public init(better: String, than: String, metric: String = "top1") {
+            self.better = better; self.than = than; self.metric = metric
+        }
+    }
+
     public var name: String
     public var base: String
     public var trainList: String?
@@ -19,12 +30,16 @@ public struct AblationPlan {
     public var variants: [Variant]
     public var evalClips: Int
     public var evalCrops: Int
+    /// The plan's `claims:`, each tested by Welch's t-test in results.md and results.json.
+    public var claims: [Claim] = []
+    /// The plan's `curves:`: variants whose validation top-1 over training steps goes into curves.svg.
+    public var curves: [String] = []
 
     public static func load(path: String) throws -> AblationPlan {
         func fail(_ key: String, _ message: String) -> ConfigError { ConfigError(source: path, keyPath: key, message: message) }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
               let root = (try? Yams.load(yaml: text)) as? [String: Any] else { throw fail("", "cannot read the plan (YAML mapping expected)") }
-        let allowed: Set = ["name", "base", "data", "seeds", "quick", "variants", "eval"]
+        let allowed: Set = ["name", "base", "data", "seeds", "quick", "variants", "eval", "claims", "curves"]
         if let bad = root.keys.sorted().first(where: { !allowed.contains($0) }) { throw fail(bad, "unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))") }
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent()
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : dir.appendingPathComponent(p).path }
@@ -53,6 +68,10 @@ public struct AblationPlan {
             s.seed = UInt64(synth["seed"] as? Int ?? 0)
             s.walkers = synth["walkers"] as? Int ?? s.walkers
             s.decoys = synth["decoys"] as? Int ?? s.decoys
+            s.colours = synth["colours"] as? Int ?? s.colours
+            guard (2...SyntheticDataset.eventPalette.count).contains(s.colours) else {
+                throw fail("data.synth.colours", "must be 2…\(SyntheticDataset.eventPalette.count), got \(s.colours)")
+            }
             plan.synthetic = s
         } else {
             guard let train = data["train"] as? String, let val = data["val"] as? String else {
@@ -67,6 +86,33 @@ public struct AblationPlan {
             return Variant(name: name, overrides: (v["set"] as? [Any] ?? []).map { "\($0)" })
         }
         guard plan.seeds >= 1 else { throw fail("seeds", "must be at least 1") }
+        let names = Set(plan.variants.map(\.name))
+        func variantName(_ value: Any?, _ key: String) throws -> String {
+            guard let name = value.map({ "\($0)" }) else { throw fail(key, "missing: a variant name") }
+            guard names.contains(name) else { throw fail(key, "'\(name)' is not a variant (variants: \(plan.variants.map(\.name).joined(separator: ", ")))") }
+            return name
+        }
+        if let claims = root["claims"] {
+            guard let list = claims as? [Any] else { throw fail("claims", "a list of {better: variant, than: variant, metric: top1} expected") }
+            // Class names are known here only for synthetic data; list data is checked when reporting.
+            let metrics = plan.synthetic.map { Set(["top1", "top5"] + $0.classes.map(\.rawValue)) }
+            plan.claims = try list.enumerated().map { i, item in
+                guard let claim = item as? [String: Any] else { throw fail("claims.\(i)", "a mapping {better: ..., than: ...} expected") }
+                if let bad = claim.keys.sorted().first(where: { !["better", "than", "metric"].contains($0) }) {
+                    throw fail("claims.\(i).\(bad)", "unknown key (allowed: better, metric, than)")
+                }
+                let metric = claim["metric"].map { "\($0)" } ?? "top1"
+                if let metrics, !metric.split(separator: "+").allSatisfy({ metrics.contains(String($0)) }) || metric.isEmpty {
+                    throw fail("claims.\(i).metric", "'\(metric)' is neither top1, top5, a class nor classes joined by + (\(metrics.sorted().joined(separator: ", ")))")
+                }
+                return Claim(better: try variantName(claim["better"], "claims.\(i).better"),
+                             than: try variantName(claim["than"], "claims.\(i).than"), metric: metric)
+            }
+        }
+        if let curves = root["curves"] {
+            guard let list = curves as? [Any] else { throw fail("curves", "a list of variant names expected") }
+            plan.curves = try list.enumerated().map { i, name in try variantName(name, "curves.\(i)") }
+        }
         return plan
     }
 
@@ -81,6 +127,12 @@ public struct AblationPlan {
         public var folder: String?
         /// Top-1 per validation class, by class name.
         public var perClass: [String: Double]?
+
+        public init(variant: String, seed: Int, top1: Double, top5: Double, parameters: Int, gflops: Double,
+                    folder: String? = nil, perClass: [String: Double]? = nil) {
+            self.variant = variant; self.seed = seed; self.top1 = top1; self.top5 = top5
+            self.parameters = parameters; self.gflops = gflops; self.folder = folder; self.perClass = perClass
+        }
     }
 
     /// Trains and evaluates every variant × seed, then writes results.md, results.csv and
@@ -88,7 +140,19 @@ public struct AblationPlan {
     /// by a digest of everything that decides the run (resolved model and training
     /// configs, data, evaluation), so plans sharing a run store train a shared variant once, and a
     /// changed plan or a --quick run never reuses a stale result. `log` gets one line per event.
-    public func run(output: String, runs: String? = nil, seeds: Int? = nil, quick: Bool, log: (String) -> Void) throws -> [Result] {
+    /// What `run` does with the plan's runs.
+    public enum Mode: Sendable {
+        /// Train what is missing (waiting for runs another process holds), then write reports.
+        case trainAndReport
+        /// Train every unclaimed missing run and return; runs other processes hold are skipped.
+        /// For several processes sharing one run store; a later `.report` writes the tables.
+        case trainOnly
+        /// Write the reports from finished runs; an error naming the runs that are missing.
+        case report
+    }
+
+    public func run(output: String, runs: String? = nil, seeds: Int? = nil, quick: Bool, mode: Mode = .trainAndReport,
+                    log: (String) -> Void) throws -> [Result] {
         let out = URL(fileURLWithPath: output)
         let store = URL(fileURLWithPath: runs ?? output)
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
@@ -96,14 +160,23 @@ public struct AblationPlan {
         if let synthetic {
             let dataDir = store.appendingPathComponent("data-" + Self.digest(synthetic.identity)).path
             if !FileManager.default.fileExists(atPath: dataDir + "/val.csv") {
+                // Written aside and renamed into place, so processes sharing the store never
+                // read a half-written set (the loser of a race drops its copy).
                 log("generating the synthetic data in \(dataDir)")
-                try synthetic.write(to: dataDir)
+                try FileManager.default.createDirectory(at: store, withIntermediateDirectories: true)
+                let scratch = dataDir + ".partial-\(getpid())"
+                try? FileManager.default.removeItem(atPath: scratch)
+                try synthetic.write(to: scratch)
+                if rename(scratch, dataDir) != 0 { try? FileManager.default.removeItem(atPath: scratch) }
             }
             (train, val) = (dataDir + "/train.csv", dataDir + "/val.csv")
         }
         let trainSet = try VideoList(path: train!)
         let valSet = try VideoList(path: val!, classes: trainSet.classes)
+        // Decoded once for every run's learning curve (runs whose recipe sets eval_every).
+        var validations: [Validation] = []
         var results: [Result] = []
+        var missing: [String] = []
         for variant in variants {
             for seed in 0..<(seeds ?? self.seeds) {
                 let overrides = variant.overrides + ["train.seed=\(seed)"] + (quick ? self.quick : [])
@@ -121,7 +194,27 @@ public struct AblationPlan {
                 func evaluate(_ model: ResNet3D) -> Evaluation {
                     Evaluation.run(VideoClassifier(model: model, labels: trainSet.classes, views: views), on: valSet)
                 }
-                if let data = try? Data(contentsOf: resultFile), var done = try? JSONDecoder().decode(Result.self, from: data) {
+                func finished() -> Result? { (try? Data(contentsOf: resultFile)).flatMap { try? JSONDecoder().decode(Result.self, from: $0) } }
+                // Another process may hold this run: skip it (train-only) or wait for its result.
+                var claim: RunClaim?
+                var waiting = false
+                claiming: while mode != .report, finished() == nil {
+                    switch try RunClaim.acquire(dir) {
+                    case .claimed(let c):
+                        claim = c
+                        break claiming
+                    case .heldBy(let holder) where mode == .trainOnly:
+                        log("\(variant.name), seed \(seed): held by \(holder), skipped")
+                        break claiming
+                    case .heldBy(let holder):
+                        if !waiting { log("\(variant.name), seed \(seed): waiting for \(holder)") }
+                        waiting = true
+                        Thread.sleep(forTimeInterval: 5)
+                    }
+                }
+                if mode == .trainOnly, claim == nil, finished() == nil { continue }
+                defer { claim?.release() }
+                if var done = finished() {
                     // A result from before per-class accuracies were kept: evaluate its weights again.
                     if done.perClass == nil, let model = try? ResNet3D.load(path: dir.appendingPathComponent("checkpoint.safetensors").path) {
                         done.perClass = Self.perClass(evaluate(model), classes: trainSet.classes)
@@ -133,21 +226,30 @@ public struct AblationPlan {
                     log(String(format: "%@, seed %d: top-1 %.3f (reused %@)", variant.name, seed, done.top1, dir.path))
                     continue
                 }
+                guard mode != .report else { missing.append("\(variant.name) seed \(seed) (\(dir.path))"); continue }
                 let model = ResNet3D(config: config, seed: UInt64(seed))
                 let trainer = try Trainer(model: model, config: trainConfig, train: trainSet, output: dir.path)
                 log("\(variant.name), seed \(seed): training \(trainConfig.maxIterations) steps")
-                try trainer.run(resume: true) { _ in }
+                var validation: Validation?
+                if trainConfig.evalEvery > 0 {
+                    validation = validations.first { $0.views == views } ?? Validation(list: valSet, labels: trainSet.classes, views: views)
+                    if validations.allSatisfy({ $0 !== validation }) { validations.append(validation!) }
+                }
+                try trainer.run(resume: true, validation: validation) { _ in }
                 let evaluation = evaluate(model)
                 let summary = model.summary(frames: config.input.frames, size: config.input.crop)
                 let result = Result(variant: variant.name, seed: seed, top1: evaluation.top1, top5: evaluation.top5,
                                     parameters: summary.parameters, gflops: Double(summary.flops) / 1e9, folder: dir.path,
                                     perClass: Self.perClass(evaluation, classes: trainSet.classes))
-                try JSONEncoder().encode(result).write(to: resultFile)
+                try JSONEncoder().encode(result).write(to: resultFile, options: .atomic)
                 log(String(format: "%@, seed %d: top-1 %.3f", variant.name, seed, result.top1))
                 results.append(result)
             }
         }
-        try writeReports(results, to: out)
+        if !missing.isEmpty {
+            throw ModelError("\(name): \(missing.count) run(s) not finished, so no report: \(missing.joined(separator: "; "))")
+        }
+        if mode != .trainOnly { try writeReports(results, to: out) }
         return results
     }
 
@@ -164,56 +266,5 @@ public struct AblationPlan {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
         return String(h, radix: 16)
-    }
-
-    /// results.csv (every run), results.md (mean ± std per variant, as Table 2), results.svg.
-    func writeReports(_ results: [Result], to out: URL) throws {
-        var csv = ["variant,seed,top1,top5,parameters,gflops,folder"]
-        for r in results { csv.append("\"\(r.variant)\",\(r.seed),\(r.top1),\(r.top5),\(r.parameters),\(r.gflops),\"\(r.folder ?? "")\"") }
-        try (csv.joined(separator: "\n") + "\n").write(to: out.appendingPathComponent("results.csv"), atomically: true, encoding: .utf8)
-        // Per-class columns when there are few classes (the synthetic benchmark's four).
-        let classNames = Set(results.flatMap { $0.perClass.map { Array($0.keys) } ?? [] }).sorted()
-        let classColumns = classNames.count <= 8 ? classNames : []
-        var md = ["# \(name)", "", "| variant | top-1 (%) | top-5 (%) | " + classColumns.map { "\($0) (%) | " }.joined() + "seeds | params | GFLOPs |",
-                  "|---|---|---|" + String(repeating: "---|", count: classColumns.count) + "---|---|---|"]
-        var bars: [(String, Double, Double)] = []
-        for variant in variants {
-            let rs = results.filter { $0.variant == variant.name }
-            guard let first = rs.first else { continue }
-            func stats(_ v: [Double]) -> (Double, Double) {
-                let m = v.reduce(0, +) / Double(v.count)
-                return (m, (v.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(max(v.count - 1, 1))).squareRoot())
-            }
-            let (t1, s1) = stats(rs.map { 100 * $0.top1 }), (t5, s5) = stats(rs.map { 100 * $0.top5 })
-            let perClass = classColumns.map { c -> String in
-                let v = rs.compactMap { $0.perClass?[c] }.map { 100 * $0 }
-                return v.isEmpty ? "– | " : String(format: "%.0f ± %.0f | ", stats(v).0, stats(v).1)
-            }.joined()
-            md.append(String(format: "| %@ | %.1f ± %.1f | %.1f ± %.1f | %@%d | %.2fM | %.2f |", variant.name, t1, s1, t5, s5, perClass, rs.count,
-                             Double(first.parameters) / 1e6, first.gflops))
-            bars.append((variant.name, t1, s1))
-        }
-        md.append("")
-        md.append("Mean ± standard deviation over seeds of top-1 / top-5 (and top-1 per class) on the validation list; GFLOPs per clip (2 × multiply-adds + softmax).")
-        try (md.joined(separator: "\n") + "\n").write(to: out.appendingPathComponent("results.md"), atomically: true, encoding: .utf8)
-        try SVGChart.bars(title: "\(name): top-1 (%)", bars: bars).write(to: out.appendingPathComponent("results.svg"), atomically: true, encoding: .utf8)
-    }
-}
-
-extension SVGChart {
-    /// Vertical bars with an error whisker each (value ± spread), values in 0…100.
-    public static func bars(title: String, bars: [(String, Double, Double)]) -> String {
-        let width = max(320.0, 90.0 * Double(bars.count) + 80), height = 360.0, bottom = 300.0, top = 40.0
-        var body = "<text x='\(width / 2)' y='24' text-anchor='middle' font-size='16'>\(escape(title))</text>"
-        body += "<line x1='50' y1='\(bottom)' x2='\(width - 20)' y2='\(bottom)' stroke='black'/>"
-        for (i, bar) in bars.enumerated() {
-            let x = 60 + 90 * Double(i), h = (bottom - top) * min(max(bar.1, 0), 100) / 100
-            let spread = (bottom - top) * bar.2 / 100
-            body += "<rect x='\(x)' y='\(bottom - h)' width='60' height='\(h)' fill='#4c78a8'/>"
-            body += "<line x1='\(x + 30)' y1='\(bottom - h - spread)' x2='\(x + 30)' y2='\(bottom - h + spread)' stroke='black'/>"
-            body += String(format: "<text x='%.0f' y='%.0f' text-anchor='middle' font-size='11'>%.1f</text>", x + 30, bottom - h - spread - 4, bar.1)
-            body += "<text x='\(x + 30)' y='\(bottom + 16)' text-anchor='middle' font-size='10'>\(escape(String(bar.0.prefix(14))))</text>"
-        }
-        return svg(width, height, body)
     }
 }

@@ -20,7 +20,10 @@ public struct Evaluation: Codable, Sendable {
     public var confusion: [[Int]]
     public var results: [VideoResult]
 
+    /// `decoded`, when given, holds the list's videos already decoded (by `decodeAll`), in
+    /// list order: a validation set evaluated many times during training is decoded once.
     public static func run(_ classifier: VideoClassifier, on list: VideoList, ensemble: Ensemble = .mean,
+                           decoded: [Result<VideoClassifier.DecodedVideo, Error>]? = nil,
                            progress: ((Int, Int) -> Void)? = nil) -> Evaluation {
         let k = classifier.model.architecture.classes
         var confusion = Array(repeating: Array(repeating: 0, count: k), count: k)
@@ -28,7 +31,7 @@ public struct Evaluation: Codable, Sendable {
         var top1 = 0, top5 = 0, failed = 0
         for (i, item) in list.items.enumerated() {
             do {
-                let video = try classifier.decodeViews(item.path)
+                let video = try decoded?[i].get() ?? classifier.decodeViews(item.path)
                 let top = topK(aggregate(classifier.classify(video), ensemble), k: min(5, k), labels: classifier.labels)
                 if top[0].index == item.label { top1 += 1 }
                 if top.contains(where: { $0.index == item.label }) { top5 += 1 }

@@ -7,19 +7,30 @@ import NLVideo
 /// - `left_to_right` / `right_to_left`: a square crosses the frame one way or the other. Every
 ///   frame of one class also occurs in the other; only the ORDER of events tells them apart, to
 ///   which C2D (per-frame convs, order-free pooling) is blind and I3D's temporal kernels are not.
-/// - `flash_in_sync` / `flash_alternating`: two squares far apart (opposite edges) blink with
-///   the same period, together or in turn. The answer is a relation between distant positions.
+/// - `colours_match` / `colours_differ`: a square in one third of the frame early in the clip,
+///   another in the opposite third late in the clip, of the same colour or not. No frame shows
+///   both and each alone is equally likely in both classes: the answer is only in the relation
+///   between two distant events in different frames, which a per-frame network cannot form.
+/// - `flash_in_sync` / `flash_alternating` (not in the default set): two squares far apart blink
+///   together or in turn; frames with both lit give the answer away to a per-frame network.
 /// Every clip also has random walkers, flickering decoys and per-pixel noise, so that no single
 /// frame gives the class. Deterministic from the seed.
 public enum SyntheticAction: String, CaseIterable, Sendable {
     case leftToRight = "left_to_right"
     case rightToLeft = "right_to_left"
+    case coloursMatch = "colours_match"
+    case coloursDiffer = "colours_differ"
     case flashInSync = "flash_in_sync"
     case flashAlternating = "flash_alternating"
+
+    /// The benchmark's classes: order (the motion pair) and a relation between two events
+    /// that never share a frame (the colour pair). The flash pair, whose relation is visible
+    /// inside one frame (a per-frame network learns it), is kept for `--classes` only.
+    public static let benchmark: [SyntheticAction] = [.leftToRight, .rightToLeft, .coloursMatch, .coloursDiffer]
 }
 
 public struct SyntheticDataset {
-    public var classes: [SyntheticAction] = SyntheticAction.allCases
+    public var classes: [SyntheticAction] = SyntheticAction.benchmark
     public var train = 40
     public var val = 20
     public var frames = 16
@@ -29,16 +40,18 @@ public struct SyntheticDataset {
     /// Distractors per clip: drifting walkers and randomly blinking decoys.
     public var walkers = 3
     public var decoys = 2
+    /// Colours an event of the colour pair can have (2…4 of `eventPalette`).
+    public var colours = 2
 
     public init() {}
 
     /// Bumped whenever `render` changes what it draws, so stored data sets are not reused.
-    public static let generatorVersion = 2
+    public static let generatorVersion = 3
 
     /// Everything that decides the files `write` produces.
     public var identity: String {
         "synth v\(Self.generatorVersion) classes=\(classes.map(\.rawValue).joined(separator: ",")) train=\(train) val=\(val) "
-            + "frames=\(frames) size=\(size) fps=\(fps) seed=\(seed) walkers=\(walkers) decoys=\(decoys)"
+            + "frames=\(frames) size=\(size) fps=\(fps) seed=\(seed) walkers=\(walkers) decoys=\(decoys) colours=\(colours)"
     }
 
     /// One clip's frames (frames × size × size × 3 bytes).
@@ -87,6 +100,27 @@ public struct SyntheticDataset {
             for f in 0..<n {
                 square(f, y, Int((centre + (Double(f) - Double(n - 1) / 2) * speed).rounded()), half + 1, c)
             }
+        case .coloursMatch, .coloursDiffer:
+            // Event A lit through the first 3/8 of the clip, event B through the last 3/8. The
+            // empty middle quarter is longer than any temporal pooling window below res5 (C2D's
+            // pool2 pairs sampled frames 2k, 2k+1; with 8 of 16 frames sampled A falls in pairs
+            // 0–1 and B in pairs 2–3), so only a temporal conv or a non-local block can bring the
+            // two together. Each lasts 3+ sampled frames, so every clip sampling sees both.
+            let window = max(1, 3 * n / 8)
+            let eventHalf = half * 3 / 2
+            // Opposite thirds (either way round), at random rows: 20–40 pixels apart at size 64,
+            // 2.5–5 cells of res3. Inset by s/8 so the training crops (up to 12 of 68 pixels
+            // off) keep the events in view.
+            let xLeft = rand(min(s / 8 + half, s / 3)...(s / 3)), xRight = rand((2 * s / 3)...max(2 * s / 3, 7 * s / 8 - half))
+            let (xa, xb) = rand(0...1) == 0 ? (xLeft, xRight) : (xRight, xLeft)
+            let (ya, yb) = (rand(eventHalf...(s - eventHalf - 1)), rand(eventHalf...(s - eventHalf - 1)))
+            // A's colour uniform over the palette; B the same (match) or uniform over the others
+            // (differ): each event's colour, place and time have one distribution in both classes.
+            let k = min(max(colours, 2), Self.eventPalette.count)
+            let colourA = rand(0...(k - 1))
+            let colourB = action == .coloursMatch ? colourA : (colourA + rand(1...(k - 1))) % k
+            for f in 0..<window { square(f, ya, xa, eventHalf, Self.eventPalette[colourA]) }
+            for f in (n - window)..<n { square(f, yb, xb, eventHalf, Self.eventPalette[colourB]) }
         case .flashInSync, .flashAlternating:
             // A period of n/4…n/2 frames: longer than the networks' temporal pooling windows
             // (pool2 halves time), which would otherwise merge on and off frames before any
@@ -105,6 +139,11 @@ public struct SyntheticDataset {
         }
         return video
     }
+
+    /// The colours of the two events of the colour pair: cool and saturated (blue channel high),
+    /// unlike the warm walkers and decoys, so an event is found by its look and only its
+    /// relation to the other event is in question. Far apart in RGB, so H.264 keeps them apart.
+    public static let eventPalette: [(UInt8, UInt8, UInt8)] = [(255, 255, 255), (40, 90, 255), (0, 220, 220), (220, 40, 220)]
 
     /// Writes `split/<class>_<i>.mp4` and `train.csv` / `val.csv` (`path,label`) under `directory`.
     public func write(to directory: String, progress: ((Int, Int) -> Void)? = nil) throws {

@@ -33,13 +33,16 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var workers = 2
     /// Batches for precise BN before each checkpoint (0: off; the official recipe uses 200).
     public var preciseBNBatches = 0
+    /// Evaluate on the validation list every this many steps (0: only at the end), appending
+    /// to `validation.jsonl`: the learning curve.
+    public var evalEvery = 0
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case batchSize = "batch_size", accumulate, baseLR = "base_lr", schedule, steps, gamma
         case warmupIterations = "warmup_iterations", maxIterations = "max_iterations", momentum, nesterov
         case weightDecay = "weight_decay", weightDecayBN = "weight_decay_bn", jitter, crop, flip
         case checkpointEvery = "checkpoint_every", logEvery = "log_every", seed, workers
-        case preciseBNBatches = "precise_bn_batches"
+        case preciseBNBatches = "precise_bn_batches", evalEvery = "eval_every"
     }
 
     public init() {}
@@ -67,6 +70,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
         workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? d.workers
         preciseBNBatches = try c.decodeIfPresent(Int.self, forKey: .preciseBNBatches) ?? d.preciseBNBatches
+        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? d.evalEvery
     }
 
     /// The `train:` section of a preset file (with the same `--set` overrides, "train.x=…");
@@ -108,6 +112,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard maxIterations >= 1, checkpointEvery >= 1, logEvery >= 1, workers >= 1 else {
             throw fail("max_iterations", "iteration counts and workers must be positive")
         }
+        guard evalEvery >= 0 else { throw fail("eval_every", "must be 0 (off) or a number of steps, got \(evalEvery)") }
     }
 
     /// The learning rate of step `iteration` (0-based).

@@ -114,10 +114,23 @@ public final class Trainer: @unchecked Sendable {
     // MARK: Loop
 
     /// Runs to `config.maxIterations` (from the checkpoint when `resume`), calling `log` every
-    /// `logEvery` steps; `stopAfter` ends early after that many steps (for tests).
-    public func run(resume: Bool, stopAfter: Int? = nil, log: (StepLog) -> Void) throws {
+    /// `logEvery` steps; `stopAfter` ends early after that many steps (for tests). With
+    /// `validation` and `eval_every`, evaluates every `eval_every` steps and at the last step,
+    /// appending to `validation.jsonl` (points after the resumed checkpoint are dropped first,
+    /// so a resumed run's curve equals an uninterrupted one's).
+    public func run(resume: Bool, stopAfter: Int? = nil, validation: Validation? = nil, log: (StepLog) -> Void) throws {
         if resume, FileManager.default.fileExists(atPath: checkpointPath) { try loadCheckpoint() }
         let metrics = try MetricsWriter(directory: output, appending: resume)
+        let curvePath = output.appendingPathComponent("validation.jsonl")
+        var curve = resume ? Validation.curve(in: output.path).filter { $0.step <= iteration } : []
+        func validate() throws {
+            guard let validation, config.evalEvery > 0 else { return }
+            curve.append(validation.evaluate(model, step: iteration))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let lines = try curve.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined()
+            try Data(lines.utf8).write(to: curvePath, options: .atomic)
+        }
         let queue = DispatchQueue(label: "nlnet.train.loader")
         var next: (Int, DispatchWorkItem, BatchHolder)?
         func prefetch(_ step: Int) {
@@ -165,6 +178,7 @@ public final class Trainer: @unchecked Sendable {
                                 clipsPerSecond: Double(seen) / seconds, skipped: skipped)
             try metrics.append(entry)
             if iteration % config.logEvery == 0 || iteration == config.maxIterations { log(entry) }
+            if config.evalEvery > 0, iteration % config.evalEvery == 0 || iteration == config.maxIterations { try validate() }
             if iteration % config.checkpointEvery == 0 || iteration == config.maxIterations {
                 if config.preciseBNBatches > 0 { preciseBN() }
                 try saveCheckpoint()

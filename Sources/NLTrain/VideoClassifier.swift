@@ -84,6 +84,11 @@ public final class VideoClassifier: @unchecked Sendable {
     }
 
     public func decodeViews(_ path: String, threads: Int = 2) throws -> DecodedVideo {
+        try Self.decodeViews(path, views: views, threads: threads)
+    }
+
+    /// The test views of a video under a protocol (no model needed).
+    public static func decodeViews(_ path: String, views: ViewProtocol, threads: Int = 2) throws -> DecodedVideo {
         let start = DispatchTime.now().uptimeNanoseconds
         let reader = try VideoReader(path: path, threads: threads)
         let v = try reader.testViews(sampler: ClipSampler(frames: views.frames, stride: views.stride, boundary: views.boundary),

@@ -22,10 +22,27 @@ struct Ablate: ParsableCommand {
     @Flag(help: "Apply the plan's quick: overrides (a few steps, for a smoke run).")
     var quick = false
 
+    @Flag(help: ArgumentHelp("Only train: claim and train the missing runs no other process holds, then stop (no report).",
+                             discussion: "Start several such processes on one --runs store (e.g. NLNET_THREADS=1 each, or job-array tasks on a shared filesystem); then run once more without it, or with --report, to write the tables."))
+    var trainOnly = false
+
+    @Flag(help: "Only write the reports from finished runs; fail naming any run that is missing.")
+    var report = false
+
+    func validate() throws {
+        if trainOnly && report { throw ValidationError("--train-only and --report exclude each other") }
+        if let seeds, seeds < 1 { throw ValidationError("--seeds must be at least 1, got \(seeds)") }
+    }
+
     func run() throws {
         let p = try AblationPlan.load(path: plan)
         let start = Date()
-        let results = try p.run(output: out, runs: runs, seeds: seeds, quick: quick) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        let mode: AblationPlan.Mode = trainOnly ? .trainOnly : report ? .report : .trainAndReport
+        let results = try p.run(output: out, runs: runs, seeds: seeds, quick: quick, mode: mode) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        if trainOnly {
+            print("\(results.count) runs finished in this store (\(String(format: "%.0f", Date().timeIntervalSince(start))) s); others were held by other processes or remain")
+            return
+        }
         print(try String(contentsOfFile: out + "/results.md", encoding: .utf8))
         print("\(results.count) runs in \(String(format: "%.0f", Date().timeIntervalSince(start))) s; \(out)/results.md, results.csv, results.svg")
     }

@@ -34,11 +34,17 @@ struct Synth: ParsableCommand {
     @Option(help: "Randomly blinking decoy squares per clip (distractors).")
     var decoys = 2
 
+    @Option(help: "Colours an event of colours_match / colours_differ can have (2–4).")
+    var colours = 2
+
     @Flag(help: "No progress lines.")
     var quiet = false
 
     func run() throws {
         var data = SyntheticDataset()
+        guard (2...SyntheticDataset.eventPalette.count).contains(colours) else {
+            throw ValidationError("--colours must be 2…\(SyntheticDataset.eventPalette.count), got \(colours)")
+        }
         if let classes {
             data.classes = try classes.split(separator: ",").map { name in
                 guard let c = SyntheticAction(rawValue: String(name)) else {
@@ -48,7 +54,7 @@ struct Synth: ParsableCommand {
             }
         }
         data.train = train; data.val = val; data.frames = frames; data.size = size; data.seed = seed
-        data.walkers = walkers; data.decoys = decoys
+        data.walkers = walkers; data.decoys = decoys; data.colours = colours
         let start = Date()
         let progress = Progress(total: (train + val) * data.classes.count, quiet: quiet)
         try data.write(to: out) { done, _ in progress.update(completed: done, detail: "clips") }

@@ -60,7 +60,14 @@ struct Train: ParsableCommand {
         let trainer = try Trainer(model: model, config: trainConfig, train: train, output: out)
         log("\(modelConfig.name): \(train.items.count) videos, \(train.classes.count) classes, \(trainConfig.maxIterations) steps of \(trainConfig.batchSize)×\(trainConfig.accumulate) clips")
         let terminal = isatty(STDERR_FILENO) != 0
-        try trainer.run(resume: resume, stopAfter: stopAfter) { e in
+        // With train.eval_every, the validation list's learning curve (validation.jsonl).
+        var validation: Validation?
+        if let valList, trainConfig.evalEvery > 0 {
+            var views = ViewProtocol(config: modelConfig)
+            views.clips = 1; views.crops = 1
+            validation = Validation(list: try VideoList(path: valList, classes: train.classes), labels: train.classes, views: views)
+        }
+        try trainer.run(resume: resume, stopAfter: stopAfter, validation: validation) { e in
             // Seconds per step at the current rate.
             let perStep = Double(trainConfig.batchSize * trainConfig.accumulate) / max(e.clipsPerSecond, 1e-9)
             let eta = Int(perStep * Double(trainConfig.maxIterations - e.iteration))

@@ -1,0 +1,37 @@
+import Foundation
+import NLModels
+
+/// The validation list evaluated during training, every `train.eval_every` steps: its videos
+/// are decoded once (test views as the final evaluation takes them) and each evaluation runs
+/// only the network, so a learning curve costs forward passes, not decoding.
+public final class Validation {
+    public let list: VideoList
+    public let labels: [String]
+    public let views: ViewProtocol
+    let decoded: [Result<VideoClassifier.DecodedVideo, Error>]
+
+    public struct Point: Codable, Sendable, Equatable {
+        public var step: Int
+        public var top1: Double
+        public var top5: Double
+    }
+
+    public init(list: VideoList, labels: [String], views: ViewProtocol) {
+        self.list = list
+        self.labels = labels
+        self.views = views
+        decoded = list.items.map { item in Result { try VideoClassifier.decodeViews(item.path, views: views, threads: 1) } }
+    }
+
+    /// Top-1 / top-5 of `model` at `step`, as the final evaluation computes them.
+    public func evaluate(_ model: ResNet3D, step: Int) -> Point {
+        let e = Evaluation.run(VideoClassifier(model: model, labels: labels, views: views), on: list, decoded: decoded)
+        return Point(step: step, top1: e.top1, top5: e.top5)
+    }
+
+    /// The points of `validation.jsonl` in `directory`, in file order (none if it is missing).
+    public static func curve(in directory: String) -> [Point] {
+        guard let text = try? String(contentsOfFile: directory + "/validation.jsonl", encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Point.self, from: Data($0.utf8)) }
+    }
+}
