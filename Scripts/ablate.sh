@@ -48,5 +48,11 @@ for plan in "${plans[@]}"; do
     tail -1 "$out/$name.report.log" >&2; failed=1
   fi
 done
+# Every plan's table in one file: Configs/ablations/RESULTS.md quotes these verbatim.
+for plan in "${plans[@]}"; do
+  name=$(basename "$plan" .yaml)
+  [ -f "$out/$name/results.md" ] && { cat "$out/$name/results.md"; echo; }
+done | sed 's/^# /### /; s/^## Claims/#### Claims/' > "$out/tables.md"
+echo "$out/tables.md"
 echo "suite: $(( $(date +%s) - start )) s wall time with $jobs jobs"
 exit $failed

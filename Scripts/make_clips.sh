@@ -17,5 +17,5 @@ make build >/dev/null
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 .build/release/nlnet synth --out "$tmp" --train 0 --val 1 --seed 2 --quiet
 mkdir -p Clips/synthetic
-for c in left_to_right right_to_left flash_in_sync flash_alternating; do cp "$tmp/val/${c}_0000.mp4" "Clips/synthetic/$c.mp4"; done
+for c in left_to_right right_to_left colours_match colours_differ; do cp "$tmp/val/${c}_0000.mp4" "Clips/synthetic/$c.mp4"; done
 ls -l Clips/synthetic

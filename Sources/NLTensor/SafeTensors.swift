@@ -56,10 +56,11 @@ public struct SafeTensors: Sendable {
             guard let size = SafeTensors.elementSize[dtype] else {
                 throw TensorFileError(path, "tensor '\(name)': dtype \(dtype) is not supported (F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL are)")
             }
-            guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) < 1 << 40 else {
-                throw TensorFileError(path, "tensor '\(name)': bad shape \(shape)")
+            // The element count checked step by step: a hostile header's product can wrap
+            // around (2^40 × 2^30 wraps to 0), so the final product alone proves nothing.
+            guard shape.allSatisfy({ $0 >= 0 }), let count = SafeTensors.elementCount(shape), count < 1 << 40 else {
+                throw TensorFileError(path, "tensor '\(name)': bad shape \(shape) (negative, or more than 2^40 elements)")
             }
-            let count = shape.reduce(1, *)
             let (begin, end) = (offsets[0], offsets[1])
             guard begin >= 0, end >= begin, end <= dataCount, end - begin == count * size else {
                 throw TensorFileError(path, "tensor '\(name)': data_offsets [\(begin), \(end)] do not hold \(dtype) \(shape) (\(count * size) bytes) within the \(dataCount) data bytes")
@@ -90,6 +91,17 @@ public struct SafeTensors: Sendable {
         return t
     }
 
+    /// The product of `shape`, or nil if it overflows Int.
+    static func elementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for d in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            count = product
+        }
+        return count
+    }
+
     static let elementSize: [String: Int] = ["F32": 4, "F16": 2, "BF16": 2, "F64": 8, "I64": 8, "I32": 4,
                                              "I16": 2, "I8": 1, "U8": 1, "BOOL": 1]
 
@@ -115,7 +127,8 @@ public struct SafeTensors: Sendable {
     }
 
     /// Writes `tensors` as F32 in the given order (sorted by name when nil) with `metadata`,
-    /// through a temporary file renamed into place, so a reader never sees half a file.
+    /// by `OutputFile`'s rule (a regular file through a temporary file renamed into place, so a
+    /// reader never sees half a file; `-` to standard output; devices and links in place).
     public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:],
                              order: [String]? = nil, to path: String) throws {
         let names = order ?? tensors.keys.sorted()
@@ -137,17 +150,7 @@ public struct SafeTensors: Sendable {
             let t = tensors[name]!
             t.withUnsafeBufferPointer { out.append(UnsafeBufferPointer(start: $0.baseAddress, count: $0.count)) }
         }
-        let temporary = path + ".tmp-\(getpid())"
-        do {
-            try out.write(to: URL(fileURLWithPath: temporary))
-            if rename(temporary, path) != 0 {
-                throw TensorFileError(path, "cannot replace the file: \(String(cString: strerror(errno)))")
-            }
-        } catch let error as TensorFileError {
-            unlink(temporary); throw error
-        } catch {
-            unlink(temporary); throw TensorFileError(path, "cannot write: \(error.localizedDescription)")
-        }
+        try OutputFile.write(out, to: path)
     }
 }
 

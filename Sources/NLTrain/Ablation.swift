@@ -69,9 +69,7 @@ public struct AblationPlan {
             s.walkers = synth["walkers"] as? Int ?? s.walkers
             s.decoys = synth["decoys"] as? Int ?? s.decoys
             s.colours = synth["colours"] as? Int ?? s.colours
-            guard (2...SyntheticDataset.eventPalette.count).contains(s.colours) else {
-                throw fail("data.synth.colours", "must be 2…\(SyntheticDataset.eventPalette.count), got \(s.colours)")
-            }
+            if let problem = s.problem { throw fail("data.synth", problem.replacingOccurrences(of: "--", with: "")) }
             plan.synthetic = s
         } else {
             guard let train = data["train"] as? String, let val = data["val"] as? String else {

@@ -1,4 +1,5 @@
 import Foundation
+import NLModels
 import NLTensor
 import NLVideo
 
@@ -44,6 +45,24 @@ public struct SyntheticDataset {
     public var colours = 2
 
     public init() {}
+
+    /// What is wrong with these settings, in the words of `nlnet synth`'s options (nil: fine).
+    /// Checked before anything is drawn: a zero size divides by zero, negative counts make
+    /// empty ranges, and too few frames leave no room for two events and the gap between them.
+    public var problem: String? {
+        if !(0...100_000).contains(train) || !(0...100_000).contains(val) || train + val < 1 {
+            return "--train and --val must be 0…100000 clips per class, at least one in all; got \(train) and \(val)"
+        }
+        if !(8...1024).contains(frames) { return "--frames must be 8…1024 (the classes need room for two events and a gap), got \(frames)" }
+        if !(32...1024).contains(size) || size % 2 != 0 { return "--size must be an even number of pixels, 32…1024, got \(size)" }
+        if !(1...240).contains(fps) { return "fps must be 1…240, got \(fps)" }
+        if !(0...100).contains(walkers) || !(0...100).contains(decoys) {
+            return "--walkers and --decoys must be 0…100, got \(walkers) and \(decoys)"
+        }
+        if !(2...Self.eventPalette.count).contains(colours) { return "--colours must be 2…\(Self.eventPalette.count), got \(colours)" }
+        if classes.isEmpty { return "--classes: at least one class" }
+        return nil
+    }
 
     /// Bumped whenever `render` changes what it draws, so stored data sets are not reused.
     public static let generatorVersion = 3
@@ -147,6 +166,7 @@ public struct SyntheticDataset {
 
     /// Writes `split/<class>_<i>.mp4` and `train.csv` / `val.csv` (`path,label`) under `directory`.
     public func write(to directory: String, progress: ((Int, Int) -> Void)? = nil) throws {
+        if let problem { throw ModelError("synthetic data: \(problem)") }
         let root = URL(fileURLWithPath: directory)
         var done = 0
         let total = (train + val) * classes.count

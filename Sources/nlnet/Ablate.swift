@@ -40,7 +40,8 @@ struct Ablate: ParsableCommand {
         let mode: AblationPlan.Mode = trainOnly ? .trainOnly : report ? .report : .trainAndReport
         let results = try p.run(output: out, runs: runs, seeds: seeds, quick: quick, mode: mode) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         if trainOnly {
-            print("\(results.count) runs finished in this store (\(String(format: "%.0f", Date().timeIntervalSince(start))) s); others were held by other processes or remain")
+            let total = p.variants.count * (seeds ?? p.seeds)
+            print("\(results.count) of \(total) runs of \(p.name) finished in the store after \(String(format: "%.0f", Date().timeIntervalSince(start))) s; the others are held by other processes")
             return
         }
         print(try String(contentsOfFile: out + "/results.md", encoding: .utf8))

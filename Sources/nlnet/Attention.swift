@@ -16,6 +16,9 @@ struct Attention: ParsableCommand {
 
     @OptionGroup var selection: ModelSelection
 
+    @Flag(help: "Allow random weights (--config without --weights): to try the command; an untrained block attends almost uniformly.")
+    var allowUntrained = false
+
     @Option(parsing: .upToNextOption, help: "Blocks by name (e.g. s4.pathway0_nonlocal3), or 'all'.")
     var block: [String] = ["all"]
 
@@ -52,7 +55,9 @@ struct Attention: ParsableCommand {
     }
 
     func run() throws {
-        let model = try selection.modelOrDefault()
+        // An untrained block attends almost uniformly: showing that as "where the block looks"
+        // would mislead, so weights are required unless asked.
+        let model = try selection.trainedModel(allowUntrained: allowUntrained).model
         var views = ViewProtocol(config: model.config)
         views.clips = 1; views.crops = 1
         let classifier = VideoClassifier(model: model, labels: [], views: views)

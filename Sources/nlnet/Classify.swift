@@ -65,7 +65,7 @@ struct Classify: ParsableCommand {
     @Flag(help: "No progress display.")
     var quiet = false
 
-    @Flag(help: "When no trained weights are found, run the default preset with random weights (predictions meaningless; for trying the pipeline).")
+    @Flag(help: "Allow random weights: --config without --weights, or no model at all (the default preset). Predictions are meaningless; for trying the pipeline.")
     var allowUntrained = false
 
     func validate() throws {
@@ -110,8 +110,8 @@ struct Classify: ParsableCommand {
         let (model, untrained) = try resolveModel()
         if untrained {
             FileHandle.standardError.write(Data("""
-            nlnet classify: no trained weights found ($NLNET_MODEL, \(ModelSelection.defaultModelFile)).
-              Running '\(model.config.name)' with RANDOM weights: the classes below are meaningless.
+            nlnet classify: --allow-untrained: running '\(model.config.name)' with RANDOM weights:
+              the classes below are meaningless.
               Convert an official checkpoint (README, "Official checkpoints") for real predictions.
 
             """.utf8))
@@ -199,14 +199,8 @@ struct Classify: ParsableCommand {
     // MARK: Model and labels
 
     func resolveModel() throws -> (ResNet3D, untrained: Bool) {
-        if try selection.config != nil || selection.weightsFile() != nil { return (try selection.modelOrDefault(), false) }
-        guard allowUntrained else {
-            throw ValidationError("no model: pass --weights m.safetensors (or --config PRESET), or set NLNET_MODEL; the default \(ModelSelection.defaultModelFile) is missing (--allow-untrained runs the pipeline with random weights)")
-        }
-        guard let preset = locate("Configs/i3d_nonlocal_8x8_r50.yaml") else {
-            throw ValidationError("cannot find Configs/i3d_nonlocal_8x8_r50.yaml; pass --config")
-        }
-        return (ResNet3D(config: try ModelConfig.load(path: preset), seed: 0), true)
+        let (model, untrained) = try selection.trainedModel(allowUntrained: allowUntrained)
+        return (model, untrained)
     }
 
     func resolveLabels(_ model: ResNet3D) throws -> [String] {

@@ -89,6 +89,25 @@ struct ModelSelection: ParsableArguments {
         return try chosen.model()
     }
 
+    /// The network of a verb whose output is predictions: trained weights (--weights,
+    /// $NLNET_MODEL or the default model), or — only with `allowUntrained` — a preset's random
+    /// weights. `--config` alone would pass random weights off as a model, so without
+    /// `allowUntrained` it is an error that says how to get weights.
+    func trainedModel(allowUntrained: Bool) throws -> (model: ResNet3D, untrained: Bool) {
+        if try weightsFile() != nil { return (try modelOrDefault(), false) }
+        guard allowUntrained else {
+            if let config {
+                throw ValidationError("--config \(config) without --weights would run RANDOM weights: pass --weights m.safetensors (convert the checkpoint the preset's 'checkpoint:' line names with `nlnet convert`), or --allow-untrained to run the pipeline untrained")
+            }
+            throw ValidationError("no model: pass --weights m.safetensors or set NLNET_MODEL; the default \(ModelSelection.defaultModelFile) is missing (--allow-untrained with --config PRESET runs the pipeline with random weights)")
+        }
+        if config != nil { return (try model(), true) }
+        guard let preset = locate("Configs/i3d_nonlocal_8x8_r50.yaml") else {
+            throw ValidationError("cannot find Configs/i3d_nonlocal_8x8_r50.yaml; pass --config")
+        }
+        return (ResNet3D(config: try ModelConfig.load(path: preset), seed: seed), true)
+    }
+
     func model() throws -> ResNet3D {
         guard !isEmpty else { throw ValidationError("give --config (a preset in Configs/) or --weights (a .safetensors file)") }
         let config = try resolvedConfig()
@@ -104,6 +123,13 @@ struct ClipShape: ParsableArguments {
 
     @Option(help: "Spatial size, height = width (default: 224, or the config's crop for training).")
     var size: Int?
+
+    /// Bounds that keep every shape and FLOP count of the network well inside Int (a clip of
+    /// 10^12 frames overflowed the FLOP counter) and every stage at least one pixel wide.
+    func validate() throws {
+        if let frames, !(1...10_000).contains(frames) { throw ValidationError("--frames must be 1…10000, got \(frames)") }
+        if let size, !(32...4096).contains(size) { throw ValidationError("--size must be 32…4096 (the network downsamples 32×), got \(size)") }
+    }
 }
 
 /// Names one per line (blank lines skipped), or one error naming the option and the file.

@@ -5,12 +5,12 @@ import NLTrain
 struct Synth: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the synthetic long-range action dataset: real video files and train.csv / val.csv.",
-        discussion: "Classes: \(SyntheticAction.allCases.map(\.rawValue).joined(separator: ", ")). Deterministic from --seed.")
+        discussion: "Classes: \(SyntheticAction.benchmark.map(\.rawValue).joined(separator: ", ")) by default; also \(SyntheticAction.allCases.filter { !SyntheticAction.benchmark.contains($0) }.map(\.rawValue).joined(separator: ", ")) with --classes. Configs/ablations/README.md describes them. Deterministic from --seed.")
 
     @Option(help: "Output folder.")
     var out: String
 
-    @Option(help: "Comma-separated classes (default: all).")
+    @Option(help: "Comma-separated classes (default: the four benchmark classes).")
     var classes: String?
 
     @Option(help: "Training clips per class.")
@@ -40,11 +40,15 @@ struct Synth: ParsableCommand {
     @Flag(help: "No progress lines.")
     var quiet = false
 
+    func validate() throws {
+        var data = SyntheticDataset()
+        data.train = train; data.val = val; data.frames = frames; data.size = size
+        data.walkers = walkers; data.decoys = decoys; data.colours = colours
+        if let problem = data.problem { throw ValidationError(problem) }
+    }
+
     func run() throws {
         var data = SyntheticDataset()
-        guard (2...SyntheticDataset.eventPalette.count).contains(colours) else {
-            throw ValidationError("--colours must be 2…\(SyntheticDataset.eventPalette.count), got \(colours)")
-        }
         if let classes {
             data.classes = try classes.split(separator: ",").map { name in
                 guard let c = SyntheticAction(rawValue: String(name)) else {

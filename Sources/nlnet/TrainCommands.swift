@@ -121,8 +121,9 @@ struct Eval: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        let model = try selection.model()
-        let labelNames: [String]? = selection.weights.flatMap { try? SafeTensors(contentsOf: $0).metadata["nlnet.labels"]?.split(separator: "\n").map(String.init) }
+        // Evaluating random weights is never what is meant: weights are required.
+        let model = try selection.trainedModel(allowUntrained: false).model
+        let labelNames: [String]? = (try selection.weightsFile()).flatMap { try? SafeTensors(contentsOf: $0).metadata["nlnet.labels"]?.split(separator: "\n").map(String.init) }
         let list = try VideoList(path: data, classes: labelNames)
         var views = ViewProtocol(config: model.config)
         views.clips = clips; views.crops = crops

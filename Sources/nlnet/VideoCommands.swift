@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NLTensor
 import NLVideo
 
 struct Probe: ParsableCommand {
@@ -53,7 +54,7 @@ struct Decode: ParsableCommand {
     @Option(help: "Output size WxH (default: the display size).")
     var size: String?
 
-    @Option(name: .shortAndLong, help: "Output file.")
+    @Option(name: .shortAndLong, help: "Output file ('-': standard output; devices and links are written in place).")
     var output: String
 
     func run() throws {
@@ -74,10 +75,8 @@ struct Decode: ParsableCommand {
             (w, h) = (parts[0], parts[1])
         }
         let rgb = try reader.frames(indices, width: w, height: h)
-        guard FileManager.default.createFile(atPath: output, contents: Data(rgb.bytes)) else {
-            throw ValidationError("\(output): cannot write")
-        }
-        FileHandle.standardError.write(Data("\(output): \(indices.count) frame(s) of \(w)×\(h) RGB24\n".utf8))
+        try OutputFile.write(Data(rgb.bytes), to: output)
+        FileHandle.standardError.write(Data("\(output == "-" ? "standard output" : output): \(indices.count) frame(s) of \(w)×\(h) RGB24\n".utf8))
     }
 }
 

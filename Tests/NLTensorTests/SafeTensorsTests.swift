@@ -60,4 +60,21 @@ struct SafeTensorsTests {
         }
         #expect(throws: TensorFileError.self) { try SafeTensors(contentsOf: "/nonexistent/x.safetensors") }
     }
+
+    /// Shapes whose element count overflows (2^40 × 2^30 wraps to 0 in 64 bits; 2^62 × 4 to
+    /// 0 as well) are refused with the tensor's name, not a trap.
+    @Test func overflowingShapesAreRefused() throws {
+        let path = temporaryPath("overflow.safetensors")
+        defer { unlink(path) }
+        for shape in ["[1099511627776, 1073741824]", "[4611686018427387904, 4]", "[3037000500, 3037000500, 2]", "[-1, 2]"] {
+            let header = Array("{\"t\":{\"dtype\":\"F32\",\"shape\":\(shape),\"data_offsets\":[0,8]}}".utf8)
+            var data = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Data($0) }
+            data.append(contentsOf: header)
+            data.append(contentsOf: [UInt8](repeating: 0, count: 8))
+            _ = FileManager.default.createFile(atPath: path, contents: data)
+            do { _ = try SafeTensors(contentsOf: path); Issue.record("\(shape) accepted") } catch {
+                #expect("\(error)".contains("tensor 't': bad shape"), "\(shape): \(error)")
+            }
+        }
+    }
 }

@@ -60,6 +60,8 @@ struct AblationReportTests {
         #expect(missing.keyPath == "claims.0.than", "\(missing)")
         let metric = try #require(try Self.loadError("claims: [{better: I3D, than: C2D, metric: flash_in_sync}]"))
         #expect(metric.keyPath == "claims.0.metric", "flash_in_sync is not among this plan's classes: \(metric)")
+        let group = try #require(try Self.loadError("claims: [{better: I3D, than: C2D, metric: left_to_right+flash_in_sync}]"))
+        #expect(group.keyPath == "claims.0.metric", "a group with a class the plan lacks: \(group)")
         let key = try #require(try Self.loadError("claims: [{better: I3D, than: C2D, by: 3}]"))
         #expect(key.keyPath == "claims.0.by", "\(key)")
         let curve = try #require(try Self.loadError("curves: [C2D, NL I3D]"))
@@ -72,6 +74,16 @@ struct AblationReportTests {
             AblationPlan.Result(variant: variant, seed: seed, top1: t, top5: 1, parameters: 1_500_000, gflops: 0.25, folder: folder(seed),
                                 perClass: ["left_to_right": min(1, t + 0.1), "right_to_left": max(0, t - 0.1)])
         }
+    }
+
+    /// `a+b`: the mean of the classes' top-1 per seed (here (t + 0.1 + t − 0.1) / 2 = t).
+    @Test func aClassGroupIsTheMeanOfItsClasses() throws {
+        let dir = try Self.temporary("group")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let p = try Self.plan(in: dir, "claims: [{better: NL C2D 5-block, than: C2D, metric: left_to_right+right_to_left}]")
+        try p.writeReports(Self.results("C2D", [0.5, 0.52, 0.54]) + Self.results("NL C2D 5-block", [0.7, 0.72, 0.74]), to: dir)
+        let md = try String(contentsOf: dir.appendingPathComponent("results.md"), encoding: .utf8)
+        #expect(md.contains("NL C2D 5-block > C2D on left_to_right+right_to_left: +20.0 points (mean 72.0 vs 52.0)"), "\(md)")
     }
 
     @Test func claimsSayWhetherADifferenceIsBeyondNoise() throws {

@@ -10,7 +10,7 @@ struct AttentionCommandTests {
         defer { try? FileManager.default.removeItem(atPath: out) }
         let r = try CLI.run(["attention", root.appendingPathComponent("Clips/testsrc2_320x240.mp4").path,
                              "--config", root.appendingPathComponent("Configs/i3d_nonlocal_8x8_r50.yaml").path,
-                             "--set", "model.width=8", "--set", "input.short_side=96", "--set", "input.crop=96",
+                             "--set", "model.width=8", "--set", "input.short_side=96", "--set", "input.crop=96", "--allow-untrained",
                              "--block", "all", "--auto", "2", "--top", "4", "-o", out])
         #expect(r.status == 0, "\(r.stderr)")
         let records = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/attention.json"))) as? [[String: Any]])
@@ -30,7 +30,7 @@ struct AttentionCommandTests {
             }
         }
         let bad = try CLI.run(["attention", root.appendingPathComponent("Clips/testsrc2_320x240.mp4").path,
-                               "--config", root.appendingPathComponent("Configs/i3d_baseline_8x8_r50.yaml").path, "--auto", "1", "-o", out])
+                               "--config", root.appendingPathComponent("Configs/i3d_baseline_8x8_r50.yaml").path, "--allow-untrained", "--auto", "1", "-o", out])
         #expect(bad.status != 0 && bad.stderr.contains("no non-local block"), "\(bad.stderr)")
     }
 }

@@ -10,8 +10,23 @@ struct ClassifyCommandTests {
     static let clipCount = FileManager.default.enumerator(atPath: clips)!.compactMap { $0 as? String }
         .filter { $0.hasSuffix(".mp4") || $0.hasSuffix(".gif") }.count
     /// A small network so the test is quick: NL-I3D at width 8, 2 clips × 1 crop of 64².
-    static let small = ["--config", root.appendingPathComponent("Configs/i3d_nonlocal_8x8_r50.yaml").path,
+    static let small = ["--config", root.appendingPathComponent("Configs/i3d_nonlocal_8x8_r50.yaml").path, "--allow-untrained",
                         "--set", "model.width=8", "--clips", "2", "--crops", "1", "--size", "64", "--quiet"]
+
+    /// A preset without weights is random weights: refused unless --allow-untrained, and then
+    /// said so in the JSON (it once ran silently with "untrained": false).
+    @Test func aPresetWithoutWeightsIsRefusedOrMarkedUntrained() throws {
+        let preset = Self.root.appendingPathComponent("Configs/i3d_nonlocal_8x8_r50.yaml").path
+        let clip = Self.clips + "/testsrc2_320x240.mp4"
+        for verb in [["classify", clip], ["eval", "--data", clip], ["attention", clip, "--auto", "1", "-o", "/tmp/nlnet-unused-\(getpid())"]] {
+            let r = try CLI.run(verb + ["--config", preset, "--quiet"].filter { verb[0] != "attention" || $0 != "--quiet" })
+            #expect(r.status != 0 && r.stderr.contains("RANDOM weights") && r.stderr.contains("--weights"), "\(verb[0]): \(r.stderr)")
+        }
+        let r = try CLI.run(["classify", clip, "--json"] + Self.small)
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(doc["untrained"] as? Bool == true)
+    }
 
     @Test func jsonDocumentHasTheSchema() throws {
         let r = try CLI.run(["classify", Self.clips, "--json", "--top", "3", "--views"] + Self.small)

@@ -24,18 +24,19 @@ struct DefaultModelTests {
         }
     }
 
-    /// The README's attention picture: on flash_in_sync, the query on the white square weighs
-    /// the blue square's region (top-right quarter of the 56² crop) most, across frames.
+    /// The README's attention picture: on colours_match, the query on event A (the blue square
+    /// on the right in frames 0–2) weighs event B — the other blue square, on the left in the
+    /// last frames — most: another frame, the other side of the 56² crop.
     @Test func theReadmeAttentionPictureHolds() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("nlnet-default-attention-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let r = try CLI.run(["attention", Self.synthetic + "/flash_in_sync.mp4", "--block", "s4.pathway0_nonlocal3", "--at", "1,35,10",
+        let r = try CLI.run(["attention", Self.synthetic + "/colours_match.mp4", "--block", "s3.pathway0_nonlocal3", "--at", "1,25,38",
                              "--top", "16", "-o", out], environment: ["NLNET_MODEL": nil])
         #expect(r.status == 0, "\(r.stderr)")
         let records = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/attention.json"))) as? [[String: Any]])
         let keys = try #require(records.first?["keys"] as? [[String: Any]])
-        let onBlue = keys.filter { ($0["y"] as? Int ?? 99) < 28 && ($0["x"] as? Int ?? 0) >= 28 }.compactMap { $0["weight"] as? Double }.reduce(0, +)
-        #expect(onBlue > 0.9, "weight on the blue square's quarter: \(onBlue); keys \(keys)")
+        let onB = keys.filter { ($0["frame"] as? Int ?? 0) >= 5 && ($0["x"] as? Int ?? 99) < 28 }.compactMap { $0["weight"] as? Double }.reduce(0, +)
+        #expect(onB > 0.9, "weight on event B (later frames, left half): \(onB); keys \(keys)")
     }
 
     @Test func aMissingModelFromTheEnvironmentIsNamed() throws {

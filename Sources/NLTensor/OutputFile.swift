@@ -1,0 +1,53 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a command writes a file the user named (`-o PATH`), by one rule for every verb:
+/// - `-` is standard output;
+/// - a path that exists and is not a regular file — a device (`/dev/null`), a FIFO, a symlink
+///   (`/dev/stdout`, or a link the user keeps) — is opened and written in place: renaming over
+///   it would replace the device or the link itself with a regular file;
+/// - a regular file, or nothing yet, is written to a temporary file beside it and renamed into
+///   place, so a reader never sees half a file and a failed write leaves the old one.
+public enum OutputFile {
+    public static func write(_ data: Data, to path: String) throws {
+        if path == "-" {
+            try FileHandle.standardOutput.write(contentsOf: data)
+            return
+        }
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR: throw TensorFileError(path, "is a directory (a file name is expected)")
+            case S_IFREG: break
+            default: return try writeInPlace(data, to: path)
+            }
+        }
+        let temporary = path + ".tmp-\(getpid())"
+        do {
+            try writeInPlace(data, to: temporary, create: true)
+            guard rename(temporary, path) == 0 else {
+                throw TensorFileError(path, "cannot replace the file: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+    }
+
+    private static func writeInPlace(_ data: Data, to path: String, create: Bool = false) throws {
+        let fd = open(path, O_WRONLY | O_TRUNC | (create ? O_CREAT | O_EXCL : 0), 0o644)
+        guard fd >= 0 else { throw TensorFileError(path, "cannot write: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        try data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw TensorFileError(path, "cannot write: \(String(cString: strerror(errno)))") }
+                offset += n
+            }
+        }
+    }
+}
