@@ -43,6 +43,7 @@ struct Attention: ParsableCommand {
         for a in at where a.split(separator: ",").compactMap({ Int($0) }).count != 3 {
             throw ValidationError("--at takes t,y,x (three integers), got '\(a)'")
         }
+        if let auto, !(1...1000).contains(auto) { throw ValidationError("--auto must be 1…1000 queries, got \(auto)") }
     }
 
     struct QueryRecord: Codable {
@@ -71,6 +72,14 @@ struct Attention: ParsableCommand {
         }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let rgb = pixels(clip, normalization: views.normalization)            // T frames of S×S×3
+        // --at is in the clip's input pixels: a point outside it is an error, not clamped in
+        // silence onto the nearest edge.
+        for a in at {
+            let v = a.split(separator: ",").compactMap { Int($0) }
+            guard (0..<frames).contains(v[0]), (0..<size).contains(v[1]), (0..<size).contains(v[2]) else {
+                throw ValidationError("--at \(a): outside the clip (frames 0…\(frames - 1), y and x 0…\(size - 1) in its \(size)² crop)")
+            }
+        }
         var records: [QueryRecord] = []
         for map in maps {
             let (tf, hf) = (map.grid[0], map.grid[1])

@@ -70,6 +70,10 @@ struct Classify: ParsableCommand {
 
     func validate() throws {
         guard top >= 1, clips >= 1, crops >= 1 else { throw ValidationError("--top, --clips and --crops must be at least 1") }
+        guard clips <= 1000, crops <= 100 else { throw ValidationError("--clips must be 1…1000 and --crops 1…100, got \(clips) and \(crops)") }
+        if let frames, !(1...10_000).contains(frames) { throw ValidationError("--frames must be 1…10000, got \(frames)") }
+        if let stride, !(1...1000).contains(stride) { throw ValidationError("--stride must be 1…1000, got \(stride)") }
+        if let size, !(32...4096).contains(size) { throw ValidationError("--size must be 32…4096 pixels (the network downsamples 32×), got \(size)") }
         if let shard { _ = try parseShard(shard) }
         if let timeline, timeline <= 0 { throw ValidationError("--timeline must be a positive number of seconds") }
     }

@@ -44,6 +44,11 @@ struct Train: ParsableCommand {
         let classNames = try classes.map { try readNames($0, option: "--classes") }
         let train = try VideoList(path: trainList, classes: classNames)
         var modelConfig = try ModelConfig.load(path: config, overrides: overrides.filter { !$0.hasPrefix("train.") })
+        // The class count comes from the list; a --set that says otherwise is a mistake to
+        // report, not to replace in silence.
+        if let given = overrides.last(where: { $0.hasPrefix("model.classes=") }), Int(given.dropFirst("model.classes=".count)) != train.classes.count {
+            throw ValidationError("--set \(given): the training list \(trainList) has \(train.classes.count) classes")
+        }
         modelConfig.model.classes = train.classes.count
         let trainConfig = try TrainConfig.load(path: config, overrides: overrides, modelCrop: modelConfig.model.trainCrop)
         let model = ResNet3D(config: modelConfig, seed: trainConfig.seed)
@@ -119,6 +124,12 @@ struct Eval: ParsableCommand {
 
     @Flag(help: "No progress display.")
     var quiet = false
+
+    func validate() throws {
+        guard (1...1000).contains(clips), (1...100).contains(crops) else {
+            throw ValidationError("--clips must be 1…1000 and --crops 1…100, got \(clips) and \(crops)")
+        }
+    }
 
     func run() throws {
         // Evaluating random weights is never what is meant: weights are required.

@@ -60,3 +60,24 @@ struct OutputFileTests {
         #expect(!FileManager.default.fileExists(atPath: out + "/train.csv"), "nothing written")
     }
 }
+
+/// Options that were once accepted and then ignored, clamped or trapped.
+@Suite("Usage errors")
+struct UsageErrorTests {
+    @Test func outOfRangeOptionsNameTheOption() throws {
+        let clip = ClassifyCommandTests.clips + "/testsrc2_320x240.mp4"
+        for (args, option) in [(["classify", clip, "--stride", "0"], "--stride"), (["classify", clip, "--frames", "0"], "--frames"),
+                               (["classify", clip, "--size", "10"], "--size"), (["classify", clip, "--top", "0"], "--top"),
+                               (["eval", "--data", clip, "--clips", "0"], "--clips"),
+                               (["attention", clip, "--auto", "0", "-o", "/tmp/nlnet-unused"], "--auto")] {
+            let r = try CLI.run(args)
+            #expect(r.status == 64 && r.stderr.contains(option), "\(args): status \(r.status), \(r.stderr)")
+        }
+        // A query outside the clip is refused, not clamped onto its edge.
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("nlnet-at-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let r = try CLI.run(["attention", ClassifyCommandTests.root.appendingPathComponent("Clips/synthetic/colours_match.mp4").path,
+                             "--at", "99,-3,1000", "-o", out], environment: ["NLNET_MODEL": nil])
+        #expect(r.status == 64 && r.stderr.contains("--at 99,-3,1000: outside the clip"), "\(r.stderr)")
+    }
+}
