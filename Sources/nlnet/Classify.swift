@@ -102,6 +102,9 @@ struct Classify: ParsableCommand {
 
     struct Document: Codable {
         var model: String
+        /// The weights file that answered (nil with --allow-untrained) and its classes.
+        var weights: String?
+        var classes: [String]
         var untrained: Bool
         var protocolUsed: ViewProtocol
         var ensemble: Ensemble
@@ -129,6 +132,11 @@ struct Classify: ParsableCommand {
         let classifier = VideoClassifier(model: model, labels: try resolveLabels(model), views: protocolUsed)
 
         var entries = InputList.expand(paths)
+        guard !entries.isEmpty else {
+            throw ValidationError("nothing to classify: no video files in \(paths.joined(separator: " ")) (folders are searched for video file names)")
+        }
+        let weightsFile = untrained ? nil : try selection.weightsFile()
+        if !json { printHeader(model, weights: weightsFile, labels: classifier.labels) }
         if let shard {
             let (k, n) = try parseShard(shard)
             entries = InputList.shard(entries, index: k, count: n)
@@ -171,7 +179,7 @@ struct Classify: ParsableCommand {
         progress.finish()
         try jsonlHandle?.close()
         if json {
-            let document = Document(model: model.config.name, untrained: untrained, protocolUsed: protocolUsed,
+            let document = Document(model: model.config.name, weights: weightsFile, classes: classifier.labels, untrained: untrained, protocolUsed: protocolUsed,
                                     ensemble: ensemble, videos: records)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -181,6 +189,16 @@ struct Classify: ParsableCommand {
         if failed > 0 {
             FileHandle.standardError.write(Data("nlnet classify: \(failed) of \(records.count) file(s) failed\n".utf8))
             if !keepGoing { throw ExitCode(1) }
+        }
+    }
+
+    /// Which model answers, so a top class is never read without knowing the label set: the
+    /// shipped default model knows four synthetic classes only.
+    func printHeader(_ model: ResNet3D, weights: String?, labels: [String]) {
+        let shown = labels.count <= 8 ? labels.joined(separator: ", ") : labels.prefix(4).joined(separator: ", ") + ", …"
+        print("model: \(model.config.name) (\(weights ?? "random weights")), \(labels.count) classes: \(shown)")
+        if selection.weights == nil, ProcessInfo.processInfo.environment["NLNET_MODEL"] == nil, selection.config == nil {
+            print("  the shipped default model, trained on the synthetic benchmark only; for Kinetics-400 convert an official checkpoint (README, \"Official checkpoints\") and pass --weights")
         }
     }
 

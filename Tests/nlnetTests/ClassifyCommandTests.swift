@@ -32,7 +32,8 @@ struct ClassifyCommandTests {
         let r = try CLI.run(["classify", Self.clips, "--json", "--top", "3", "--views"] + Self.small)
         #expect(r.status == 0, "\(r.stderr)")
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-        #expect(Set(doc.keys) == ["model", "untrained", "protocolUsed", "ensemble", "videos"])
+        #expect(Set(doc.keys) == ["model", "classes", "untrained", "protocolUsed", "ensemble", "videos"], "weights is absent for random weights")
+        #expect((doc["classes"] as? [String])?.count == 400)
         let videos = try #require(doc["videos"] as? [[String: Any]])
         #expect(videos.count == Self.clipCount && Self.clipCount >= 3)
         for v in videos {

@@ -14,6 +14,16 @@ struct DefaultModelTests {
         #expect(r.status == 0, "\(r.stderr)")
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         #expect(doc["untrained"] as? Bool == false && doc["model"] as? String == "nl_i3d_synthetic", "\(doc["model"] ?? "")")
+        #expect((doc["weights"] as? String)?.hasSuffix("Configs/default_model.safetensors") == true && (doc["classes"] as? [String])?.count == 4)
+        // The human output says which model answered and what it knows.
+        let human = try CLI.run(["classify", Self.synthetic + "/colours_match.mp4", "--top", "1", "--clips", "1", "--crops", "1"], environment: ["NLNET_MODEL": nil])
+        #expect(human.stdout.hasPrefix("model: nl_i3d_synthetic (") && human.stdout.contains("4 classes: colours_differ, colours_match")
+                && human.stdout.contains("synthetic benchmark only"), "\(human.stdout)")
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("nlnet-empty-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        let nothing = try CLI.run(["classify", empty], environment: ["NLNET_MODEL": nil])
+        #expect(nothing.status != 0 && nothing.stderr.contains("nothing to classify"), "an empty folder is not a success: \(nothing.stderr)")
         let videos = try #require(doc["videos"] as? [[String: Any]])
         #expect(videos.count == 4)
         for v in videos {
