@@ -83,7 +83,7 @@ public struct AblationPlan {
             guard let name = v["name"] as? String else { throw fail("variants.\(i).name", "missing") }
             return Variant(name: name, overrides: (v["set"] as? [Any] ?? []).map { "\($0)" })
         }
-        guard plan.seeds >= 1 else { throw fail("seeds", "must be at least 1") }
+        guard (1...1000).contains(plan.seeds) else { throw fail("seeds", "must be 1…1000, got \(plan.seeds)") }
         let names = Set(plan.variants.map(\.name))
         func variantName(_ value: Any?, _ key: String) throws -> String {
             guard let name = value.map({ "\($0)" }) else { throw fail(key, "missing: a variant name") }

@@ -31,7 +31,7 @@ struct Ablate: ParsableCommand {
 
     func validate() throws {
         if trainOnly && report { throw ValidationError("--train-only and --report exclude each other") }
-        if let seeds, seeds < 1 { throw ValidationError("--seeds must be at least 1, got \(seeds)") }
+        if let seeds, !(1...1000).contains(seeds) { throw ValidationError("--seeds must be 1…1000, got \(seeds)") }
     }
 
     func run() throws {

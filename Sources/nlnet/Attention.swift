@@ -44,6 +44,7 @@ struct Attention: ParsableCommand {
             throw ValidationError("--at takes t,y,x (three integers), got '\(a)'")
         }
         if let auto, !(1...1000).contains(auto) { throw ValidationError("--auto must be 1…1000 queries, got \(auto)") }
+        guard (1...10_000).contains(top) else { throw ValidationError("--top must be 1…10000 keys, got \(top)") }
     }
 
     struct QueryRecord: Codable {

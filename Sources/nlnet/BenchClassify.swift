@@ -22,6 +22,12 @@ struct BenchClassify: ParsableCommand {
 
     @OptionGroup var output: BenchOutput
 
+    func validate() throws {
+        guard (1...1000).contains(clips), (1...100).contains(crops) else {
+            throw ValidationError("--clips must be 1…1000 and --crops 1…100, got \(clips) and \(crops)")
+        }
+    }
+
     struct Report: Codable {
         var file: String
         var model: String

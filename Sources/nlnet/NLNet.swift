@@ -14,4 +14,8 @@ struct BenchOutput: ParsableArguments {
 
     @Option(help: "Timed repetitions per measurement (the best is kept, after one warm-up).")
     var repeats = 3
+
+    func validate() throws {
+        guard (1...1000).contains(repeats) else { throw ValidationError("--repeats must be 1…1000, got \(repeats)") }
+    }
 }
