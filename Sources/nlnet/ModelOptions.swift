@@ -12,10 +12,15 @@ struct ModelSelection: ParsableArguments {
     @Option(help: "Weights (.safetensors). Its embedded config is used when --config is not given.")
     var weights: String?
 
-    @Option(name: .customLong("nonlocal"), parsing: .upToNextOption,
-            help: ArgumentHelp("Non-local placement: 'res3=1,3 res4=1,3,5', 'none', or a preset (\(ModelConfig.blockPresets.joined(separator: ", "))).",
+    // One value per --nonlocal (quoted, or the option repeated): taking every following word
+    // swallowed a video path given after it (`classify --nonlocal none video.mp4`).
+    @Option(name: .customLong("nonlocal"),
+            help: ArgumentHelp("Non-local placement: 'res3=1,3 res4=1,3,5' (quoted, or --nonlocal repeated per stage), 'none', or a preset (\(ModelConfig.blockPresets.joined(separator: ", "))).",
                                valueName: "placement"))
-    var nonlocal: [String] = []
+    var nonlocalValues: [String] = []
+
+    /// The placement words of every --nonlocal.
+    var nonlocal: [String] { nonlocalValues.flatMap { $0.split(whereSeparator: \.isWhitespace).map(String.init) } }
 
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. model.nonlocal.instantiation=dot_product (repeatable).",
                                                          valueName: "key=value"))

@@ -28,6 +28,15 @@ struct ClassifyCommandTests {
         #expect(doc["untrained"] as? Bool == true)
     }
 
+    /// A video named after --nonlocal is an input, not a second placement word.
+    @Test func nonlocalTakesOneValue() throws {
+        let clip = Self.clips + "/testsrc2_320x240.mp4"
+        let r = try CLI.run(["classify"] + Self.small + ["--json", "--nonlocal", "none", clip])
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect((doc["videos"] as? [[String: Any]])?.count == 1)
+    }
+
     @Test func jsonDocumentHasTheSchema() throws {
         let r = try CLI.run(["classify", Self.clips, "--json", "--top", "3", "--views"] + Self.small)
         #expect(r.status == 0, "\(r.stderr)")

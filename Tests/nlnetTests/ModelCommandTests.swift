@@ -14,7 +14,9 @@ struct ModelCommandTests {
         #expect(r.stdout.contains("res4_nonlocal5"))
         let none = try CLI.run(["info", "--config", preset, "--nonlocal", "none"])
         #expect(none.stdout.contains("total: 28.04M parameters"))
-        let custom = try CLI.run(["info", "--config", preset, "--nonlocal", "res3=0", "res4=2", "--json"])
+        let custom = try CLI.run(["info", "--config", preset, "--nonlocal", "res3=0 res4=2", "--json"])
+        let repeated = try CLI.run(["info", "--config", preset, "--nonlocal", "res3=0", "--nonlocal", "res4=2", "--json"])
+        #expect(repeated.status == 0 && repeated.stdout == custom.stdout, "the quoted and the repeated forms agree: \(repeated.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(custom.stdout.utf8)) as? [String: Any])
         let names = (object["layers"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
         #expect(names.filter { $0.contains("nonlocal") } == ["res3_nonlocal0", "res4_nonlocal2"])
