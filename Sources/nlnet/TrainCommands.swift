@@ -72,6 +72,14 @@ struct Train: ParsableCommand {
             views.clips = 1; views.crops = 1
             validation = Validation(list: try VideoList(path: valList, classes: train.classes), labels: train.classes, views: views)
         }
+        let outURL = URL(fileURLWithPath: out)
+        if resume && !FileManager.default.fileExists(atPath: trainer.checkpointPath) {
+            log("--resume: no checkpoint in \(out) yet; starting from step 0")
+        }
+        if !resume {
+            // A fresh run into a used folder: results of the earlier run must not pass as this one's.
+            for stale in ["eval.json", "validation.jsonl"] { try? FileManager.default.removeItem(at: outURL.appendingPathComponent(stale)) }
+        }
         try trainer.run(resume: resume, stopAfter: stopAfter, validation: validation) { e in
             // Seconds per step at the current rate.
             let perStep = Double(trainConfig.batchSize * trainConfig.accumulate) / max(e.clipsPerSecond, 1e-9)

@@ -6,6 +6,11 @@ struct ModelCommandTests {
     static let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Configs")
 
+    @Test func versionIsPrinted() throws {
+        let r = try CLI.run(["--version"])
+        #expect(r.status == 0 && r.stdout.hasPrefix("nlnet 0."), "\(r.stdout)")
+    }
+
     @Test func infoTotalsAndOverrides() throws {
         let preset = Self.configs.appendingPathComponent("i3d_nonlocal_8x8_r50.yaml").path
         let r = try CLI.run(["info", "--config", preset])

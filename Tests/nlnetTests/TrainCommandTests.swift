@@ -55,6 +55,23 @@ struct TrainCommandTests {
         #expect(differing.isEmpty, "after SIGKILL and resume, \(differing.count) tensors differ, e.g. \(differing.first ?? "")")
     }
 
+    /// A fresh run into a used folder drops the earlier run's evaluation; --resume without a
+    /// checkpoint says it starts from step 0.
+    @Test func freshRunsDropStaleResultsAndResumeSaysWhatItResumes() throws {
+        let dir = try Self.dataset()
+        let run = dir.appendingPathComponent("stalerun").path
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        try "{\"top1\": 1}".write(toFile: run + "/eval.json", atomically: true, encoding: .utf8)
+        let r = try CLI.run(["train", "--config", dir.appendingPathComponent("tiny.yaml").path, "--train",
+                             dir.appendingPathComponent("train.csv").path, "--out", run, "--set", "train.max_iterations=1", "--resume"])
+        #expect(r.status == 0 && r.stderr.contains("no checkpoint in \(run) yet; starting from step 0"), "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: run + "/eval.json"), "a resumed run keeps the folder as it is")
+        let fresh = try CLI.run(["train", "--config", dir.appendingPathComponent("tiny.yaml").path, "--train",
+                                 dir.appendingPathComponent("train.csv").path, "--out", run, "--set", "train.max_iterations=1", "--quiet"])
+        #expect(fresh.status == 0, "\(fresh.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: run + "/eval.json"), "the earlier run's eval.json is not this run's")
+    }
+
     @Test func evalWritesTheReports() throws {
         let dir = try Self.dataset()
         let run = dir.appendingPathComponent("evalrun").path
