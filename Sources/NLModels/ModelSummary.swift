@@ -21,6 +21,29 @@ public struct ModelSummary: Sendable, Codable {
     public var macs: Int { layers.reduce(0) { $0 + $1.macs } }
     /// 2 FLOPs per multiply-add, plus the rest.
     public var flops: Int { 2 * macs + layers.reduce(0) { $0 + $1.otherFLOPs } }
+
+    public init(input: [Int], layers: [LayerSummary]) {
+        self.input = input
+        self.layers = layers
+    }
+
+    // The totals are computed, so the synthesised encoder would leave them out of JSON; they
+    // are written (the table prints them) and ignored when decoding.
+    enum CodingKeys: String, CodingKey { case input, layers, parameters, macs, flops }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(input: try c.decode([Int].self, forKey: .input), layers: try c.decode([LayerSummary].self, forKey: .layers))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(input, forKey: .input)
+        try c.encode(layers, forKey: .layers)
+        try c.encode(parameters, forKey: .parameters)
+        try c.encode(macs, forKey: .macs)
+        try c.encode(flops, forKey: .flops)
+    }
 }
 
 extension ResNet3D {

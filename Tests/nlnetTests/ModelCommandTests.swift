@@ -23,6 +23,10 @@ struct ModelCommandTests {
         let repeated = try CLI.run(["info", "--config", preset, "--nonlocal", "res3=0", "--nonlocal", "res4=2", "--json"])
         #expect(repeated.status == 0 && repeated.stdout == custom.stdout, "the quoted and the repeated forms agree: \(repeated.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(custom.stdout.utf8)) as? [String: Any])
+        // The totals the table prints are in the JSON too.
+        let layers = object["layers"] as? [[String: Any]] ?? []
+        #expect(object["parameters"] as? Int == layers.compactMap { $0["parameters"] as? Int }.reduce(0, +) && (object["parameters"] as? Int ?? 0) > 0)
+        #expect(object["macs"] as? Int == layers.compactMap { $0["macs"] as? Int }.reduce(0, +) && object["flops"] is Int)
         let names = (object["layers"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
         #expect(names.filter { $0.contains("nonlocal") } == ["res3_nonlocal0", "res4_nonlocal2"])
     }
