@@ -171,7 +171,6 @@ public struct AblationPlan {
         }
         let trainSet = try VideoList(path: train!)
         let valSet = try VideoList(path: val!, classes: trainSet.classes)
-        // Decoded once for every run's learning curve (runs whose recipe sets eval_every).
         var validations: [Validation] = []
         var results: [Result] = []
         var missing: [String] = []
@@ -189,9 +188,15 @@ public struct AblationPlan {
                 var views = ViewProtocol(config: config)
                 views.clips = evalClips
                 views.crops = evalCrops
-                func evaluate(_ model: ResNet3D) -> Evaluation {
-                    Evaluation.run(VideoClassifier(model: model, labels: trainSet.classes, views: views), on: valSet)
+                // The validation set decoded once per view protocol: learning curves and final
+                // evaluations of every run share it.
+                func validation() -> Validation {
+                    if let v = validations.first(where: { $0.views == views }) { return v }
+                    let v = Validation(list: valSet, labels: trainSet.classes, views: views)
+                    validations.append(v)
+                    return v
                 }
+                func evaluate(_ model: ResNet3D) -> Evaluation { validation().evaluation(model) }
                 func finished() -> Result? { (try? Data(contentsOf: resultFile)).flatMap { try? JSONDecoder().decode(Result.self, from: $0) } }
                 // Another process may hold this run: skip it (train-only) or wait for its result.
                 var claim: RunClaim?
@@ -228,12 +233,7 @@ public struct AblationPlan {
                 let model = ResNet3D(config: config, seed: UInt64(seed))
                 let trainer = try Trainer(model: model, config: trainConfig, train: trainSet, output: dir.path)
                 log("\(variant.name), seed \(seed): training \(trainConfig.maxIterations) steps")
-                var validation: Validation?
-                if trainConfig.evalEvery > 0 {
-                    validation = validations.first { $0.views == views } ?? Validation(list: valSet, labels: trainSet.classes, views: views)
-                    if validations.allSatisfy({ $0 !== validation }) { validations.append(validation!) }
-                }
-                try trainer.run(resume: true, validation: validation) { _ in }
+                try trainer.run(resume: true, validation: trainConfig.evalEvery > 0 ? validation() : nil) { _ in }
                 let evaluation = evaluate(model)
                 let summary = model.summary(frames: config.input.frames, size: config.input.crop)
                 let result = Result(variant: variant.name, seed: seed, top1: evaluation.top1, top5: evaluation.top5,

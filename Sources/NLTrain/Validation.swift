@@ -23,9 +23,15 @@ public final class Validation {
         decoded = list.items.map { item in Result { try VideoClassifier.decodeViews(item.path, views: views, threads: 1) } }
     }
 
+    /// The full evaluation of `model` on the already decoded list (the same as
+    /// `Evaluation.run` decoding the videos itself).
+    public func evaluation(_ model: ResNet3D) -> Evaluation {
+        Evaluation.run(VideoClassifier(model: model, labels: labels, views: views), on: list, decoded: decoded)
+    }
+
     /// Top-1 / top-5 of `model` at `step`, as the final evaluation computes them.
     public func evaluate(_ model: ResNet3D, step: Int) -> Point {
-        let e = Evaluation.run(VideoClassifier(model: model, labels: labels, views: views), on: list, decoded: decoded)
+        let e = evaluation(model)
         return Point(step: step, top1: e.top1, top5: e.top5)
     }
 

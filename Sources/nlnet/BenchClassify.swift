@@ -23,9 +23,7 @@ struct BenchClassify: ParsableCommand {
     @OptionGroup var output: BenchOutput
 
     func validate() throws {
-        guard (1...1000).contains(clips), (1...100).contains(crops) else {
-            throw ValidationError("--clips must be 1…1000 and --crops 1…100, got \(clips) and \(crops)")
-        }
+        try OptionRange.views(clips: clips, crops: crops)
     }
 
     struct Report: Codable {

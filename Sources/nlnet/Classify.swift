@@ -69,11 +69,11 @@ struct Classify: ParsableCommand {
     var allowUntrained = false
 
     func validate() throws {
-        guard top >= 1, clips >= 1, crops >= 1 else { throw ValidationError("--top, --clips and --crops must be at least 1") }
-        guard clips <= 1000, crops <= 100 else { throw ValidationError("--clips must be 1…1000 and --crops 1…100, got \(clips) and \(crops)") }
-        if let frames, !(1...10_000).contains(frames) { throw ValidationError("--frames must be 1…10000, got \(frames)") }
+        guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") }
+        try OptionRange.views(clips: clips, crops: crops)
+        try OptionRange.frames(frames)
+        try OptionRange.size(size)
         if let stride, !(1...1000).contains(stride) { throw ValidationError("--stride must be 1…1000, got \(stride)") }
-        if let size, !(32...4096).contains(size) { throw ValidationError("--size must be 32…4096 pixels (the network downsamples 32×), got \(size)") }
         if let shard { _ = try parseShard(shard) }
         if let timeline, timeline <= 0 { throw ValidationError("--timeline must be a positive number of seconds") }
     }
@@ -114,7 +114,7 @@ struct Classify: ParsableCommand {
     // MARK: Run
 
     func run() throws {
-        let (model, untrained) = try resolveModel()
+        let (model, untrained) = try selection.trainedModel(allowUntrained: allowUntrained)
         if untrained {
             FileHandle.standardError.write(Data("""
             nlnet classify: --allow-untrained: running '\(model.config.name)' with RANDOM weights:
@@ -197,7 +197,7 @@ struct Classify: ParsableCommand {
     func printHeader(_ model: ResNet3D, weights: String?, labels: [String]) {
         let shown = labels.count <= 8 ? labels.joined(separator: ", ") : labels.prefix(4).joined(separator: ", ") + ", …"
         print("model: \(model.config.name) (\(weights ?? "random weights")), \(labels.count) classes: \(shown)")
-        if selection.weights == nil, ProcessInfo.processInfo.environment["NLNET_MODEL"] == nil, selection.config == nil {
+        if selection.usesShippedModel {
             print("  the shipped default model, trained on the synthetic benchmark only; for Kinetics-400 convert an official checkpoint (README, \"Official checkpoints\") and pass --weights")
         }
     }
@@ -219,11 +219,6 @@ struct Classify: ParsableCommand {
     }
 
     // MARK: Model and labels
-
-    func resolveModel() throws -> (ResNet3D, untrained: Bool) {
-        let (model, untrained) = try selection.trainedModel(allowUntrained: allowUntrained)
-        return (model, untrained)
-    }
 
     func resolveLabels(_ model: ResNet3D) throws -> [String] {
         let classes = model.architecture.classes

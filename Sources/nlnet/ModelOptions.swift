@@ -75,6 +75,11 @@ struct ModelSelection: ParsableArguments {
         return locate(defaultModelFile)
     }
 
+    /// Nothing chosen and no $NLNET_MODEL: the shipped synthetic default model answers.
+    var usesShippedModel: Bool {
+        weights == nil && config == nil && (ProcessInfo.processInfo.environment["NLNET_MODEL"] ?? "").isEmpty
+    }
+
     /// The weights file this selection loads: --weights, else the default when nothing is given.
     func weightsFile() throws -> String? {
         if let weights { return weights }
@@ -129,11 +134,29 @@ struct ClipShape: ParsableArguments {
     @Option(help: "Spatial size, height = width (default: 224, or the config's crop for training).")
     var size: Int?
 
-    /// Bounds that keep every shape and FLOP count of the network well inside Int (a clip of
-    /// 10^12 frames overflowed the FLOP counter) and every stage at least one pixel wide.
     func validate() throws {
+        try OptionRange.frames(frames)
+        try OptionRange.size(size)
+    }
+}
+
+/// The ranges every verb applies to the same options, so a number means one thing everywhere:
+/// they keep every shape and FLOP count of the network well inside Int (a clip of 10^12
+/// frames overflowed the FLOP counter), every stage at least one pixel wide, and view counts
+/// to what a run can finish.
+enum OptionRange {
+    static func frames(_ frames: Int?) throws {
         if let frames, !(1...10_000).contains(frames) { throw ValidationError("--frames must be 1…10000, got \(frames)") }
-        if let size, !(32...4096).contains(size) { throw ValidationError("--size must be 32…4096 (the network downsamples 32×), got \(size)") }
+    }
+
+    static func size(_ size: Int?) throws {
+        if let size, !(32...4096).contains(size) { throw ValidationError("--size must be 32…4096 pixels (the network downsamples 32×), got \(size)") }
+    }
+
+    static func views(clips: Int, crops: Int) throws {
+        guard (1...1000).contains(clips), (1...100).contains(crops) else {
+            throw ValidationError("--clips must be 1…1000 and --crops 1…100, got \(clips) and \(crops)")
+        }
     }
 }
 

@@ -40,14 +40,8 @@ struct Synth: ParsableCommand {
     @Flag(help: "No progress lines.")
     var quiet = false
 
-    func validate() throws {
-        var data = SyntheticDataset()
-        data.train = train; data.val = val; data.frames = frames; data.size = size
-        data.walkers = walkers; data.decoys = decoys; data.colours = colours
-        if let problem = data.problem { throw ValidationError(problem) }
-    }
-
-    func run() throws {
+    /// The data set these options describe (classes checked, every number in range).
+    func dataset() throws -> SyntheticDataset {
         var data = SyntheticDataset()
         if let classes {
             data.classes = try classes.split(separator: ",").map { name in
@@ -59,6 +53,14 @@ struct Synth: ParsableCommand {
         }
         data.train = train; data.val = val; data.frames = frames; data.size = size; data.seed = seed
         data.walkers = walkers; data.decoys = decoys; data.colours = colours
+        if let problem = data.problem { throw ValidationError(problem) }
+        return data
+    }
+
+    func validate() throws { _ = try dataset() }
+
+    func run() throws {
+        let data = try dataset()
         let start = Date()
         let progress = Progress(total: (train + val) * data.classes.count, quiet: quiet)
         try data.write(to: out) { done, _ in progress.update(completed: done, detail: "clips") }

@@ -65,12 +65,12 @@ struct Train: ParsableCommand {
         let trainer = try Trainer(model: model, config: trainConfig, train: train, output: out)
         log("\(modelConfig.name): \(train.items.count) videos, \(train.classes.count) classes, \(trainConfig.maxIterations) steps of \(trainConfig.batchSize)×\(trainConfig.accumulate) clips")
         let terminal = isatty(STDERR_FILENO) != 0
-        // With train.eval_every, the validation list's learning curve (validation.jsonl).
-        var validation: Validation?
-        if let valList, trainConfig.evalEvery > 0 {
+        // The validation list, decoded once (1 clip × 1 crop): the learning curve of
+        // train.eval_every (validation.jsonl) and the final eval.json.
+        let validation = try valList.map { path -> Validation in
             var views = ViewProtocol(config: modelConfig)
             views.clips = 1; views.crops = 1
-            validation = Validation(list: try VideoList(path: valList, classes: train.classes), labels: train.classes, views: views)
+            return Validation(list: try VideoList(path: path, classes: train.classes), labels: train.classes, views: views)
         }
         let outURL = URL(fileURLWithPath: out)
         if resume && !FileManager.default.fileExists(atPath: trainer.checkpointPath) {
@@ -80,7 +80,7 @@ struct Train: ParsableCommand {
             // A fresh run into a used folder: results of the earlier run must not pass as this one's.
             for stale in ["eval.json", "validation.jsonl"] { try? FileManager.default.removeItem(at: outURL.appendingPathComponent(stale)) }
         }
-        try trainer.run(resume: resume, stopAfter: stopAfter, validation: validation) { e in
+        try trainer.run(resume: resume, stopAfter: stopAfter, validation: trainConfig.evalEvery > 0 ? validation : nil) { e in
             // Seconds per step at the current rate.
             let perStep = Double(trainConfig.batchSize * trainConfig.accumulate) / max(e.clipsPerSecond, 1e-9)
             let eta = Int(perStep * Double(trainConfig.maxIterations - e.iteration))
@@ -97,11 +97,8 @@ struct Train: ParsableCommand {
         try TrainingLog.writeSummaries(in: URL(fileURLWithPath: out))
         let labels = train.classes.joined(separator: "\n")
         try model.save(to: URL(fileURLWithPath: out).appendingPathComponent("model.safetensors").path, metadata: ["nlnet.labels": labels])
-        if let valList, trainer.iteration >= trainConfig.maxIterations {
-            let val = try VideoList(path: valList, classes: train.classes)
-            var views = ViewProtocol(config: modelConfig)
-            views.clips = 1; views.crops = 1
-            let result = Evaluation.run(VideoClassifier(model: model, labels: train.classes, views: views), on: val)
+        if let validation, trainer.iteration >= trainConfig.maxIterations {
+            let result = validation.evaluation(model)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
             try encoder.encode(result).write(to: URL(fileURLWithPath: out).appendingPathComponent("eval.json"))
@@ -134,9 +131,7 @@ struct Eval: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        guard (1...1000).contains(clips), (1...100).contains(crops) else {
-            throw ValidationError("--clips must be 1…1000 and --crops 1…100, got \(clips) and \(crops)")
-        }
+        try OptionRange.views(clips: clips, crops: crops)
     }
 
     func run() throws {
