@@ -119,7 +119,7 @@ public final class VideoReader {
         let distinct = Array(Set(indices)).sorted()
         if let bad = distinct.first(where: { $0 < 0 || $0 >= info.frameCount }) {
             throw VideoError(path: path, code: Int32(NL_ERR_ARGUMENT),
-                             message: "frame \(bad) is outside 0..<\(info.frameCount)")
+                             message: "frame \(bad) is outside the video (frames 0…\(info.frameCount - 1))")
         }
         let frameBytes = width * height * 3
         var err = [CChar](repeating: 0, count: 512)

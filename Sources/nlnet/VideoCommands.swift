@@ -71,8 +71,15 @@ struct Decode: ParsableCommand {
         var (w, h) = (display.width, display.height)
         if let size {
             let parts = size.lowercased().split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 2, parts.allSatisfy({ $0 > 0 }) else { throw ValidationError("--size must be WxH, got '\(size)'") }
+            guard parts.count == 2, parts.allSatisfy({ (1...16_384).contains($0) }) else {
+                throw ValidationError("--size must be WxH with each side 1…16384, got '\(size)'")
+            }
             (w, h) = (parts[0], parts[1])
+        }
+        // The frames are decoded into one buffer: refuse what cannot be held rather than trap
+        // on the allocation (indices.count ≤ the video's frames, each side ≤ 16384: no overflow).
+        guard indices.count * w * h * 3 <= 16 << 30 else {
+            throw ValidationError("\(indices.count) frame(s) of \(w)×\(h) RGB24 would take \(indices.count * w * h * 3 >> 30) GiB; ask for fewer frames or a smaller --size")
         }
         let rgb = try reader.frames(indices, width: w, height: h)
         try OutputFile.write(Data(rgb.bytes), to: output)

@@ -40,6 +40,10 @@ struct OutputFileTests {
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp-") }
         #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
 
+        // A size that cannot be allocated is refused, not a trap (4294967297×2 once aborted).
+        let huge = try CLI.run(["decode", Self.clip, "--frames", "0", "--size", "4294967297x2", "-o", regular])
+        #expect(huge.status == 64 && huge.stderr.contains("--size"), "\(huge.status): \(huge.stderr)")
+
         let folder = try CLI.run(Self.args + ["-o", dir.path])
         #expect(folder.status != 0 && folder.stderr.contains("is a directory"), "\(folder.stderr)")
     }
