@@ -39,7 +39,7 @@ public struct StageSpec: Sendable, Equatable {
     public var blocks: [BlockSpec]
 }
 
-/// The network a config describes (spec §1.2–1.5), independent of weights: what the
+/// The network a config describes (docs/architecture.md), independent of weights: what the
 /// forward pass, the initialiser, the checkpoint loader and the FLOP counter all walk.
 public struct Architecture: Sendable {
     public let stem: ConvSpec
@@ -81,7 +81,7 @@ public struct Architecture: Sendable {
             for i in 0..<count {
                 let prefix = "s\(s + 2).pathway0_res\(i)"
                 let spatial = (i == 0 && s > 0) ? 2 : 1
-                // Official inflation (spec §1.2): res2 every block, res3/res4 even blocks,
+                // Official inflation (docs/architecture.md#inflation): res2 every block, res3/res4 even blocks,
                 // res5 odd blocks.
                 let inflated = i3d && (s == 0 || (s < 3 ? i % 2 == 0 : i % 2 == 1))
                 let onA = inflated && options.inflation == .t3x1x1, onB = inflated && options.inflation == .t3x3x3

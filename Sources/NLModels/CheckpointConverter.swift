@@ -14,7 +14,7 @@ public struct ConversionReport: Sendable {
     public var notes: [String] = []
 }
 
-/// Official checkpoints → this project's models (spec §5): Caffe2 .pkl (video-nonlocal-net,
+/// Official checkpoints → this project's models (docs/checkpoints.md): Caffe2 .pkl (video-nonlocal-net,
 /// PySlowFast's c2 zoo), PySlowFast .pyth, mmaction2 .pth, and ImageNet ResNet 2D weights
 /// (torchvision or Caffe2 names), inflated.
 public enum CheckpointConverter {
@@ -62,7 +62,7 @@ public enum CheckpointConverter {
                 report.initialized.append(spec.name)
                 continue
             }
-            // ImageNet 2D kernels: repeat along time and divide by its length (spec §1.1).
+            // ImageNet 2D kernels: repeat along time and divide by its length (docs/architecture.md#inflation).
             if t.rank == 4 && spec.torchShape.count == 5 && Array(t.shape.prefix(2)) == Array(spec.torchShape.prefix(2))
                 && Array(t.shape.suffix(2)) == Array(spec.torchShape.suffix(2)) {
                 t = inflate(t, frames: spec.torchShape[2])
@@ -234,7 +234,7 @@ public enum CheckpointConverter {
             if !nlKeys.contains(where: { $0.hasSuffix(".bn.weight") }) {
                 c.model.nonlocal.norm = .none
                 c.model.nonlocal.temporalGroups = blocks["res3"] != nil ? ["res3": 4] : [:]
-                notes.append("non-local blocks without BN: an affine (frozen-BN) long-clip model; res3 blocks run in temporal groups of 4 frames (spec §2.4)")
+                notes.append("non-local blocks without BN: an affine (frozen-BN) long-clip model; res3 blocks run in temporal groups of 4 frames (docs/nonlocal-block.md#temporal-groups)")
             }
         }
         if t["s1.pathway0_stem.bn.running_mean"] == nil {

@@ -15,7 +15,7 @@ extension ModelConfig {
         "input": ["frames", "stride", "short_side", "crop", "normalization"],
     ]
 
-    /// Named placements for `model.nonlocal.blocks` (spec §2.3, Table 2a–c).
+    /// Named placements for `model.nonlocal.blocks` (docs/architecture.md#non-local-placement; the paper's Table 2a–c).
     public static let blockPresets = ["none", "1-block", "5-block", "5-block-every-other", "10-block",
                                       "stage:res2", "stage:res3", "stage:res4", "stage:res5"]
 
@@ -103,14 +103,14 @@ extension ModelConfig {
         case "none": return [:]
         // "right before the last residual block of res4"
         case "1-block": return ["res4": [counts[2] - 2]]
-        // R101: Caffe2's layer_mod 7 in res4 (spec §1.5)
+        // R101: Caffe2's layer_mod 7 in res4 (docs/architecture.md#resnet-101)
         case "5-block": return depth == 101 ? ["res3": [1, 3], "res4": [6, 13, 20]] : ["res3": [1, 3], "res4": [1, 3, 5]]
         // SlowFast's R101 placement
         case "5-block-every-other": return ["res3": [1, 3], "res4": [1, 3, 5]]
         case "10-block":
             guard depth == 50 else {
                 throw ConfigError(source: source, keyPath: "model.nonlocal.blocks",
-                                  message: "10-block is defined for ResNet-50 only (the official code cannot build the R101 variant, spec §2.3); list the blocks instead")
+                                  message: "10-block is defined for ResNet-50 only (the official code cannot build the R101 variant: docs/architecture.md#resnet-101); list the blocks instead")
             }
             return ["res3": Array(0..<4), "res4": Array(0..<6)]
         default:

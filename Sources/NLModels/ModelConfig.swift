@@ -4,7 +4,7 @@ import NLTensor
 /// Backbone family: C2D (every conv 1×k×k) or I3D (inflated temporal kernels).
 public enum Arch: String, Codable, Sendable, CaseIterable { case c2d, i3d }
 
-/// Stem and pooling layout (spec §1.2, §6.1–6.2).
+/// Stem and pooling layout (docs/architecture.md#stem-and-pooling-layouts; docs/pitfalls.md#pool-kernels, #pool1-padding).
 public enum Layout: String, Codable, Sendable, CaseIterable {
     /// The official `resnet_video` (8×8, 32×4 models): conv1 stride 1,2,2; pool1 1×3×3 s1,2,2
     /// pad 0 (112 → 55); pool2 2×1×1 s2,1,1.
@@ -18,7 +18,7 @@ public enum Layout: String, Codable, Sendable, CaseIterable {
     case paper
 }
 
-/// Which conv of a bottleneck an I3D block inflates (spec §1.1).
+/// Which conv of a bottleneck an I3D block inflates (docs/architecture.md#inflation).
 public enum Inflation: String, Codable, Sendable, CaseIterable {
     /// branch2a becomes 3×1×1: the official code and every NL I3D result.
     case t3x1x1 = "3x1x1"
@@ -26,7 +26,7 @@ public enum Inflation: String, Codable, Sendable, CaseIterable {
     case t3x3x3 = "3x3x3"
 }
 
-/// The pairwise function f of a non-local block (spec §2.1).
+/// The pairwise function f of a non-local block (docs/nonlocal-block.md#definition).
 public enum Instantiation: String, Codable, Sendable, CaseIterable {
     case embeddedGaussian = "embedded_gaussian"
     case gaussian
@@ -34,7 +34,7 @@ public enum Instantiation: String, Codable, Sendable, CaseIterable {
     case concatenation
 }
 
-/// Which keys a query sees (spec §2.5).
+/// Which keys a query sees (docs/nonlocal-block.md#space-only-and-time-only).
 public enum NonLocalMode: String, Codable, Sendable, CaseIterable {
     case spacetime
     /// keys from the same frame
@@ -43,7 +43,7 @@ public enum NonLocalMode: String, Codable, Sendable, CaseIterable {
     case time
 }
 
-/// Where the 1×2×2 max-pool subsampling sits (spec §2.7).
+/// Where the 1×2×2 max-pool subsampling sits (docs/nonlocal-block.md#subsampling).
 public enum Subsampling: String, Codable, Sendable, CaseIterable {
     /// pool x before the φ/g convs (official Caffe2 and SlowFast)
     case before
@@ -81,7 +81,7 @@ public struct NonLocalConfig: Codable, Sendable, Equatable {
     /// A bias on W_z (official yes; mmaction2 no).
     public var outBias: Bool = true
     public var norm: NonLocalNorm = .bn
-    /// Frames per temporal group per stage (spec §2.4), e.g. ["res3": 4]; absent: no groups.
+    /// Frames per temporal group per stage (docs/nonlocal-block.md#temporal-groups), e.g. ["res3": 4]; absent: no groups.
     public var temporalGroups: [String: Int] = [:]
     public var initializer: NonLocalInit = .gaussian
 
@@ -108,7 +108,7 @@ public struct NonLocalConfig: Codable, Sendable, Equatable {
 }
 
 public struct BatchNormConfig: Codable, Sendable, Equatable {
-    /// Caffe2's 1.0000001e-5 by default (spec §1.2).
+    /// Caffe2's 1.0000001e-5 by default (docs/architecture.md#batch-norm).
     public var epsilon: Float = 1.0000001e-5
     /// PyTorch convention (0.1 = Caffe2's 0.9).
     public var momentum: Float = 0.1
@@ -161,7 +161,7 @@ public struct ModelOptions: Codable, Sendable, Equatable {
     }
 }
 
-/// How clips are sampled and normalised for this model (spec §3).
+/// How clips are sampled and normalised for this model (docs/protocol.md).
 public struct InputOptions: Codable, Sendable, Equatable {
     public var frames: Int = 8
     public var stride: Int = 8

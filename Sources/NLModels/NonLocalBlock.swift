@@ -1,6 +1,6 @@
 import NLTensor
 
-/// The non-local block (spec §2): z = x + BN(W_z · y), y_i = Σ_j f(x_i, x_j) g(x_j) / C(x).
+/// The non-local block (docs/nonlocal-block.md): z = x + BN(W_z · y), y_i = Σ_j f(x_i, x_j) g(x_j) / C(x).
 /// Placed after its host residual block's ReLU; no ReLU after the add.
 extension ForwardContext {
     mutating func nonLocal(_ x: Tensor, _ spec: NonLocalSpec) -> Tensor {
@@ -10,7 +10,8 @@ extension ForwardContext {
         let n = x.shape[0], t = x.shape[1], h = x.shape[2], w = x.shape[3], c = x.shape[4]
         let inner = spec.inner
 
-        // Which positions see each other: fold the rest into the batch (spec §2.4–2.5).
+        // Which positions see each other: fold the rest into the batch (docs/nonlocal-block.md#temporal-groups,
+        // #space-only-and-time-only).
         // xs: [B', T', H', W', C]
         let xs: Tensor
         switch nl.mode {

@@ -56,7 +56,7 @@ public struct ModelError: Error, CustomStringConvertible {
 }
 
 extension Architecture {
-    /// Every tensor of the model with SlowFast's names (spec §5.2), in forward order.
+    /// Every tensor of the model with SlowFast's names (docs/checkpoints.md#pyslowfast-names), in forward order.
     public func parameterSpecs(_ options: ModelOptions) -> [ParameterSpec] {
         var specs: [ParameterSpec] = []
         func conv(_ c: ConvSpec, init initializer: ParameterSpec.Initializer = .msra) {

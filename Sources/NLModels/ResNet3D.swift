@@ -1,7 +1,7 @@
 import Foundation
 import NLTensor
 
-/// The video classifier's output under the official test protocol (spec §1.4).
+/// The video classifier's output under the official test protocol (docs/architecture.md#head-and-pooling).
 public struct Prediction: Sendable {
     /// [N, classes]: softmax per window of the fully convolutional head, averaged.
     public let probabilities: Tensor
@@ -9,7 +9,7 @@ public struct Prediction: Sendable {
     public let windowLogits: Tensor
 }
 
-/// C2D / I3D ResNet-50/101 with non-local blocks (spec §1–2), channels-last.
+/// C2D / I3D ResNet-50/101 with non-local blocks (docs/architecture.md, docs/nonlocal-block.md), channels-last.
 /// Input [N, T, H, W, 3], normalised as the config's `input.normalization` says.
 public final class ResNet3D: @unchecked Sendable {
     public let config: ModelConfig
@@ -125,7 +125,7 @@ public final class ResNet3D: @unchecked Sendable {
         return r.logits
     }
 
-    /// The official test head (spec §1.4): the classifier applied to every [T', 7, 7] window
+    /// The official test head (docs/architecture.md#head-and-pooling): the classifier applied to every [T', 7, 7] window
     /// of res5 (stride 1), softmax per window, mean over windows.
     public func predict(_ x: Tensor, options: ForwardOptions = ForwardOptions()) -> Prediction {
         var ctx = ForwardContext(model: self, weights: weights, options: options, rng: RandomSource(seed: 0))

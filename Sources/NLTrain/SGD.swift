@@ -1,7 +1,7 @@
 import NLModels
 import NLTensor
 
-/// Stochastic gradient descent as the official recipe uses it (spec §3.2): momentum 0.9,
+/// Stochastic gradient descent as the official recipe uses it (docs/protocol.md#training): momentum 0.9,
 /// Nesterov, weight decay 1e-4 and none on BN parameters. The update follows PyTorch's SGD:
 /// d = g + λw; b = μb + d (b = d at the first step); d = d + μb (Nesterov) or b; w −= lr·d.
 public struct SGD: Sendable {
@@ -75,7 +75,7 @@ extension ResNet3D {
                             gradients: Dictionary(uniqueKeysWithValues: zip(trainable, grads)))
     }
 
-    /// Precise BN (the official recipe, spec §3.2): every BN's running statistics become the
+    /// Precise BN (the official recipe, docs/protocol.md#training): every BN's running statistics become the
     /// average of the batch statistics over `batches` (momentum 1/(k+1) for batch k), with the
     /// current weights. Trained parameters are untouched.
     public func preciseBatchNorm(_ batches: [Tensor], rng: inout RandomSource) {

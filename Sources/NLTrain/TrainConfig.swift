@@ -2,7 +2,7 @@ import Foundation
 import NLModels
 import Yams
 
-/// The `train:` section of a preset: the official recipe by default (spec §3.2), every knob
+/// The `train:` section of a preset: the official recipe by default (docs/protocol.md#training), every knob
 /// settable. Iteration counts are optimizer steps.
 public struct TrainConfig: Codable, Sendable, Equatable {
     public var batchSize = 8

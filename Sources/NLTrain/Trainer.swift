@@ -59,7 +59,7 @@ public final class Trainer: @unchecked Sendable {
         return (epoch, order[s % n])
     }
 
-    /// One augmented training clip [T, crop, crop, 3] (spec §3.2: random clip, short side in
+    /// One augmented training clip [T, crop, crop, 3] (docs/protocol.md#training: random clip, short side in
     /// the jitter range, random crop, flip p = 0.5).
     func clip(_ item: VideoList.Item, rng: inout RandomSource) throws -> Tensor {
         let input = model.config.input

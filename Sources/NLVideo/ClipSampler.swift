@@ -2,7 +2,7 @@ import NLTensor
 
 /// What happens to frame indices past the end of a short video.
 public enum FrameBoundary: String, Sendable, Codable, CaseIterable {
-    /// index mod N, as the official Caffe2 code (spec §3.2).
+    /// index mod N, as the official Caffe2 code (docs/protocol.md#testing).
     case wrap
     /// the last frame repeats, as SlowFast does.
     case clamp
@@ -34,7 +34,7 @@ public struct ClipSampler: Sendable, Equatable {
     }
 
     /// `clips` test clips evenly spaced over the video: clip i starts at ⌊N/clips · i⌋
-    /// (the official test protocol, spec §3.2).
+    /// (the official test protocol, docs/protocol.md#testing).
     public func testClips(frameCount n: Int, clips: Int) -> [[Int]] {
         require(n > 0, "testClips: the video has no frames")
         return (0..<max(clips, 1)).map { i in

@@ -14,7 +14,7 @@ public struct Normalization: Sendable, Codable, Equatable {
         self.std = std
     }
 
-    /// The official code's scalar normalisation (spec §3.2): (x − 114.75) / 57.375,
+    /// The official code's scalar normalisation (docs/protocol.md#input-normalisation): (x − 114.75) / 57.375,
     /// i.e. SlowFast's mean 0.45, std 0.225 on 0…1.
     public static let official = Normalization(mean: [114.75, 114.75, 114.75], std: [57.375, 57.375, 57.375])
     /// ImageNet statistics on 0…255, as mmaction2 uses.
@@ -38,7 +38,7 @@ public enum SpatialTransform {
         return (max(shortSide, Int((Double(width) * Double(shortSide) / Double(height)).rounded())), shortSide)
     }
 
-    /// The official test's three crops (spec §3.2): size×size at offsets 0, (L−size)/2 and
+    /// The official test's three crops (docs/protocol.md#testing): size×size at offsets 0, (L−size)/2 and
     /// 2·((L−size)/2) along the longer side L, centred on the shorter side.
     /// One crop is the centre one.
     public static func testCrops(width: Int, height: Int, size: Int, count: Int) -> [CropBox] {

@@ -12,7 +12,7 @@ public struct TestViews: Sendable {
 
 extension VideoReader {
     /// Decodes every frame the views need once, at the short-side size, and cuts the views:
-    /// `clips` clips from `sampler` × `crops` crops of `cropSize` (spec §3.2: 10 × 3, 256, 256).
+    /// `clips` clips from `sampler` × `crops` crops of `cropSize` (docs/protocol.md#testing: 10 × 3, 256, 256).
     public func testViews(sampler: ClipSampler, clips: Int = 10, crops: Int = 3, shortSide: Int = 256,
                           cropSize: Int = 256, normalization: Normalization = .official) throws -> TestViews {
         let display = info.displaySize

@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
 }
 
 /// Every convolution shape of NL-I3D ResNet-50 at 8×224×224 (the official `resnet_video`
-/// layout, spec §1.2–1.3): T = 8 in res2, 4 after pool2; 55→28→14→7 spatially.
+/// layout, docs/architecture.md#output-shapes): T = 8 in res2, 4 after pool2; 55→28→14→7 spatially.
 struct ConvShape {
     let name: String
     let input: [Int]      // N, T, H, W, Cin

@@ -1,5 +1,5 @@
-"""A PyTorch reference of NonLocalNet's networks, written from the spec
-(../shared/reference/NONLOCAL_SPEC.md §1–2) with SlowFast's parameter names, used only to
+"""A PyTorch reference of NonLocalNet's networks, written from docs/architecture.md and
+docs/nonlocal-block.md with SlowFast's parameter names, used only to
 make test fixtures. Layout NCTHW as PyTorch convs want; configs are the same dicts the
 Swift side reads from YAML.
 """

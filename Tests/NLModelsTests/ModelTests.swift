@@ -126,7 +126,7 @@ struct ModelTests {
         }
     }
 
-    /// Totals equal the analytic counts of spec §1.6 (params, GMACs per view).
+    /// Totals equal the analytic counts of docs/architecture.md#parameters-and-multiply-adds (params, GMACs per view).
     @Test(arguments: [
         ("c2d_baseline_8x8_r50", 8, 224, 24.33, 19.3), ("c2d_nonlocal_8x8_r50", 8, 224, 31.69, 27.4),
         ("i3d_baseline_8x8_r50", 8, 224, 28.04, 28.1), ("i3d_nonlocal_8x8_r50", 8, 224, 35.40, 36.2),
