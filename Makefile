@@ -6,7 +6,7 @@ BIN := .build/$(CONFIG)/nlnet
 
 # Debian packages the build and the tests need (ffmpeg: the CLI that the video tests
 # compare decoded pixels against).
-DEBS := pkg-config libopenblas-dev libavcodec-dev libavformat-dev libswscale-dev libavutil-dev ffmpeg
+DEBS := pkg-config libopenblas-dev libavcodec-dev libavformat-dev libavdevice-dev libswscale-dev libavutil-dev ffmpeg
 
 # Debian's OpenBLAS may not recognise this CPU and fall back to a slow generic kernel; it
 # reads OPENBLAS_CORETYPE only at load, so tests and benchmarks set it (a value already in
@@ -17,7 +17,7 @@ ifneq ($(BLAS_CORE),)
 export OPENBLAS_CORETYPE ?= $(BLAS_CORE)
 endif
 
-.PHONY: all deps build test demo bench fixtures fuzz stress clean
+.PHONY: all deps build test demo bench fixtures fuzz stress clean check-real-videos
 
 all: build
 
@@ -60,7 +60,7 @@ FUZZ_CC ?= clang
 fuzz: deps
 	mkdir -p .build/fuzz/corpus
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address Fuzz/video_fuzz.c Sources/CVideoShim/video_shim.c Sources/CVideoShim/frame_scaler.c Sources/CVideoShim/shim_error.c \
-	  -ISources/CVideoShim/include -ISources/CVideoShim $$(pkg-config --cflags --libs libavformat libavcodec libswscale libavutil) \
+	  -ISources/CVideoShim/include -ISources/CVideoShim $$(pkg-config --cflags --libs libavformat libavdevice libavcodec libswscale libavutil) \
 	  -o .build/fuzz/video_fuzz 2>&1 | grep -v "Cannot export local symbol" || true
 	.build/fuzz/video_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096 \
 	  -artifact_prefix=.build/fuzz/ .build/fuzz/corpus Fuzz/corpus Fuzz/regressions
@@ -75,3 +75,9 @@ stress:
 
 clean:
 	rm -rf .build
+
+# Decodes real videos from Debian packages (docs, test data, games: made by other software)
+# and compares them bit-exactly with the ffmpeg CLI; downloads ~460 MB once into
+# NLNET_REAL_VIDEOS (default ~/.cache/nlnet-real-videos). Not part of `make test`.
+check-real-videos: build
+	Scripts/check_real_videos.sh

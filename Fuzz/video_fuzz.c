@@ -19,7 +19,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[512];
     // Odd-sized inputs take the threaded paths (frame-threaded decoding, the scaler thread).
     int threads = 1 + (int)(size & 1);
-    if (nl_video_open(path, threads, 5.0, &v, err, sizeof err) == NL_OK) {
+    // Inputs with the low bit of their second byte set are read as a sequential source.
+    int sequential = size > 1 && (data[1] & 1);
+    nl_open_options options = {.threads = threads, .timeout_seconds = 5.0, .stream = -1, .sequential = sequential};
+    if (nl_video_open(path, &options, &v, err, sizeof err) == NL_OK && sequential) {
+        static uint8_t one[24 * 16 * 3];
+        double t;
+        for (int i = 0; i < 64 && nl_video_next(v, 24, 16, one, &t, err, sizeof err) == 1; i++) {}
+        nl_video_close(v);
+    } else if (v) {
         nl_video_info info;
         nl_video_get_info(v, &info);
         int64_t n = info.frame_count;

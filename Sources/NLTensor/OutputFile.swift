@@ -40,6 +40,10 @@ public enum OutputFile {
         let fd = open(path, O_WRONLY | O_TRUNC | (create ? O_CREAT | O_EXCL : 0), 0o644)
         guard fd >= 0 else { throw TensorFileError(path, "cannot write: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        try writeAll(data, to: fd, path: path)
+    }
+
+    static func writeAll(_ data: Data, to fd: Int32, path: String) throws {
         try data.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
@@ -50,4 +54,25 @@ public enum OutputFile {
             }
         }
     }
+}
+
+/// A file written as it grows (`--jsonl` records, one per video or window): `-` is standard
+/// output; anything else is opened in place and truncated (a device or FIFO stays one). Lines
+/// reach the file as they are written, so a reader can follow it.
+public final class LineOutput {
+    public let path: String
+    private let fd: Int32
+
+    public init(path: String) throws {
+        self.path = path
+        if path == "-" { fd = STDOUT_FILENO; return }
+        var st = stat()
+        if stat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR { throw TensorFileError(path, "is a directory (a file name is expected)") }
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw TensorFileError(path, "cannot write: \(String(cString: strerror(errno)))") }
+    }
+
+    public func write(_ line: String) throws { try OutputFile.writeAll(Data(line.utf8), to: fd, path: path) }
+
+    deinit { if fd != STDOUT_FILENO { close(fd) } }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import NLTensor
+import NLVideo
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,7 +18,8 @@ public enum InputList {
         public var error: String?
     }
 
-    /// Expands each argument: a directory (recursively, video files only), a glob pattern, an
+    /// Expands each argument: a directory (recursively: video files, and folders of numbered
+    /// images, each of which is one video: mmaction2's rawframes layout), a glob pattern, an
     /// `@file` with one path per line (blank lines and # comments skipped), or a file path
     /// (kept as given, so a missing one is reported as that file's failure).
     public static func expand(_ arguments: [String]) -> [Entry] {
@@ -60,14 +62,29 @@ public enum InputList {
         return FileManager.default.fileExists(atPath: path, isDirectory: &dir) && dir.boolValue
     }
 
+    /// The videos under `directory`: video files, and frames folders (a folder holding numbered
+    /// images is one video; it is not searched further). Linked folders are followed, each
+    /// real folder once (a link back up the tree would otherwise walk forever).
     static func walk(_ directory: String) -> [String] {
-        guard let e = FileManager.default.enumerator(atPath: directory) else { return [] }
-        var files: [String] = []
-        while let item = e.nextObject() as? String {
-            let ext = (item as NSString).pathExtension.lowercased()
-            if videoExtensions.contains(ext) { files.append((directory as NSString).appendingPathComponent(item)) }
+        var visited = Set<String>()
+        return walk(directory, visited: &visited).sorted()
+    }
+
+    private static func walk(_ directory: String, visited: inout Set<String>) -> [String] {
+        let fm = FileManager.default
+        guard visited.insert(URL(fileURLWithPath: directory).resolvingSymlinksInPath().path).inserted,
+              let names = try? fm.contentsOfDirectory(atPath: directory) else { return [] }
+        if names.contains(where: FrameFolder.isNumberedImage) { return [directory] }
+        var found: [String] = []
+        for name in names where !name.hasPrefix(".") {
+            let path = (directory as NSString).appendingPathComponent(name)
+            if isDirectory(path) {
+                found += walk(path, visited: &visited)
+            } else if videoExtensions.contains((name as NSString).pathExtension.lowercased()) {
+                found.append(path)
+            }
         }
-        return files.sorted()
+        return found
     }
 
     static func glob(_ pattern: String) -> [String] {

@@ -13,7 +13,7 @@ public enum Ensemble: String, Codable, Sendable, CaseIterable {
     case max
 }
 
-/// The test views of a video (spec §3.2): clips × crops, frames × stride, short side, crop.
+/// The test views of a video (docs/protocol.md#testing): clips × crops, frames × stride, short side, crop.
 public struct ViewProtocol: Sendable, Codable, Equatable {
     public var clips = 10
     public var crops = 3
@@ -69,11 +69,14 @@ public final class VideoClassifier: @unchecked Sendable {
     public let model: ResNet3D
     public let labels: [String]
     public let views: ViewProtocol
+    /// How videos are opened (stream choice, frames-folder rate).
+    public let input: VideoOpenOptions
 
-    public init(model: ResNet3D, labels: [String], views: ViewProtocol) {
+    public init(model: ResNet3D, labels: [String], views: ViewProtocol, input: VideoOpenOptions = .init()) {
         self.model = model
         self.labels = labels
         self.views = views
+        self.input = input
     }
 
     public struct DecodedVideo: Sendable {
@@ -84,13 +87,13 @@ public final class VideoClassifier: @unchecked Sendable {
     }
 
     public func decodeViews(_ path: String, threads: Int = 2) throws -> DecodedVideo {
-        try Self.decodeViews(path, views: views, threads: threads)
+        try Self.decodeViews(path, views: views, threads: threads, input: input)
     }
 
     /// The test views of a video under a protocol (no model needed).
-    public static func decodeViews(_ path: String, views: ViewProtocol, threads: Int = 2) throws -> DecodedVideo {
+    public static func decodeViews(_ path: String, views: ViewProtocol, threads: Int = 2, input: VideoOpenOptions = .init()) throws -> DecodedVideo {
         let start = DispatchTime.now().uptimeNanoseconds
-        let reader = try VideoReader(path: path, threads: threads)
+        let reader = try VideoReader(path: path, threads: threads, options: input)
         let v = try reader.testViews(sampler: ClipSampler(frames: views.frames, stride: views.stride, boundary: views.boundary),
                                      clips: views.clips, crops: views.crops, shortSide: views.shortSide,
                                      cropSize: views.crop, normalization: views.normalization)
@@ -99,7 +102,7 @@ public final class VideoClassifier: @unchecked Sendable {
     }
 
     /// Per-view probabilities [views][classes]: each view's fully convolutional head already
-    /// averages the softmax of its windows (spec §1.4). `progress` is called after each view.
+    /// averages the softmax of its windows (docs/architecture.md#head-and-pooling). `progress` is called after each view.
     public func classify(_ video: DecodedVideo, progress: ((Int) -> Void)? = nil) -> [[Float]] {
         video.views.tensors.enumerated().map { i, clip in
             let p = model.predict(clip.reshaped([1] + clip.shape)).probabilities.scalars
@@ -116,23 +119,28 @@ public final class VideoClassifier: @unchecked Sendable {
 
     /// A prediction every `interval` seconds: one clip centred at each time, centre crop.
     public func timeline(_ path: String, interval: Double, top k: Int = 1, threads: Int = 2) throws -> [TimelineEntry] {
-        let reader = try VideoReader(path: path, threads: threads)
+        let reader = try VideoReader(path: path, threads: threads, options: input)
         let info = reader.info
         let fps = info.frameRate > 0 ? info.frameRate : 25
         let sampler = ClipSampler(frames: views.frames, stride: views.stride, boundary: .clamp)
         let duration = Double(info.frameCount) / fps
         let display = info.displaySize
         let size = SpatialTransform.resized(width: display.width, height: display.height, shortSide: views.shortSide)
-        let crop = SpatialTransform.testCrops(width: size.width, height: size.height, size: views.crop, count: 1)[0]
         var entries: [TimelineEntry] = []
         for time in stride(from: 0, through: max(duration - 1 / fps, 0), by: max(interval, 1 / fps)) {
             let centre = Int(time * fps)
             let indices = sampler.clip(startingAt: centre - sampler.span / 2, frameCount: info.frameCount)
-            let rgb = try reader.frames(indices, width: size.width, height: size.height)
-            let clip = SpatialTransform.clipTensor(rgb, frames: Array(indices.indices), crop: crop, normalization: views.normalization)
-            let p = model.predict(clip.reshaped([1] + clip.shape)).probabilities.scalars
+            let p = centreClipProbabilities(try reader.frames(indices, width: size.width, height: size.height))
             entries.append(TimelineEntry(time: time, frames: indices, top: topK(p, k: k, labels: labels)))
         }
         return entries
+    }
+
+    /// Class probabilities of one clip, its frames already at the short-side size: the centre
+    /// crop only (a timeline point, a live window).
+    public func centreClipProbabilities(_ rgb: RGBFrames) -> [Float] {
+        let crop = SpatialTransform.testCrops(width: rgb.width, height: rgb.height, size: views.crop, count: 1)[0]
+        let clip = SpatialTransform.clipTensor(rgb, frames: Array(rgb.indices.indices), crop: crop, normalization: views.normalization)
+        return model.predict(clip.reshaped([1] + clip.shape)).probabilities.scalars
     }
 }

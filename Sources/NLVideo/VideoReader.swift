@@ -9,6 +9,12 @@ public struct VideoError: Error, CustomStringConvertible, Equatable {
     public let message: String
     public var description: String { "\(path): \(message)" }
 
+    init(path: String, kind: Kind, message: String) {
+        self.path = path
+        self.kind = kind
+        self.message = message
+    }
+
     init(path: String, code: Int32, message: String) {
         self.path = path
         self.message = message
@@ -46,6 +52,12 @@ public struct VideoInfo: Sendable, Codable, Equatable {
     public var videoStreams: Int
     public var bitDepth: Int
     public var fullRange: Bool
+    /// Frames are numbered in the order the decoder gives them, because the container's
+    /// timestamps cannot identify them: missing (MPEG-4 Part 2 with B-frames in AVI, raw
+    /// streams), restarting part-way, or repeated.
+    public var numberedInDecoderOrder: Bool
+    /// Opened to be read in order once (a live source): frameCount and keyframeCount are 0.
+    public var live: Bool
 
     /// Width and height as shown: non-square pixels stretched, rotation applied.
     public var displaySize: (width: Int, height: Int) {
@@ -63,6 +75,13 @@ public struct RGBFrames: Sendable {
     public var bytes: [UInt8]
     public var frameBytes: Int { width * height * 3 }
 
+    public init(width: Int, height: Int, indices: [Int], bytes: [UInt8]) {
+        self.width = width
+        self.height = height
+        self.indices = indices
+        self.bytes = bytes
+    }
+
     public func frame(_ i: Int) -> ArraySlice<UInt8> { bytes[(i * frameBytes)..<((i + 1) * frameBytes)] }
 }
 
@@ -78,32 +97,25 @@ public struct DecodeStats: Sendable, Codable {
     public var redecodedFrames: Int
 }
 
-/// One open video file. Reading frames by index seeks to the keyframe before each wanted
-/// frame and decodes forward; frames are identified by timestamp, so seeking gives the same
-/// pixels as decoding from the start. Not for use from two threads at once.
+/// One open video. Reading frames by index seeks to the keyframe before each wanted frame
+/// and decodes forward; frames are identified by timestamp (or, where the timestamps cannot
+/// do it, by decoder order), so seeking gives the same pixels as decoding from the start.
+/// Not for use from two threads at once.
 public final class VideoReader {
     public let path: String
-    public let info: VideoInfo
-    private let handle: OpaquePointer
+    private let opened: OpenedVideo
+    public var info: VideoInfo { opened.info }
+    private var handle: OpaquePointer { opened.handle }
 
     /// - Parameters:
+    ///   - path: a file, a folder of numbered images, `-` (standard input), a FIFO or a URL
+    ///     FFmpeg reads (see `VideoSource`).
     ///   - threads: decoder threads (frame-threaded decoding); 0 lets FFmpeg choose.
     ///   - timeout: seconds any one open or decode call may take before it gives up.
-    public init(path: String, threads: Int = 2, timeout: Double = 120) throws {
+    public init(path: String, threads: Int = 2, timeout: Double = 120, options: VideoOpenOptions = .init()) throws {
         self.path = path
-        var err = [CChar](repeating: 0, count: 512)
-        var h: OpaquePointer?
-        let code = nl_video_open(path, Int32(threads), timeout, &h, &err, err.count)
-        guard code == 0, let h else {
-            throw VideoError(path: path, code: code, message: String(cString: err))
-        }
-        handle = h
-        var raw = nl_video_info()
-        nl_video_get_info(h, &raw)
-        info = VideoInfo(raw, path: path)
+        opened = try OpenedVideo(path: path, options: options, threads: threads, timeout: timeout, access: .indexed)
     }
-
-    deinit { nl_video_close(handle) }
 
     public var stats: DecodeStats {
         var s = nl_video_stats()
@@ -164,5 +176,7 @@ extension VideoInfo {
         videoStreams = Int(raw.video_streams)
         bitDepth = Int(raw.bit_depth)
         fullRange = raw.full_range != 0
+        numberedInDecoderOrder = raw.ordinal != 0
+        live = raw.sequential != 0
     }
 }

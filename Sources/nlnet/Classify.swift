@@ -9,8 +9,9 @@ struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Classify video files: 10 clips × 3 crops per video, softmax per view, mean over views.",
         discussion: """
-        PATH is a video file, a directory (searched recursively for video files), a glob ('data/*.mp4') \
-        or @list.txt (one path per line). Without --weights or --config, the model is $NLNET_MODEL, \
+        PATH is a video file, a directory (searched recursively for video files; a folder of numbered \
+        images, img_00001.jpg …, is one video), a glob ('data/*.mp4'), @list.txt (one path per line), '-' \
+        (a video on standard input) or a URL FFmpeg reads; a live stream or camera is for `nlnet watch`. Without --weights or --config, the model is $NLNET_MODEL, \
         else the shipped default: a small NL-I3D trained on the synthetic benchmark (4 classes; \
         Configs/default_model.yaml). For Kinetics-400, convert an official checkpoint (README).
         """)
@@ -19,6 +20,8 @@ struct Classify: ParsableCommand {
     var paths: [String]
 
     @OptionGroup var selection: ModelSelection
+
+    @OptionGroup var input: VideoInputOptions
 
     @Option(help: "Class names, one per line (default: the weights' own, else Configs/labels/kinetics400.txt for 400 classes).")
     var labels: String?
@@ -129,11 +132,11 @@ struct Classify: ParsableCommand {
         if let frames { protocolUsed.frames = frames }
         if let stride { protocolUsed.stride = stride }
         if let size { protocolUsed.shortSide = size; protocolUsed.crop = size }
-        let classifier = VideoClassifier(model: model, labels: try resolveLabels(model), views: protocolUsed)
+        let classifier = VideoClassifier(model: model, labels: try selection.labels(for: model, file: labels), views: protocolUsed, input: input.open)
 
         var entries = InputList.expand(paths)
         guard !entries.isEmpty else {
-            throw ValidationError("nothing to classify: no video files in \(paths.joined(separator: " ")) (folders are searched for video file names)")
+            throw ValidationError("nothing to classify: no video files in \(paths.joined(separator: " ")) (folders are searched for video files and folders of numbered images)")
         }
         let weightsFile = untrained ? nil : try selection.weightsFile()
         if !json { printHeader(model, weights: weightsFile, labels: classifier.labels) }
@@ -141,12 +144,7 @@ struct Classify: ParsableCommand {
             let (k, n) = try parseShard(shard)
             entries = InputList.shard(entries, index: k, count: n)
         }
-        let jsonlHandle = try jsonl.map { path -> FileHandle in
-            guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
-                throw ValidationError("--jsonl: cannot write \(path)")
-            }
-            return h
-        }
+        let jsonlOutput = try jsonl.map { try LineOutput(path: $0) }
         let progress = Progress(total: entries.count * protocolUsed.clips * protocolUsed.crops, quiet: quiet)
         let viewsPerVideo = protocolUsed.clips * protocolUsed.crops
         var records: [VideoRecord] = []
@@ -173,11 +171,10 @@ struct Classify: ParsableCommand {
                 progress.update(completed: (i + 1) * viewsPerVideo, detail: "failed")
             }
             records.append(record)
-            if let jsonlHandle { jsonlHandle.write(Data((try jsonLine(record) + "\n").utf8)) }
+            if let jsonlOutput { try jsonlOutput.write(try jsonLine(record) + "\n") }
             if !json { progress.finish(); printRecord(record) }
         }
         progress.finish()
-        try jsonlHandle?.close()
         if json {
             let document = Document(model: model.config.name, weights: weightsFile, classes: classifier.labels, untrained: untrained, protocolUsed: protocolUsed,
                                     ensemble: ensemble, videos: records)
@@ -216,24 +213,6 @@ struct Classify: ParsableCommand {
             print("  timeline: " + t.map { String(format: "%.1fs ", $0.time) + "\($0.top.first?.label ?? "?") (" + String(format: "%.2f", $0.top.first?.probability ?? 0) + ")" }
                 .joined(separator: " | "))
         }
-    }
-
-    // MARK: Model and labels
-
-    func resolveLabels(_ model: ResNet3D) throws -> [String] {
-        let classes = model.architecture.classes
-        var names: [String]?
-        if let labels {
-            names = try readNames(labels, option: "--labels")
-        } else if let embedded = selection.embeddedLabels() {
-            names = embedded
-        } else if classes == 400, let path = locate("Configs/labels/kinetics400.txt") {
-            names = try readNames(path, option: "labels")
-        }
-        if let names, names.count != classes {
-            throw ValidationError("\(labels ?? "labels"): \(names.count) names for a model with \(classes) classes")
-        }
-        return names ?? (0..<classes).map { "class \($0)" }
     }
 }
 

@@ -86,6 +86,24 @@ struct ModelSelection: ParsableArguments {
         return config == nil ? try Self.defaultWeights() : nil
     }
 
+    /// The model's class names: `file` (--labels) if given, else the weights' own, else the
+    /// Kinetics-400 list for a 400-class model, else "class i".
+    func labels(for model: ResNet3D, file: String?) throws -> [String] {
+        let classes = model.architecture.classes
+        var names: [String]?
+        if let file {
+            names = try readNames(file, option: "--labels")
+        } else if let embedded = embeddedLabels() {
+            names = embedded
+        } else if classes == 400, let path = locate("Configs/labels/kinetics400.txt") {
+            names = try readNames(path, option: "labels")
+        }
+        if let names, names.count != classes {
+            throw ValidationError("\(file ?? "labels"): \(names.count) names for a model with \(classes) classes")
+        }
+        return names ?? (0..<classes).map { "class \($0)" }
+    }
+
     /// Class names stored in the weights file (`nlnet.labels`), if any.
     func embeddedLabels() -> [String]? {
         guard let path = try? weightsFile(), let text = try? SafeTensors(contentsOf: path).metadata["nlnet.labels"] else { return nil }

@@ -6,8 +6,10 @@ import NLVideo
 struct Probe: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show what the decoder finds in video files.")
 
-    @Argument(help: "Video files.")
+    @Argument(help: "Video files, frames folders, '-' (standard input) or URLs.")
     var files: [String]
+
+    @OptionGroup var input: VideoInputOptions
 
     @Flag(help: "One JSON object per file, one per line.")
     var json = false
@@ -16,7 +18,7 @@ struct Probe: ParsableCommand {
         var failed = 0
         for file in files {
             do {
-                let info = try VideoReader(path: file).info
+                let info = try VideoReader(path: file, options: input.open).info
                 if json { print(try jsonLine(info)) } else { printInfo(info) }
             } catch {
                 failed += 1
@@ -34,7 +36,7 @@ struct Probe: ParsableCommand {
           container  \(i.container)
           video      \(i.codec), \(i.pixelFormat) (\(i.bitDepth)-bit, \(i.fullRange ? "full" : "limited") range), stream \(i.streamIndex) of \(i.videoStreams) video stream(s)
           size       \(i.width)×\(i.height), sample aspect \(i.sampleAspectRatio[0]):\(i.sampleAspectRatio[1]), rotation \(i.rotation)°, shown as \(d.width)×\(d.height)
-          frames     \(i.frameCount) counted\(i.headerFrameCount > 0 && i.headerFrameCount != i.frameCount ? " (header says \(i.headerFrameCount))" : ""), \(i.keyframeCount) keyframes
+          frames     \(i.frameCount) counted\(i.headerFrameCount > 0 && i.headerFrameCount != i.frameCount ? " (header says \(i.headerFrameCount))" : ""), \(i.keyframeCount) keyframes\(i.numberedInDecoderOrder ? "; numbered in decoder order (the timestamps cannot identify frames)" : "")
           timing     \(String(format: "%.3f", i.frameRate)) fps, \(String(format: "%.3f", i.duration)) s, starts at \(String(format: "%.3f", i.startTime)) s
         """)
     }
@@ -45,8 +47,10 @@ struct Decode: ParsableCommand {
         abstract: "Write chosen frames as raw RGB24 (after rotation and scaling, before normalisation).",
         discussion: "Compare with: ffmpeg -i FILE -vf scale=W:H:flags=bilinear -pix_fmt rgb24 -f rawvideo out.rgb")
 
-    @Argument(help: "The video file.")
+    @Argument(help: "The video: a file, a frames folder, '-' (standard input) or a URL.")
     var file: String
+
+    @OptionGroup var input: VideoInputOptions
 
     @Option(help: "Comma-separated frame indices (default: all frames).")
     var frames: String?
@@ -58,7 +62,7 @@ struct Decode: ParsableCommand {
     var output: String
 
     func run() throws {
-        let reader = try VideoReader(path: file)
+        let reader = try VideoReader(path: file, options: input.open)
         let indices: [Int]
         if let frames {
             let parsed = frames.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }

@@ -29,10 +29,14 @@ enum Corpus {
         return path
     }
 
-    /// RGB24 frames decoded by the ffmpeg CLI at the given size, bilinear.
-    static func ffmpegFrames(_ path: String, width: Int, height: Int, extraFilters: String = "") throws -> [UInt8] {
+    /// RGB24 frames decoded by the ffmpeg CLI at the given size, bilinear: every frame the
+    /// decoder gives, in its order (no frame dropped or repeated for a constant rate).
+    /// `input` replaces `-i path` (e.g. an image2 pattern with its options).
+    static func ffmpegFrames(_ path: String, width: Int, height: Int, extraFilters: String = "", input: [String] = [],
+                             map: [String] = []) throws -> [UInt8] {
         let vf = (extraFilters.isEmpty ? "" : extraFilters + ",") + "scale=\(width):\(height):flags=bilinear"
-        return [UInt8](try ExternalTool.run("ffmpeg", ["-v", "error", "-i", path, "-vf", vf, "-pix_fmt", "rgb24", "-f", "rawvideo", "-"]))
+        return [UInt8](try ExternalTool.run("ffmpeg", ["-v", "error"] + (input.isEmpty ? ["-i", path] : input) + map
+                                            + ["-vf", vf, "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "rawvideo", "-"]))
     }
 
     static let testsrc = ["-f", "lavfi", "-i"]

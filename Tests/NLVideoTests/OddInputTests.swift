@@ -50,14 +50,6 @@ struct OddInputTests {
         expectError(try Corpus.file("subs.mkv", ["-i", srt, "-c:s", "srt"]), .noVideo, mentioning: "no video stream")
     }
 
-    @Test func theLargerOfTwoVideoStreamsIsChosen() throws {
-        let path = try Corpus.file("two.mkv", Self.src + ["testsrc2=size=64x48:duration=1", "-f", "lavfi", "-i", "testsrc=size=160x120:duration=1",
-                                                          "-map", "0:v", "-map", "1:v", "-c:v", "libx264"])
-        let info = try VideoReader(path: path).info
-        #expect(info.videoStreams == 2)
-        #expect(info.width == 160 && info.height == 120 && info.streamIndex == 1)
-    }
-
     @Test func truncatedFiles() throws {
         // moov at the end: cut in half, the index is gone.
         let tail = try Corpus.file("moov-end.mp4", Self.src + ["testsrc2=size=128x96:duration=2", "-c:v", "libx264"])

@@ -12,9 +12,11 @@ struct CLI {
 
     struct Result { let status: Int32; let stdout: String; let stderr: String }
 
+    /// Runs nlnet to its end. `stdin`: a file given as standard input (else none: /dev/null).
     static func run(_ arguments: [String], environment: [String: String?] = [:], executable: URL? = nil,
-                    directory: URL? = nil) throws -> Result {
+                    directory: URL? = nil, stdin: String? = nil) throws -> Result {
         let process = Process()
+        process.standardInput = stdin.flatMap { FileHandle(forReadingAtPath: $0) } ?? FileHandle.nullDevice
         process.executableURL = executable ?? binary
         if let directory { process.currentDirectoryURL = directory }
         process.arguments = arguments

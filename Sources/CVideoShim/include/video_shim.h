@@ -1,4 +1,5 @@
-// NonLocalNet's FFmpeg shim: open, probe, index and decode video frames by index into RGB24.
+// NonLocalNet's FFmpeg shim: open, probe, index and decode video frames by index into RGB24,
+// or read a live or piped source frame after frame.
 //
 // The decode loop lives in C because FFmpeg's error macros (AVERROR_EOF, AVERROR(EAGAIN))
 // do not import into Swift. Every function that can fail returns a negative code and fills
@@ -28,7 +29,19 @@ typedef struct {
     int video_streams;       // video streams in the file, cover art excluded
     int bit_depth;           // bits per component of the decoded pixels
     int full_range;          // 1 for full-range (JPEG) YUV
+    int ordinal;             // 1: frames are numbered in decoder order (the timestamps could not identify them)
+    int sequential;          // 1: opened for reading in order (no index; frame_count is 0)
 } nl_video_info;
+
+typedef struct {
+    int threads;                 // decoder threads (0 = auto)
+    double timeout_seconds;      // per open, decode or next call (0 = none)
+    int stream;                  // stream index to decode; -1: the one the ffmpeg CLI picks
+    const char *format;          // demuxer to use (NULL: probe the input), e.g. "image2"
+    const char *format_options;  // demuxer options "key=value:key=value" (NULL: none)
+    int sequential;              // 1: a source read once in order (pipe, network, camera)
+    int same_size;               // 1: a frame of another size than the first is an error (frame folders)
+} nl_open_options;
 
 typedef struct {
     int64_t frames_decoded;  // frames the decoder produced (counts every decode, for "decoded once" checks)
@@ -51,10 +64,11 @@ enum {
     NL_ERR_TOO_LARGE = -8,   // dimensions or packet counts beyond the bounds
 };
 
-// Opens `path`, picks the best video stream, counts its frames by reading every packet
-// (no decoding), and decodes the first frame (so encoder-specific fix-ups such as old
-// x264 builds' are in place before any seek). threads: decoder threads (0 = auto).
-int nl_video_open(const char *path, int threads, double timeout_seconds, nl_video **out, char *err, size_t errlen);
+// Opens `path` (a file, a URL FFmpeg reads, "pipe:0", a device), picks the video stream, and
+// decodes the first frame (so encoder-specific fix-ups such as old x264 builds' are in place
+// before any seek). Unless sequential, it first counts the frames by reading every packet
+// (no decoding; where packets lack timestamps, by decoding the stream once).
+int nl_video_open(const char *path, const nl_open_options *options, nl_video **out, char *err, size_t errlen);
 
 void nl_video_get_info(const nl_video *v, nl_video_info *info);
 void nl_video_get_stats(const nl_video *v, nl_video_stats *stats);
@@ -67,7 +81,22 @@ void nl_video_get_stats(const nl_video *v, nl_video_stats *stats);
 int nl_video_decode(nl_video *v, const int64_t *indices, int count, int out_width, int out_height,
                     uint8_t *rgb, char *err, size_t errlen);
 
+// The next frame in stream order (for sequential sources; it also works on files), as RGB24 of
+// out_width × out_height into rgb, and its time in seconds since the first frame. Returns 1
+// with a frame, 0 at the end of the stream (or after nl_video_cancel), a negative code on
+// failure (NL_ERR_TIMEOUT when the source gave nothing for timeout_seconds).
+int nl_video_next(nl_video *v, int out_width, int out_height, uint8_t *rgb, double *seconds, char *err, size_t errlen);
+
+// Makes a blocked read return (from another thread, e.g. on SIGINT): nl_video_next then ends.
+void nl_video_cancel(nl_video *v);
+
 void nl_video_close(nl_video *v);
+
+// Copies the bytes of a byte-stream source FFmpeg reads ("pipe:0", http, tcp, udp, a FIFO) to
+// the open file descriptor fd, to the end of the stream: so a piped or downloaded video can
+// be indexed and sought like a file. The stream ends at EOF or, once data came, after
+// idle_seconds without any; more than max_bytes (0: no bound) is an error.
+int nl_spool(const char *url, int fd, double idle_seconds, int64_t max_bytes, int64_t *written, char *err, size_t errlen);
 
 // Writes width × height RGB24 pixels (rows of width·3 bytes) as a PNG file, with
 // libavcodec's PNG encoder.
