@@ -103,9 +103,8 @@ struct Watch: ParsableCommand {
         reader.stackSize = 1 << 20
         reader.start()
 
-        let started = DispatchTime.now().uptimeNanoseconds
         var lags: [Double] = []
-        var lastDone = started
+        var firstDone: UInt64 = 0, lastDone: UInt64 = 0
         while let w = window.next() {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let p = classifier.centreClipProbabilities(w.frames)
@@ -113,6 +112,7 @@ struct Watch: ParsableCommand {
             let record = Record(time: w.seconds, frames: w.frames.indices, top: topK(p, k: top, labels: classifier.labels),
                                 lag: Double(now - min(w.arrival, now)) / 1e9, network: Double(now - t0) / 1e9)
             lags.append(record.lag)
+            if firstDone == 0 { firstDone = now }
             lastDone = now
             if let out { try out.write(try jsonLine(record) + "\n") }
             if jsonl != "-" {
@@ -120,12 +120,13 @@ struct Watch: ParsableCommand {
                       + String(format: "   (lag %.2f s)", record.lag))
             }
         }
-        // Up to the last prediction: the silence that ends a UDP stream is not work.
-        let wall = Double(lastDone - started) / 1e9
+        // From the first prediction to the last: neither the wait for the stream to start nor
+        // the silence that ends a UDP stream is work.
+        let wall = Double(lastDone - firstDone) / 1e9
         if let error = failure.error { throw error }
         let meanLag = lags.isEmpty ? 0 : lags.reduce(0, +) / Double(lags.count)
         FileHandle.standardError.write(Data(String(format: "nlnet watch: %d windows in %.1f s (%.2f windows/s), lag mean %.2f s, max %.2f s\n",
-                                                   lags.count, wall, Double(lags.count) / max(wall, 1e-9), meanLag, lags.max() ?? 0).utf8))
+                                                   lags.count, wall, Double(max(lags.count - 1, 0)) / max(wall, 1e-9), meanLag, lags.max() ?? 0).utf8))
         if lags.isEmpty { throw ValidationError("\(source): the stream ended before a single frame was decoded") }
     }
 }
