@@ -17,7 +17,7 @@ ifneq ($(BLAS_CORE),)
 export OPENBLAS_CORETYPE ?= $(BLAS_CORE)
 endif
 
-.PHONY: all deps build test demo bench fixtures fuzz stress clean check-real-videos
+.PHONY: all deps build test demo bench fixtures fuzz fuzz-weights fuzz-weights-build stress clean check-real-videos install uninstall
 
 all: build
 
@@ -48,6 +48,21 @@ demo: build
 bench: build
 	$(BIN) bench kernels
 
+# Installs the binary and what it reads at run time: the default model, the class lists and
+# the presets, under $(PREFIX)/share/nlnet/Configs (the binary looks there: beside its own
+# ../share/nlnet, else /usr/local/share/nlnet or /usr/share/nlnet). DESTDIR stages a package.
+PREFIX ?= /usr/local
+SHARE := $(DESTDIR)$(PREFIX)/share/nlnet
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/Configs/labels
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/nlnet
+	install -m 644 Configs/*.yaml Configs/default_model.safetensors Configs/README.md $(SHARE)/Configs/
+	install -m 644 Configs/labels/*.txt $(SHARE)/Configs/labels/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/nlnet
+	rm -rf $(SHARE)
+
 # Regenerate the PyTorch reference fixtures (needs torch; never run by CI).
 fixtures:
 	@test -x /tmp/torch/bin/python || { python3 -m venv /tmp/torch && /tmp/torch/bin/pip install -q torch numpy safetensors; }
@@ -64,6 +79,59 @@ fuzz: deps
 	  -o .build/fuzz/video_fuzz 2>&1 | grep -v "Cannot export local symbol" || true
 	.build/fuzz/video_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096 \
 	  -artifact_prefix=.build/fuzz/ .build/fuzz/corpus Fuzz/corpus Fuzz/regressions
+
+# libFuzzer + AddressSanitizer over the readers of untrusted model files: the safetensors
+# header, the pickle machine (Caffe2 .pkl), the torch.save zip and the YAML presets, one target
+# each (Fuzz/weights/<reader>_fuzz.swift), FUZZ_SECONDS each, one after another. Seeds in
+# Fuzz/corpus-weights/<reader> (Fuzz/make_weight_seeds.py), past findings in
+# Fuzz/regressions-weights/<reader> (replayed by the tests); new inputs and crashes go to
+# .build/fuzz-weights/. The sources are compiled with swiftc directly (SwiftPM has no fuzzer
+# build): NLTensor, Yams (+ libyaml), ZIPFoundation and NLModels as instrumented modules, in
+# the language modes SwiftPM gives them.
+FUZZ_READERS ?= safetensors pickle torchzip config
+FW := .build/fuzz-weights
+FW_YAMS := .build/checkouts/Yams/Sources
+FW_ZIP := .build/checkouts/ZIPFoundation/Sources
+FW_SWIFTC := $(SWIFT)c -O -g -parse-as-library -sanitize=fuzzer,address -DSWIFT_PACKAGE -I $(FW)/modules \
+  -I Sources/COpenBLAS -I $(FW_YAMS)/CYaml/include -I $(FW_ZIP)/CZLib
+FW_OBJECTS := $(FW)/NLModels.o $(FW)/ZIPFoundation.o $(FW)/Yams.o $(FW)/libyaml.o $(FW)/NLTensor.o
+
+fuzz-weights-build: deps
+	@test -d $(FW_YAMS) -a -d $(FW_ZIP) || $(SWIFT) package resolve
+	$(MAKE) $(foreach r,$(FUZZ_READERS),$(FW)/$(r)_fuzz)
+
+$(FW)/libyaml.o: $(wildcard $(FW_YAMS)/CYaml/src/*.c)
+	mkdir -p $(FW)/libyaml
+	cd $(FW)/libyaml && $(FUZZ_CC) -c -g -O1 -fsanitize=fuzzer-no-link,address -DYAML_DECLARE_EXPORT \
+	  -I$(CURDIR)/$(FW_YAMS)/CYaml/include $(addprefix $(CURDIR)/,$^)
+	ld -r -o $@ $(FW)/libyaml/*.o
+$(FW)/NLTensor.o: $(wildcard Sources/NLTensor/*.swift)
+	mkdir -p $(FW)/modules
+	$(FW_SWIFTC) -swift-version 6 -c -wmo -module-name NLTensor -emit-module-path $(FW)/modules/NLTensor.swiftmodule $^ -o $@
+$(FW)/Yams.o: $(wildcard $(FW_YAMS)/Yams/*.swift)
+	mkdir -p $(FW)/modules
+	$(FW_SWIFTC) -swift-version 5 -c -wmo -module-name Yams -emit-module-path $(FW)/modules/Yams.swiftmodule $^ -o $@
+$(FW)/ZIPFoundation.o: $(wildcard $(FW_ZIP)/ZIPFoundation/*.swift)
+	mkdir -p $(FW)/modules
+	$(FW_SWIFTC) -swift-version 5 -c -wmo -module-name ZIPFoundation -emit-module-path $(FW)/modules/ZIPFoundation.swiftmodule \
+	  -Xcc -D_GNU_SOURCE=1 $^ -o $@
+$(FW)/NLModels.o: $(wildcard Sources/NLModels/*.swift) $(FW)/NLTensor.o $(FW)/Yams.o $(FW)/ZIPFoundation.o
+	$(FW_SWIFTC) -swift-version 6 -c -wmo -module-name NLModels -emit-module-path $(FW)/modules/NLModels.swiftmodule $(filter %.swift,$^) -o $@
+$(FW)/%_fuzz: Fuzz/weights/%_fuzz.swift Fuzz/weights/FuzzInput.swift $(FW_OBJECTS)
+	$(FW_SWIFTC) -swift-version 6 -module-name $*_fuzz Fuzz/weights/FuzzInput.swift $< $(FW_OBJECTS) -lopenblas -lz -o $@
+
+# ZIPFoundation leaks a path string per archive opened (Fuzz/weights/lsan.supp): every torch
+# input would trigger libFuzzer's leak scan, at a tenth of the speed.
+FUZZ_FLAGS_torchzip := -detect_leaks=0
+# Fails (after running every reader) when any reader's fuzzer stopped on a finding.
+fuzz-weights: fuzz-weights-build
+	@failed=""; $(foreach r,$(FUZZ_READERS), \
+	  mkdir -p $(FW)/corpus/$(r) $(FW)/findings/$(r); echo "== $(r): $(FUZZ_SECONDS) s"; \
+	  LSAN_OPTIONS=suppressions=Fuzz/weights/lsan.supp SWIFT_BACKTRACE=enable=no $(FW)/$(r)_fuzz \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 $(FUZZ_FLAGS_$(r)) \
+	    -artifact_prefix=$(FW)/findings/$(r)/ $(FW)/corpus/$(r) Fuzz/corpus-weights/$(r) Fuzz/regressions-weights/$(r) \
+	    || failed="$$failed $(r)";) \
+	if [ -n "$$failed" ]; then echo "fuzz-weights: findings in:$$failed (inputs in $(FW)/findings/)"; exit 1; fi
 
 # The worker pool under ThreadSanitizer: WorkerPool.swift with a driver of plain, nested and
 # concurrent callers (STRESS_ROUNDS per caller, 3 callers); fails on a data race or a lost chunk.

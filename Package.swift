@@ -46,6 +46,6 @@ let package = Package(
         .testTarget(name: "NLVideoTests", dependencies: ["NLVideo", "NLTensor", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "NLModelsTests", dependencies: ["NLModels", "NLTensor"], swiftSettings: fast),
         .testTarget(name: "NLTrainTests", dependencies: ["NLTrain", "NLModels", "NLVideo", "NLTensor", "TestSupport"], swiftSettings: fast),
-        .testTarget(name: "nlnetTests", dependencies: ["nlnet", "NLTensor", "TestSupport"], exclude: ["Golden"], swiftSettings: fast),
+        .testTarget(name: "nlnetTests", dependencies: ["nlnet", "NLTensor", "NLModels", "NLVideo", "NLTrain", "TestSupport"], exclude: ["Golden"], swiftSettings: fast),
     ]
 )

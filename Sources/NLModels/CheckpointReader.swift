@@ -32,7 +32,21 @@ public enum CheckpointReader {
             throw ModelError("\(path): \(e.message)")
         } catch let e as ModelError {
             throw ModelError(e.message.hasPrefix(path) ? e.message : "\(path): \(e.message)")
+        } catch {
+            throw ModelError("\(path): \(error)")
         }
+    }
+
+    /// The product of `shape`, or nil if it overflows Int (a hostile shape's product can wrap
+    /// around: 2^32 × 2^32 is 0 in 64 bits).
+    static func elementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for d in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            count = product
+        }
+        return count
     }
 
     // MARK: Caffe2
@@ -70,8 +84,7 @@ public enum CheckpointReader {
             throw ModelError("blob '\(name)': a numpy array whose state is not (version, shape, dtype, fortran, data)")
         }
         let shape = shapeValues.compactMap(\.int)
-        guard shape.count == shapeValues.count, shape.allSatisfy({ $0 >= 0 }),
-              shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) <= 1 << 34 else {
+        guard shape.count == shapeValues.count, shape.allSatisfy({ $0 >= 0 }), let count = elementCount(shape), count <= 1 << 34 else {
             throw ModelError("blob '\(name)': bad shape \(shapeValues)")
         }
         let order = dtypeState?.tuple?.dropFirst().first.flatMap { key($0) } ?? "<"
@@ -82,7 +95,9 @@ public enum CheckpointReader {
     static func decode(_ raw: [UInt8], dtype: String, bigEndian: Bool, shape: [Int], fortran: Bool, name: String) throws -> Tensor {
         let sizes = ["f4": 4, "f8": 8, "f2": 2, "i8": 8, "i4": 4, "i2": 2, "i1": 1, "u1": 1, "b1": 1]
         guard let size = sizes[dtype] else { throw ModelError("blob '\(name)': dtype '\(dtype)' is not supported") }
-        let count = shape.reduce(1, *)
+        guard shape.allSatisfy({ $0 >= 0 }), let count = elementCount(shape), count <= 1 << 34 else {
+            throw ModelError("blob '\(name)': bad shape \(shape)")
+        }
         guard raw.count == count * size else {
             throw ModelError("blob '\(name)': \(raw.count) data bytes for \(dtype) \(shape), which needs \(count * size)")
         }
@@ -121,11 +136,20 @@ public enum CheckpointReader {
             throw ModelError("zip archive without data.pkl: not a torch.save file")
         }
         let prefix = String(pklEntry.path.dropLast("data.pkl".count))
+        let fileSize = UInt64((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
         func read(_ entry: Entry) throws -> [UInt8] {
-            guard entry.uncompressedSize <= 1 << 34 else { throw ModelError("entry \(entry.path) is too large") }
+            // The sizes in a zip header are claims: at most 16 GiB, and no more than the file can
+            // hold (stored) or inflate to (deflate expands 1032:1 at most). Reserving a claimed
+            // 16 GiB for a 1 kB file failed the allocation.
+            let claimed = entry.uncompressedSize
+            guard claimed <= 1 << 34, claimed <= (entry.isCompressed ? fileSize * 1032 : fileSize) else {
+                throw ModelError("entry \(entry.path) claims \(claimed) bytes, more than the \(fileSize)-byte file can hold")
+            }
             var out = [UInt8]()
-            out.reserveCapacity(Int(entry.uncompressedSize))
-            _ = try archive.extract(entry, skipCRC32: true) { out += $0 }
+            out.reserveCapacity(Int(min(claimed, fileSize)))
+            do { _ = try archive.extract(entry, skipCRC32: true) { out += $0 } } catch {
+                throw ModelError("entry \(entry.path) cannot be read: \(error)")
+            }
             return out
         }
         let root = try PickleReader.load(try read(pklEntry))
@@ -174,9 +198,13 @@ public enum CheckpointReader {
         }
         let bytes = try storage(storageKey)
         let itemSize = ["f4": 4, "f8": 8, "f2": 2, "i8": 8, "i4": 4, "i2": 2, "i1": 1, "u1": 1, "b1": 1][dtype]!
-        let count = size.reduce(1, *)
-        // Gather the strided view into row-major order, checking every index against the storage.
         let available = bytes.count / itemSize
+        // No more elements than the storage holds: a view that repeats elements (stride 0)
+        // could otherwise ask for any amount of memory (2^31 of them from an 8-byte storage).
+        guard let count = elementCount(size), count <= available else {
+            throw ModelError("tensor '\(name)': size \(size) has more elements than its storage '\(storageKey)' holds (\(available))")
+        }
+        // Gather the strided view into row-major order, checking every index against the storage.
         var flat = [UInt8](repeating: 0, count: count * itemSize)
         var index = [Int](repeating: 0, count: size.count)
         for i in 0..<count {

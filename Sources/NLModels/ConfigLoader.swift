@@ -20,31 +20,35 @@ extension ModelConfig {
                                       "stage:res2", "stage:res3", "stage:res4", "stage:res5"]
 
     /// Loads `path`, applying `overrides` ("model.nonlocal.scale=false", YAML values).
-    public static func load(path: String, overrides: [String] = []) throws -> ModelConfig {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ConfigError(source: path, keyPath: "", message: "cannot read the file")
-        }
-        return try parse(yaml: text, source: path, overrides: overrides)
+    /// `origins` names each override in errors (default "--set <override>").
+    public static func load(path: String, overrides: [String] = [], origins: [String]? = nil) throws -> ModelConfig {
+        try parse(yaml: try ConfigText.read(path), source: path, overrides: overrides, origins: origins)
     }
 
-    public static func parse(yaml text: String, source: String, overrides: [String] = []) throws -> ModelConfig {
+    public static func parse(yaml text: String, source: String, overrides: [String] = [], origins: [String]? = nil) throws -> ModelConfig {
         var tree: Any
-        do { tree = try Yams.load(yaml: text) ?? [String: Any]() } catch {
-            throw ConfigError(source: source, keyPath: "", message: "not valid YAML: \(error)")
+        tree = try SafeYAML.load(text, source: source) ?? [String: Any]()
+        guard tree is [String: Any] else { throw ConfigError(source: source, keyPath: "", message: "the top level must be a mapping (key: value lines)") }
+        let blame = OverrideBlame(overrides: overrides, origins: origins)
+        for (i, override) in overrides.enumerated() {
+            let origin = origins.flatMap { i < $0.count ? $0[i] : nil } ?? "--set \(override)"
+            try apply(override: override, to: &tree, source: origin)
         }
-        guard tree is [String: Any] else { throw ConfigError(source: source, keyPath: "", message: "the top level must be a mapping") }
-        for override in overrides { try apply(override: override, to: &tree, source: source) }
-        try checkKeys(tree, path: "", source: source)
-        try expandBlockPreset(&tree, source: source)
-        let config: ModelConfig
         do {
-            let normalized = try Yams.dump(object: tree)
-            config = try YAMLDecoder().decode(ModelConfig.self, from: normalized)
-        } catch let error as DecodingError {
-            throw describe(error, source: source)
+            try checkKeys(tree, path: "", source: source)
+            try expandBlockPreset(&tree, source: source)
+            let config: ModelConfig
+            do {
+                let normalized = try Yams.dump(object: tree)
+                config = try YAMLDecoder().decode(ModelConfig.self, from: normalized)
+            } catch let error as DecodingError {
+                throw ConfigText.describe(error, source: source, tree: tree, allowedValues: allowedValues)
+            }
+            try config.validate(source: source)
+            return config
+        } catch let error as ConfigError {
+            throw blame.blame(error)
         }
-        try config.validate(source: source)
-        return config
     }
 
     /// The config as YAML (for weights' metadata and `nlnet info`).
@@ -62,21 +66,30 @@ extension ModelConfig {
         if let allowed = schema[path] {
             for key in map.keys.sorted() where !allowed.contains(key) {
                 let full = path.isEmpty ? key : "\(path).\(key)"
-                throw ConfigError(source: source, keyPath: full, message: "unknown key (allowed here: \(allowed.sorted().joined(separator: ", ")))")
+                throw ConfigError(source: source, keyPath: full, message: ConfigText.unknownKey(key, at: path, allowed: allowed))
             }
         }
         for (key, value) in map { try checkKeys(value, path: path.isEmpty ? key : "\(path).\(key)", source: source) }
     }
 
     /// "a.b.c=value": sets the value (parsed as YAML) at the key path, creating mappings.
+    /// `source` is the command-line text the override came from: a key the schema does not
+    /// know is blamed on it, with the nearest known key.
     static func apply(override: String, to tree: inout Any, source: String) throws {
         guard let eq = override.firstIndex(of: "=") else {
-            throw ConfigError(source: "--set", keyPath: override, message: "expected key.path=value")
+            throw ConfigError(source: source, keyPath: "", message: "expected key.path=value, e.g. model.nonlocal.instantiation=dot_product")
         }
-        let path = override[..<eq].split(separator: ".").map(String.init)
+        let path = override[..<eq].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         let raw = String(override[override.index(after: eq)...])
-        let value = (try? Yams.load(yaml: raw)) ?? raw
-        guard !path.isEmpty else { throw ConfigError(source: "--set", keyPath: override, message: "empty key path") }
+        let value = (try? SafeYAML.load(raw, source: source)) ?? raw
+        guard !path.isEmpty, !path.contains("") else { throw ConfigError(source: source, keyPath: "", message: "the key path before '=' is empty or has an empty part") }
+        for depth in path.indices {
+            let parent = path[..<depth].joined(separator: ".")
+            guard let allowed = schema[parent] else { break }
+            if !allowed.contains(path[depth]) {
+                throw ConfigError(source: source, keyPath: "", message: ConfigText.unknownKey(path[depth], at: parent, allowed: allowed))
+            }
+        }
         func set(_ node: Any, _ rest: ArraySlice<String>) -> Any {
             var map = node as? [String: Any] ?? [:]
             let key = rest.first!
@@ -119,25 +132,6 @@ extension ModelConfig {
             }
             throw ConfigError(source: source, keyPath: "model.nonlocal.blocks",
                               message: "unknown preset '\(preset)' (use \(blockPresets.joined(separator: ", ")) or a mapping like {res3: [1, 3]})")
-        }
-    }
-
-    static func describe(_ error: DecodingError, source: String) -> ConfigError {
-        func path(_ keys: [CodingKey]) -> String {
-            keys.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
-        }
-        switch error {
-        case .typeMismatch(let type, let c):
-            return ConfigError(source: source, keyPath: path(c.codingPath), message: "expected \(type)")
-        case .valueNotFound(let type, let c):
-            return ConfigError(source: source, keyPath: path(c.codingPath), message: "missing \(type) value")
-        case .keyNotFound(let key, let c):
-            return ConfigError(source: source, keyPath: path(c.codingPath + [key]), message: "missing key")
-        case .dataCorrupted(let c):
-            let keyPath = path(c.codingPath)
-            return ConfigError(source: source, keyPath: keyPath, message: allowedValues(keyPath).map { "invalid value (allowed: \($0))" } ?? c.debugDescription)
-        @unknown default:
-            return ConfigError(source: source, keyPath: "", message: "\(error)")
         }
     }
 

@@ -222,14 +222,33 @@ extension ModelConfig {
     /// Blocks per stage for a depth.
     public static func blocksPerStage(depth: Int) -> [Int] { depth == 101 ? [3, 4, 23, 3] : [3, 4, 6, 3] }
 
+    /// Upper bounds far above any published model, low enough that the network's shapes,
+    /// parameter count and multiply-adds (`nlnet info`) fit in 64 bits: a preset with
+    /// `width: 4611686018427387904` passed validation and then trapped on overflow.
+    public static let limits = (width: 1024, classes: 1 << 20, frames: 1024, stride: 1024, side: 16384,
+                                pixelsPerClip: 1 << 26, parameters: 1 << 31)
+
     /// Checks what Codable cannot: ranges, indices, combinations. `source` names the file.
     public func validate(source: String) throws {
         func fail(_ path: String, _ message: String) -> ConfigError { ConfigError(source: source, keyPath: path, message: message) }
+        func atMost(_ path: String, _ value: Int, _ limit: Int) throws {
+            guard value <= limit else { throw fail(path, "must be at most \(limit), got \(value)") }
+        }
+        let limits = ModelConfig.limits
         guard [50, 101].contains(model.depth) else { throw fail("model.depth", "must be 50 or 101, got \(model.depth)") }
         guard model.width >= 1 else { throw fail("model.width", "must be positive, got \(model.width)") }
+        try atMost("model.width", model.width, limits.width)
         guard model.classes >= 1 else { throw fail("model.classes", "must be positive, got \(model.classes)") }
+        try atMost("model.classes", model.classes, limits.classes)
         guard (0..<1).contains(model.dropout) else { throw fail("model.dropout", "must be in [0, 1), got \(model.dropout)") }
         guard model.trainCrop >= 32 else { throw fail("model.train_crop", "must be at least 32, got \(model.trainCrop)") }
+        try atMost("model.train_crop", model.trainCrop, limits.side)
+        guard model.batchNorm.epsilon > 0, model.batchNorm.epsilon.isFinite else {
+            throw fail("model.batch_norm.epsilon", "must be a positive number, got \(model.batchNorm.epsilon)")
+        }
+        guard (0...1).contains(model.batchNorm.momentum) else {
+            throw fail("model.batch_norm.momentum", "must be in [0, 1], got \(model.batchNorm.momentum)")
+        }
         if model.arch == .c2d && model.inflation != .t3x1x1 {
             throw fail("model.inflation", "applies to i3d only (arch is c2d)")
         }
@@ -246,6 +265,7 @@ extension ModelConfig {
         for (stage, group) in model.nonlocal.temporalGroups {
             guard ModelConfig.stageNames.contains(stage) else { throw fail("model.nonlocal.temporal_groups.\(stage)", "unknown stage") }
             guard group >= 1 else { throw fail("model.nonlocal.temporal_groups.\(stage)", "must be at least 1 frame, got \(group)") }
+            try atMost("model.nonlocal.temporal_groups.\(stage)", group, limits.frames)
             if model.nonlocal.mode != .spacetime {
                 throw fail("model.nonlocal.temporal_groups", "applies to mode spacetime only (mode is \(model.nonlocal.mode.rawValue))")
             }
@@ -254,8 +274,19 @@ extension ModelConfig {
             throw fail("model.nonlocal.subsample", "time-only blocks take keys at the query's own position, so spatial subsampling cannot apply; set subsample: none")
         }
         guard input.frames >= 1, input.stride >= 1 else { throw fail("input", "frames and stride must be positive") }
+        try atMost("input.frames", input.frames, limits.frames)
+        try atMost("input.stride", input.stride, limits.stride)
         guard input.crop >= 32, input.shortSide >= input.crop else {
             throw fail("input.crop", "crop \(input.crop) must be at least 32 and at most short_side \(input.shortSide)")
+        }
+        try atMost("input.short_side", input.shortSide, limits.side)
+        guard input.frames * input.crop * input.crop <= limits.pixelsPerClip else {
+            throw fail("input", "\(input.frames) frames of \(input.crop)×\(input.crop) are more than \(limits.pixelsPerClip) pixels per clip")
+        }
+        // The network's size (the bounds above keep every product in 64 bits).
+        let parameters = Architecture(model).parameterSpecs(model).reduce(0) { $0 + $1.torchShape.reduce(1, *) }
+        guard parameters <= limits.parameters else {
+            throw fail("model", "the network has \(parameters) parameters, more than \(limits.parameters) (\(limits.parameters * 4 >> 30) GiB of weights)")
         }
         guard ["official", "imagenet"].contains(input.normalization) else {
             throw fail("input.normalization", "must be official or imagenet, got \(input.normalization)")

@@ -136,3 +136,21 @@ extension ModelSummary {
                             parameters: parameters, macs: macs, otherFLOPs: other)
     }
 }
+
+/// One name per non-local block on the command line: `res4_nonlocal3` (stage and host block
+/// index, as `model.nonlocal.blocks` places it and `nlnet info` lists it). The weights file's
+/// prefix, `s4.pathway0_nonlocal3` (SlowFast's), is accepted as input too.
+public enum BlockName {
+    /// "s4.pathway0_nonlocal3" → "res4_nonlocal3"; other text is returned as it is.
+    public static func layer(_ prefix: String) -> String {
+        guard let match = prefix.wholeMatch(of: /s(\d+)\.pathway0_nonlocal(\d+)/) else { return prefix }
+        return "res\(match.1)_nonlocal\(match.2)"
+    }
+
+    /// "res4_nonlocal3" or "s4.pathway0_nonlocal3" → "s4.pathway0_nonlocal3"; nil for other text.
+    public static func prefix(_ name: String) -> String? {
+        if name.wholeMatch(of: /s\d+\.pathway0_nonlocal\d+/) != nil { return name }
+        guard let match = name.wholeMatch(of: /res(\d+)_nonlocal(\d+)/) else { return nil }
+        return "s\(match.1).pathway0_nonlocal\(match.2)"
+    }
+}

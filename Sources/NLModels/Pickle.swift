@@ -18,7 +18,13 @@ public indirect enum PickleValue: CustomStringConvertible {
     case persistent(PickleValue)
     case mark
 
-    public var description: String {
+    /// A short rendering for error messages: three levels and eight tuple items at most (a
+    /// value can hold itself many times over: `(x, x)` of `(x, x)` … doubles with every 2 bytes
+    /// of a file, so printing it whole never ends).
+    public var description: String { render(levels: 3) }
+
+    private func render(levels: Int) -> String {
+        guard levels > 0 else { return "…" }
         switch self {
         case .none: return "None"
         case .bool(let b): return "\(b)"
@@ -27,11 +33,13 @@ public indirect enum PickleValue: CustomStringConvertible {
         case .string(let s): return "'\(s.prefix(40))'"
         case .bytes(let b): return "bytes(\(b.count))"
         case .list(let l): return "list(\(l.count))"
-        case .tuple(let t): return "(\(t.map(\.description).joined(separator: ", ")))"
+        case .tuple(let t):
+            let shown = t.prefix(8).map { $0.render(levels: levels - 1) } + (t.count > 8 ? ["… \(t.count - 8) more"] : [])
+            return "(\(shown.joined(separator: ", ")))"
         case .dict(let d): return "dict(\(d.count))"
-        case .global(let m, let n): return "\(m).\(n)"
-        case .object(let c, let a, _, _): return "\(c)(\(a.count) args)"
-        case .persistent(let p): return "persistent(\(p))"
+        case .global(let m, let n): return "\(m.prefix(80)).\(n.prefix(80))"
+        case .object(let c, let a, _, _): return "\(c.render(levels: levels - 1))(\(a.count) args)"
+        case .persistent(let p): return "persistent(\(p.render(levels: levels - 1)))"
         case .mark: return "MARK"
         }
     }
@@ -83,12 +91,18 @@ public struct PickleReader {
     public static let maxStack = 1 << 20
     public static let maxMemo = 1 << 22
     public static let maxContainer = 1 << 24
+    /// How deep values may nest (checkpoints: about 6). Every use of a value (printing it in an
+    /// error, releasing it) recurses through its levels: a million TUPLE1s in a row, one byte
+    /// each, overflowed the stack.
+    public static let maxNesting = 1_000
 
     private let data: [UInt8]
     private var position = 0
     private var stack: [PickleValue] = []
+    /// The nesting depth of each stack value (1: no container inside).
+    private var depths: [Int] = []
     private var marks: [Int] = []
-    private var memo: [Int: PickleValue] = [:]
+    private var memo: [Int: (value: PickleValue, depth: Int)] = [:]
     private var allocated = 0
 
     public init(_ data: [UInt8]) { self.data = data }
@@ -132,28 +146,36 @@ public struct PickleReader {
         return text
     }
 
-    private mutating func push(_ v: PickleValue) throws {
+    /// Pushes `v`, which nests `depth` levels deep.
+    private mutating func push(_ v: PickleValue, depth: Int = 1) throws {
         guard stack.count < PickleReader.maxStack else { throw fail("stack deeper than \(PickleReader.maxStack)") }
+        guard depth <= PickleReader.maxNesting else { throw fail("values nested more than \(PickleReader.maxNesting) deep") }
         stack.append(v)
+        depths.append(depth)
     }
 
-    private mutating func pop() throws -> PickleValue {
-        guard let v = stack.popLast() else { throw fail("stack underflow") }
+    private mutating func pop() throws -> PickleValue { try popNested().value }
+
+    private mutating func popNested() throws -> (value: PickleValue, depth: Int) {
+        guard let v = stack.popLast(), let depth = depths.popLast() else { throw fail("stack underflow") }
         if case .mark = v { throw fail("MARK where a value was expected") }
-        return v
+        return (v, depth)
     }
 
-    private mutating func popMark() throws -> [PickleValue] {
+    /// The values above the last MARK, and the deepest nesting among them (0 for none).
+    private mutating func popMark() throws -> (items: [PickleValue], depth: Int) {
         guard let m = marks.popLast(), m < stack.count else { throw fail("no MARK") }
         let items = Array(stack[(m + 1)...])   // stack[m] is the MARK itself
+        let depth = depths[(m + 1)...].max() ?? 0
         stack.removeSubrange(m...)
-        return items
+        depths.removeSubrange(m...)
+        return (items, depth)
     }
 
     private mutating func memoize(_ index: Int) throws {
-        guard let top = stack.last else { throw fail("memo of an empty stack") }
+        guard let top = stack.last, let depth = depths.last else { throw fail("memo of an empty stack") }
         guard memo.count < PickleReader.maxMemo || memo[index] != nil else { throw fail("memo larger than \(PickleReader.maxMemo)") }
-        memo[index] = top
+        memo[index] = (top, depth)
     }
 
     private func pairs(_ items: [PickleValue]) throws -> [(PickleValue, PickleValue)] {
@@ -229,17 +251,28 @@ public struct PickleReader {
             case 0x29: try push(.tuple([]))                                     // EMPTY_TUPLE
             case 0x7D: try push(.dict([]))                                      // EMPTY_DICT
             case 0x8F: try push(.list([]))                                      // EMPTY_SET (as a list)
-            case 0x6C: try push(.list(try popMark()))                           // LIST
-            case 0x74: try push(.tuple(try popMark()))                          // TUPLE
-            case 0x64: try push(.dict(try pairs(try popMark())))                // DICT
-            case 0x85: try push(.tuple([try pop()]))                            // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); try push(.tuple([a, b]))   // TUPLE2
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); try push(.tuple([a, b, c]))  // TUPLE3
-            case 0x61: let v = try pop(); var top = try pop(); try appendItems(&top, [v]); try push(top)              // APPEND
-            case 0x65: let items = try popMark(); var top = try pop(); try appendItems(&top, items); try push(top)    // APPENDS
-            case 0x90: let items = try popMark(); var top = try pop(); try appendItems(&top, items); try push(top)    // ADDITEMS
-            case 0x73: let v = try pop(), k = try pop(); var top = try pop(); try addItems(&top, [(k, v)]); try push(top)  // SETITEM
-            case 0x75: let items = try pairs(try popMark()); var top = try pop(); try addItems(&top, items); try push(top)  // SETITEMS
+            case 0x6C: let m = try popMark(); try push(.list(m.items), depth: m.depth + 1)                  // LIST
+            case 0x74: let m = try popMark(); try push(.tuple(m.items), depth: m.depth + 1)                 // TUPLE
+            case 0x64: let m = try popMark(); try push(.dict(try pairs(m.items)), depth: m.depth + 1)       // DICT
+            case 0x85: let a = try popNested(); try push(.tuple([a.value]), depth: a.depth + 1)             // TUPLE1
+            case 0x86:                                                                                      // TUPLE2
+                let b = try popNested(), a = try popNested()
+                try push(.tuple([a.value, b.value]), depth: max(a.depth, b.depth) + 1)
+            case 0x87:                                                                                      // TUPLE3
+                let c = try popNested(), b = try popNested(), a = try popNested()
+                try push(.tuple([a.value, b.value, c.value]), depth: max(a.depth, b.depth, c.depth) + 1)
+            case 0x61:                                                                                      // APPEND
+                let v = try popNested(); let below = try popNested(); var top = below.value
+                try appendItems(&top, [v.value]); try push(top, depth: max(below.depth, v.depth + 1))
+            case 0x65, 0x90:                                                                                // APPENDS, ADDITEMS
+                let m = try popMark(); let below = try popNested(); var top = below.value
+                try appendItems(&top, m.items); try push(top, depth: max(below.depth, m.depth + 1))
+            case 0x73:                                                                                      // SETITEM
+                let v = try popNested(), k = try popNested(); let below = try popNested(); var top = below.value
+                try addItems(&top, [(k.value, v.value)]); try push(top, depth: max(below.depth, k.depth + 1, v.depth + 1))
+            case 0x75:                                                                                      // SETITEMS
+                let m = try popMark(); let below = try popNested(); var top = below.value
+                try addItems(&top, try pairs(m.items)); try push(top, depth: max(below.depth, m.depth + 1))
             case 0x63:                                                          // GLOBAL
                 let module = try line(), name = try line()
                 try push(.global(module: module, name: name))
@@ -248,19 +281,20 @@ public struct PickleReader {
                 guard let n = name.string, let m = module.string else { throw fail("STACK_GLOBAL needs two strings") }
                 try push(.global(module: m, name: n))
             case 0x52:                                                          // REDUCE
-                let args = try pop(), callable = try pop()
-                guard let a = args.tuple else { throw fail("REDUCE arguments are not a tuple") }
-                try push(.object(callable: callable, args: a, state: nil, items: []))
+                let args = try popNested(), callable = try popNested()
+                guard let a = args.value.tuple else { throw fail("REDUCE arguments are not a tuple") }
+                try push(.object(callable: callable.value, args: a, state: nil, items: []), depth: max(args.depth, callable.depth) + 1)
             case 0x81, 0x92:                                                    // NEWOBJ, NEWOBJ_EX
                 if op == 0x92 { _ = try pop() }
-                let args = try pop(), cls = try pop()
-                try push(.object(callable: cls, args: args.tuple ?? [], state: nil, items: []))
+                let args = try popNested(), cls = try popNested()
+                try push(.object(callable: cls.value, args: args.value.tuple ?? [], state: nil, items: []),
+                         depth: max(args.depth, cls.depth) + 1)
             case 0x62:                                                          // BUILD
-                let state = try pop()
-                let top = try pop()
+                let state = try popNested()
+                let (top, depth) = try popNested()
                 guard case .object(let c, let a, _, let items) = top else { throw fail("BUILD on \(top)") }
-                try push(.object(callable: c, args: a, state: state, items: items))
-            case 0x51: try push(.persistent(try pop()))                         // BINPERSID
+                try push(.object(callable: c, args: a, state: state.value, items: items), depth: max(depth, state.depth + 1))
+            case 0x51: let p = try popNested(); try push(.persistent(p.value), depth: p.depth + 1)   // BINPERSID
             case 0x71: try memoize(Int(try byte()))                             // BINPUT
             case 0x72: try memoize(try uint(4))                                 // LONG_BINPUT
             case 0x94: try memoize(memo.count)                                  // MEMOIZE
@@ -268,10 +302,12 @@ public struct PickleReader {
             case 0x68, 0x6A, 0x67:                                              // BINGET, LONG_BINGET, GET
                 let i = op == 0x68 ? Int(try byte()) : op == 0x6A ? try uint(4) : (Int(try line()) ?? -1)
                 guard let v = memo[i] else { throw fail("memo \(i) was never stored") }
-                try push(v)
+                try push(v.value, depth: v.depth)
             case 0x30: _ = try pop()                                            // POP
             case 0x31: _ = try popMark()                                        // POP_MARK
-            case 0x32: guard let top = stack.last else { throw fail("DUP of an empty stack") }; try push(top)  // DUP
+            case 0x32:                                                          // DUP
+                guard let top = stack.last, let depth = depths.last else { throw fail("DUP of an empty stack") }
+                try push(top, depth: depth)
             default: throw fail(String(format: "unsupported opcode 0x%02x", op))
             }
         }

@@ -73,8 +73,20 @@ public final class ResNet3D: @unchecked Sendable {
 
     // MARK: Forward
 
-    /// The features of res5, [N, T', H', W', C], and the context that computed them.
-    func features(_ x: Tensor, _ ctx: inout ForwardContext) -> Tensor {
+    /// The stage names `features(_:through:)` accepts, in order: "res2" … "res5".
+    public var stageNames: [String] { architecture.stages.map(\.name) }
+
+    /// Features after stage `stage` (default the last: what the head sees), global-average-pooled
+    /// over time and space, [N, C]: descriptors for retrieval or a linear probe. Inference mode.
+    public func pooledFeatures(_ x: Tensor, through stage: String? = nil) -> Tensor {
+        var ctx = ForwardContext(model: self, weights: weights, options: ForwardOptions(), rng: RandomSource(seed: 0))
+        let h = features(x, &ctx, through: stage)                                       // [N, T', H', W', C]
+        return globalAvgPool3d(h).reshaped([x.shape[0], h.shape[4]])
+    }
+
+    /// The features of res5 (or of stage `through`), [N, T', H', W', C], and the context that
+    /// computed them.
+    func features(_ x: Tensor, _ ctx: inout ForwardContext, through last: String? = nil) -> Tensor {
         require(x.rank == 5 && x.shape[4] == 3, "ResNet3D: input must be [N, T, H, W, 3], got \(x.shape)")
         let a = architecture
         var h = ctx.layer("conv1") { $0.convBN(x, a.stem, bn: "s1.pathway0_stem.bn", relu: true) }   // [N, T, H/2, W/2, w]
@@ -87,6 +99,7 @@ public final class ResNet3D: @unchecked Sendable {
                     h = ctx.layer("\(stage.name)_nonlocal\(index.dropFirst(3))") { $0.nonLocal(h, nl) }
                 }
             }
+            if stage.name == last { return h }
             if s == 0 { h = ctx.layer("pool2") { _ in maxPool3d(h, kernel: a.pool2.kernel, stride: a.pool2.stride, padding: a.pool2.padding) } }
         }
         return h

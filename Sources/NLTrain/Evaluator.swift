@@ -31,7 +31,7 @@ public struct Evaluation: Codable, Sendable {
         var top1 = 0, top5 = 0, failed = 0
         for (i, item) in list.items.enumerated() {
             do {
-                let video = try decoded?[i].get() ?? classifier.decodeViews(item.path)
+                let video = try decoded?[i].get() ?? VideoClassifier.decodeViews(item.path, views: classifier.views, input: item.openOptions)
                 let top = topK(aggregate(classifier.classify(video), ensemble), k: min(5, k), labels: classifier.labels)
                 if top[0].index == item.label { top1 += 1 }
                 if top.contains(where: { $0.index == item.label }) { top5 += 1 }

@@ -5,8 +5,9 @@ import NLVideo
 import Glibc
 #endif
 
-/// Turns what a user typed (files, directories, globs, @list files) into a sorted list of
-/// video paths, and splits it into shards.
+/// Turns what a user typed (files, directories, globs, @list files) into a list of video
+/// paths in the order given (a directory's videos and a glob's matches sorted where they
+/// stand), and splits it into shards.
 public enum InputList {
     /// File name endings taken as video when walking a directory.
     public static let videoExtensions: Set<String> = ["mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "ts", "mts",
@@ -28,7 +29,7 @@ public enum InputList {
             if argument.hasPrefix("@") {
                 let listPath = String(argument.dropFirst())
                 guard let text = try? String(contentsOfFile: listPath, encoding: .utf8) else {
-                    out.append(Entry(path: listPath, error: "cannot read the list file"))
+                    out.append(Entry(path: listPath, error: "cannot read the list file: \(DatasetLayouts.reason(listPath))"))
                     continue
                 }
                 let base = URL(fileURLWithPath: listPath).deletingLastPathComponent()

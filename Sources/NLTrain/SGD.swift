@@ -49,12 +49,14 @@ public struct TrainingStep {
 }
 
 extension ResNet3D {
-    /// Forward in training mode on a tape, cross-entropy, gradients of every trainable tensor;
-    /// the BN running statistics the pass computed are written back to the model.
-    public func gradients(_ x: Tensor, labels: [Int], rng: inout RandomSource) -> TrainingStep {
+    /// Forward in training mode on a tape, cross-entropy, gradients of every trainable tensor
+    /// not `frozen`; the BN running statistics the pass computed are written back to the model
+    /// (a frozen BN's are kept).
+    public func gradients(_ x: Tensor, labels: [Int], rng: inout RandomSource,
+                          frozen: (String) -> Bool = { _ in false }) -> TrainingStep {
         let tape = Tape()
         var watched = weights
-        let trainable = specs.filter(\.trainable).map(\.name)
+        let trainable = specs.filter { $0.trainable && !frozen($0.name) }.map(\.name)
         for name in trainable { watched[name] = tape.watch(weights[name]!) }
         var statistics: [String: BatchNormStatistics] = [:]
         let logits = trainingLogits(x, weights: watched, statistics: &statistics, rng: &rng)
@@ -62,7 +64,7 @@ extension ResNet3D {
         let grads = tape.gradients(of: loss, wrt: trainable.map { watched[$0]! })
         if !statistics.isEmpty {
             var updated = weights
-            for (prefix, s) in statistics {
+            for (prefix, s) in statistics where !frozen(prefix) {
                 updated[prefix + ".running_mean"] = s.mean
                 updated[prefix + ".running_var"] = s.variance
             }
@@ -93,8 +95,13 @@ extension ResNet3D {
 
     /// One SGD update of every parameter that has a gradient.
     public func apply(_ gradients: [String: Tensor], optimizer: inout SGD, learningRate: Float) {
+        apply(gradients, optimizer: &optimizer) { _ in learningRate }
+    }
+
+    /// One SGD update, each parameter at its own learning rate (a backbone slower than a new head).
+    public func apply(_ gradients: [String: Tensor], optimizer: inout SGD, learningRate: (String) -> Float) {
         var updated = weights
-        for (name, g) in gradients { updated[name] = optimizer.update(name, weight: weights[name]!, gradient: g, learningRate: learningRate) }
+        for (name, g) in gradients { updated[name] = optimizer.update(name, weight: weights[name]!, gradient: g, learningRate: learningRate(name)) }
         try! replaceWeights(updated)
     }
 

@@ -164,8 +164,16 @@ public struct SyntheticDataset {
     /// relation to the other event is in question. Far apart in RGB, so H.264 keeps them apart.
     public static let eventPalette: [(UInt8, UInt8, UInt8)] = [(255, 255, 255), (40, 90, 255), (0, 220, 220), (220, 40, 220)]
 
-    /// Writes `split/<class>_<i>.mp4` and `train.csv` / `val.csv` (`path,label`) under `directory`.
-    public func write(to directory: String, progress: ((Int, Int) -> Void)? = nil) throws {
+    /// How `write` lays the clips out.
+    public enum Layout: String, Sendable, CaseIterable {
+        /// `split/<class>_<i>.mp4` with `train.csv` / `val.csv` (`path,label`)
+        case list
+        /// `split/<class>/<i>.mp4`: a class-per-folder tree (`nlnet train --data DIR`)
+        case folders
+    }
+
+    /// Writes the clips under `directory` in `layout`.
+    public func write(to directory: String, layout: Layout = .list, progress: ((Int, Int) -> Void)? = nil) throws {
         if let problem { throw ModelError("synthetic data: \(problem)") }
         let root = URL(fileURLWithPath: directory)
         var done = 0
@@ -175,7 +183,11 @@ public struct SyntheticDataset {
             var lines = ["path,label"]
             for i in 0..<count {
                 for (c, action) in classes.enumerated() {
-                    let name = "\(split)/\(action.rawValue)_\(String(format: "%04d", i)).mp4"
+                    let name = layout == .list ? "\(split)/\(action.rawValue)_\(String(format: "%04d", i)).mp4"
+                                               : "\(split)/\(action.rawValue)/\(String(format: "%04d", i)).mp4"
+                    if layout == .folders {
+                        try FileManager.default.createDirectory(at: root.appendingPathComponent("\(split)/\(action.rawValue)"), withIntermediateDirectories: true)
+                    }
                     let clipSeed = Trainer.mix(seed, split == "train" ? 0 : 1, UInt64(i), UInt64(c))
                     let frames = render(action, seed: clipSeed)
                     let writer = try VideoWriter(path: root.appendingPathComponent(name).path, width: size, height: size, fps: fps)
@@ -187,7 +199,9 @@ public struct SyntheticDataset {
                     progress?(done, total)
                 }
             }
-            try (lines.joined(separator: "\n") + "\n").write(to: root.appendingPathComponent("\(split).csv"), atomically: true, encoding: .utf8)
+            if layout == .list {
+                try (lines.joined(separator: "\n") + "\n").write(to: root.appendingPathComponent("\(split).csv"), atomically: true, encoding: .utf8)
+            }
         }
     }
 }

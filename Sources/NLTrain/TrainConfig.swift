@@ -36,6 +36,17 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Evaluate on the validation list every this many steps (0: only at the end), appending
     /// to `validation.jsonl`: the learning curve.
     public var evalEvery = 0
+    /// Parts of the network left as they are (fine-tuning): any of stem, res2, res3, res4, res5
+    /// (a stage's non-local blocks included) and head. Their BN statistics are kept too.
+    public var freeze: [String] = []
+    /// The learning rate of everything but the head is base_lr × this (fine-tuning a
+    /// pretrained backbone gently while a new head learns at the full rate).
+    public var backboneLRScale: Float = 1
+    /// Which validation figure picks `best.safetensors`: top1, top5 or mean_class.
+    public var bestMetric = "top1"
+
+    /// The parts `freeze` can name.
+    public static let freezableParts = ["stem", "res2", "res3", "res4", "res5", "head"]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case batchSize = "batch_size", accumulate, baseLR = "base_lr", schedule, steps, gamma
@@ -43,6 +54,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case weightDecay = "weight_decay", weightDecayBN = "weight_decay_bn", jitter, crop, flip
         case checkpointEvery = "checkpoint_every", logEvery = "log_every", seed, workers
         case preciseBNBatches = "precise_bn_batches", evalEvery = "eval_every"
+        case freeze, backboneLRScale = "backbone_lr_scale", bestMetric = "best_metric"
     }
 
     public init() {}
@@ -71,33 +83,41 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? d.workers
         preciseBNBatches = try c.decodeIfPresent(Int.self, forKey: .preciseBNBatches) ?? d.preciseBNBatches
         evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? d.evalEvery
+        freeze = try c.decodeIfPresent([String].self, forKey: .freeze) ?? d.freeze
+        backboneLRScale = try c.decodeIfPresent(Float.self, forKey: .backboneLRScale) ?? d.backboneLRScale
+        bestMetric = try c.decodeIfPresent(String.self, forKey: .bestMetric) ?? d.bestMetric
     }
 
     /// The `train:` section of a preset file (with the same `--set` overrides, "train.x=…");
     /// `crop` and `jitter`, when not given, follow `modelCrop` (the model's `train_crop`).
     public static func load(path: String, overrides: [String] = [], modelCrop: Int = 224) throws -> TrainConfig {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ConfigError(source: path, keyPath: "", message: "cannot read the file")
-        }
+        let text = try ConfigText.read(path)
         var root = (try? Yams.load(yaml: text)) as? [String: Any] ?? [:]
         var section = root["train"] as? [String: Any] ?? [:]
-        for o in overrides where o.hasPrefix("train.") {
+        let allowed = Set(CodingKeys.allCases.map(\.rawValue))
+        let trainOverrides = overrides.filter { $0.hasPrefix("train.") }
+        for o in trainOverrides {
             guard let eq = o.firstIndex(of: "=") else { continue }
             let key = String(o[o.index(o.startIndex, offsetBy: 6)..<eq])
+            guard allowed.contains(key) else {
+                throw ConfigError(source: "--set \(o)", keyPath: "", message: ConfigText.unknownKey(key, at: "train", allowed: allowed))
+            }
             section[key] = (try? Yams.load(yaml: String(o[o.index(after: eq)...]))) ?? String(o[o.index(after: eq)...])
         }
         if section["crop"] == nil { section["crop"] = modelCrop }
         if section["jitter"] == nil, let crop = section["crop"] as? Int { section["jitter"] = [crop * 8 / 7, crop * 10 / 7] }
         root["train"] = section
-        let allowed = Set(CodingKeys.allCases.map(\.rawValue))
         if let bad = section.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw ConfigError(source: path, keyPath: "train.\(bad)", message: "unknown key (allowed here: \(allowed.sorted().joined(separator: ", ")))")
+            throw ConfigError(source: path, keyPath: "train.\(bad)", message: ConfigText.unknownKey(bad, at: "train", allowed: allowed))
         }
+        let blame = OverrideBlame(overrides: trainOverrides, origins: nil)
         let config: TrainConfig
         do { config = try YAMLDecoder().decode(TrainConfig.self, from: try Yams.dump(object: section)) } catch {
-            throw ConfigError(source: path, keyPath: "train", message: "\(error)")
+            // The decoder's key paths start inside the section.
+            let e = ConfigText.describe(error, source: path, tree: section)
+            throw blame.blame(ConfigError(source: e.source, keyPath: e.keyPath.isEmpty ? "train" : "train.\(e.keyPath)", message: e.message))
         }
-        try config.validate(source: path)
+        do { try config.validate(source: path) } catch let error as ConfigError { throw blame.blame(error) }
         return config
     }
 
@@ -113,6 +133,18 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             throw fail("max_iterations", "iteration counts and workers must be positive")
         }
         guard evalEvery >= 0 else { throw fail("eval_every", "must be 0 (off) or a number of steps, got \(evalEvery)") }
+        if let bad = freeze.first(where: { !Self.freezableParts.contains($0) }) {
+            throw fail("freeze", "'\(bad)' is not a part (\(Self.freezableParts.joined(separator: ", ")))")
+        }
+        guard backboneLRScale >= 0, backboneLRScale.isFinite else { throw fail("backbone_lr_scale", "must be 0 or more, got \(backboneLRScale)") }
+        guard ["top1", "top5", "mean_class"].contains(bestMetric) else { throw fail("best_metric", "must be top1, top5 or mean_class, got \(bestMetric)") }
+    }
+
+    /// The part of the network parameter `name` belongs to ("s1.…" stem, "s2.…" res2 …, head).
+    public static func part(of name: String) -> String {
+        if name.hasPrefix("head.") { return "head" }
+        guard name.hasPrefix("s"), let stage = Int(name.dropFirst().prefix { $0.isNumber }) else { return "other" }
+        return stage == 1 ? "stem" : "res\(stage)"
     }
 
     /// The learning rate of step `iteration` (0-based).

@@ -63,7 +63,7 @@ public final class Trainer: @unchecked Sendable {
     /// the jitter range, random crop, flip p = 0.5).
     func clip(_ item: VideoList.Item, rng: inout RandomSource) throws -> Tensor {
         let input = model.config.input
-        let reader = try VideoReader(path: item.path, threads: 1)
+        let reader = try VideoReader(path: item.path, threads: 1, options: item.openOptions)
         let indices = ClipSampler(frames: input.frames, stride: input.stride).trainingClip(frameCount: reader.info.frameCount, using: &rng)
         let side = config.jitter[0] + Int(rng.next() % UInt64(config.jitter[1] - config.jitter[0] + 1))
         let d = reader.info.displaySize
@@ -123,9 +123,18 @@ public final class Trainer: @unchecked Sendable {
         let metrics = try MetricsWriter(directory: output, appending: resume)
         let curvePath = output.appendingPathComponent("validation.jsonl")
         var curve = resume ? Validation.curve(in: output.path).filter { $0.step <= iteration } : []
+        let frozenParts = Set(config.freeze)
+        let isFrozen = { (name: String) in frozenParts.contains(TrainConfig.part(of: name)) }
+        let bestPath = output.appendingPathComponent("best.safetensors").path
         func validate() throws {
             guard let validation, config.evalEvery > 0 else { return }
-            curve.append(validation.evaluate(model, step: iteration))
+            let point = validation.evaluate(model, step: iteration)
+            // The best weights so far by the chosen figure (the first of equals kept).
+            if let value = point.metric(config.bestMetric), curve.compactMap({ $0.metric(config.bestMetric) }).allSatisfy({ value > $0 }) {
+                try model.save(to: bestPath, metadata: ["nlnet.labels": validation.labels.joined(separator: "\n"),
+                                                        "nlnet.best": "\(config.bestMetric) \(value) at step \(iteration)"])
+            }
+            curve.append(point)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             let lines = try curve.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined()
@@ -160,7 +169,7 @@ public final class Trainer: @unchecked Sendable {
                 skipped += micro.clips.count - pairs.count
                 guard !pairs.isEmpty else { continue }
                 let x = Tensor(stacking: pairs.map(\.0))
-                let r = model.gradients(x, labels: pairs.map(\.1), rng: &dropoutRNG)
+                let r = model.gradients(x, labels: pairs.map(\.1), rng: &dropoutRNG, frozen: isFrozen)
                 lossSum += r.loss * Float(pairs.count)
                 seen += pairs.count
                 correct += zip(r.predictions, pairs.map(\.1)).filter { $0 == $1 }.count
@@ -169,7 +178,10 @@ public final class Trainer: @unchecked Sendable {
                     gradients[name] = gradients[name].map { $0 + scaled } ?? scaled
                 }
             }
-            if !gradients.isEmpty { model.apply(gradients, optimizer: &optimizer, learningRate: lr) }
+            if !gradients.isEmpty {
+                let backbone = lr * config.backboneLRScale
+                model.apply(gradients, optimizer: &optimizer) { TrainConfig.part(of: $0) == "head" ? lr : backbone }
+            }
             iteration += 1
             steps += 1
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -211,8 +223,57 @@ public final class Trainer: @unchecked Sendable {
         for spec in model.specs { tensors[spec.name] = model.weights[spec.name]! }
         for (name, v) in optimizer.velocity { tensors["optimizer.velocity." + name] = v }
         try SafeTensors.write(tensors, metadata: [ResNet3D.configMetadataKey: try model.config.yaml(), "iteration": String(iteration),
-                                                  "seed": String(config.seed), "layout": ResNet3D.internalLayout],
+                                                  "seed": String(config.seed), "layout": ResNet3D.internalLayout,
+                                                  Trainer.recipeMetadataKey: try Trainer.json(config)],
                               to: checkpointPath)
+    }
+
+    /// The checkpoint's copy of the `train:` recipe (JSON), so a resumed run can say what changed.
+    public static let recipeMetadataKey = "nlnet.train"
+
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// The keys of the recipe (`train.*`) and the network (`model.*`, `input.*`) whose values
+    /// differ between the checkpoint in the output folder and this run, as "key old → new";
+    /// empty without a checkpoint. (A checkpoint written before recipes were recorded is
+    /// compared on its network only.)
+    public func changesSinceCheckpoint() throws -> [String] {
+        guard FileManager.default.fileExists(atPath: checkpointPath) else { return [] }
+        let metadata = try SafeTensors(contentsOf: checkpointPath).metadata
+        var changes: [String] = []
+        if let yaml = metadata[ResNet3D.configMetadataKey] {
+            let saved = try ModelConfig.parse(yaml: yaml, source: checkpointPath)
+            changes += Trainer.differences(old: try Trainer.json(saved), new: try Trainer.json(model.config), prefix: "")
+                .filter { !$0.hasPrefix("name ") }
+        }
+        if let recipe = metadata[Trainer.recipeMetadataKey] {
+            changes += Trainer.differences(old: recipe, new: try Trainer.json(config), prefix: "train.")
+        }
+        return changes
+    }
+
+    /// "a.b old → new" for every leaf that differs between two JSON objects.
+    static func differences(old: String, new: String, prefix: String) -> [String] {
+        func flatten(_ value: Any, _ path: String, into out: inout [String: String]) {
+            if let map = value as? [String: Any] {
+                for (k, v) in map { flatten(v, path.isEmpty ? k : "\(path).\(k)", into: &out) }
+            } else if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) {
+                out[path] = String(decoding: data, as: UTF8.self)
+            }
+        }
+        func leaves(_ text: String) -> [String: String] {
+            var out: [String: String] = [:]
+            if let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) { flatten(object, "", into: &out) }
+            return out
+        }
+        let a = leaves(old), b = leaves(new)
+        return Set(a.keys).union(b.keys).sorted().compactMap { key in
+            a[key] == b[key] ? nil : "\(prefix)\(key) \(a[key] ?? "(unset)") → \(b[key] ?? "(unset)")"
+        }
     }
 
     public func loadCheckpoint() throws {

@@ -14,13 +14,24 @@ public final class Validation {
         public var step: Int
         public var top1: Double
         public var top5: Double
+        /// Mean per-class accuracy (absent from curves written before it was recorded).
+        public var meanClass: Double?
+
+        /// The figure `train.best_metric` names: top1, top5 or mean_class.
+        public func metric(_ name: String) -> Double? {
+            switch name {
+            case "top5": return top5
+            case "mean_class": return meanClass
+            default: return top1
+            }
+        }
     }
 
     public init(list: VideoList, labels: [String], views: ViewProtocol) {
         self.list = list
         self.labels = labels
         self.views = views
-        decoded = list.items.map { item in Result { try VideoClassifier.decodeViews(item.path, views: views, threads: 1) } }
+        decoded = list.items.map { item in Result { try VideoClassifier.decodeViews(item.path, views: views, threads: 1, input: item.openOptions) } }
     }
 
     /// The full evaluation of `model` on the already decoded list (the same as
@@ -32,7 +43,7 @@ public final class Validation {
     /// Top-1 / top-5 of `model` at `step`, as the final evaluation computes them.
     public func evaluate(_ model: ResNet3D, step: Int) -> Point {
         let e = evaluation(model)
-        return Point(step: step, top1: e.top1, top5: e.top5)
+        return Point(step: step, top1: e.top1, top5: e.top5, meanClass: e.meanClassAccuracy)
     }
 
     /// The points of `validation.jsonl` in `directory`, in file order (none if it is missing).

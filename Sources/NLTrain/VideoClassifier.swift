@@ -41,6 +41,13 @@ public struct RankedClass: Codable, Sendable, Equatable {
     public var index: Int
     public var label: String
     public var probability: Float
+
+    public init(rank: Int, index: Int, label: String, probability: Float) {
+        self.rank = rank
+        self.index = index
+        self.label = label
+        self.probability = probability
+    }
 }
 
 /// Combines per-view probability vectors [views][classes].
@@ -115,6 +122,12 @@ public final class VideoClassifier: @unchecked Sendable {
         public var time: Double
         public var frames: [Int]
         public var top: [RankedClass]
+
+        public init(time: Double, frames: [Int], top: [RankedClass]) {
+            self.time = time
+            self.frames = frames
+            self.top = top
+        }
     }
 
     /// A prediction every `interval` seconds: one clip centred at each time, centre crop.

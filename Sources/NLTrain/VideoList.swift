@@ -1,11 +1,25 @@
 import Foundation
+import NLVideo
 
-/// A list of labelled videos: Kinetics style `path label` or CSV `path,label` (label a class
-/// name or an index; a header line is detected), with paths relative to the list's folder.
+/// A list of labelled videos, read from any of the layouts users bring (DatasetLayouts.swift):
+/// `path label` or CSV `path,label` (label a class name or an index; a header line is
+/// detected), mmaction2 rawframe lists `dir n_frames label`, Kinetics annotation CSVs, UCF101
+/// and HMDB51 split files, and class-per-folder trees. Paths are relative to the list's folder.
 public struct VideoList: Sendable {
     public struct Item: Sendable, Equatable {
         public var path: String
         public var label: Int
+        /// Seconds of `path` this item covers (a Kinetics clip inside a full video), or all.
+        public var timeRange: Range<Double>?
+
+        public init(path: String, label: Int, timeRange: Range<Double>? = nil) {
+            self.path = path
+            self.label = label
+            self.timeRange = timeRange
+        }
+
+        /// How to open the item's video.
+        public var openOptions: VideoOpenOptions { VideoOpenOptions(timeRange: timeRange) }
     }
 
     public var items: [Item]
@@ -13,14 +27,26 @@ public struct VideoList: Sendable {
 
     public struct LineError: Error, CustomStringConvertible {
         public let file: String, line: Int, message: String
-        public var description: String { "\(file):\(line): \(message)" }
+        public var description: String { line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)" }
     }
 
-    /// Reads `path`. `classes` fixes the class names (a val list uses the train list's); without
-    /// it, names found in the list are collected in sorted order (indices are kept as given).
-    public init(path: String, classes known: [String]? = nil) throws {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw LineError(file: path, line: 0, message: "cannot read the list")
+    public init(items: [Item], classes: [String]) {
+        self.items = items
+        self.classes = classes
+    }
+
+    /// Reads `path`: a list file in any of the formats above, or a folder (a class-per-folder
+    /// tree, or HMDB51's split files; `part` says which of its videos). `classes` fixes the
+    /// class names (a val list uses the train list's); without it, names found are collected in
+    /// sorted order (indices are kept as given).
+    public init(path: String, classes known: [String]? = nil, part: DatasetPart = .train, split: Int = 1) throws {
+        if let layout = try DatasetLayouts.read(path, classes: known, part: part, split: split) {
+            self = layout
+            return
+        }
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw LineError(file: path, line: 0, message: "cannot read the list: \(DatasetLayouts.reason(path))")
         }
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         var rows: [(line: Int, path: String, label: String)] = []
@@ -28,7 +54,8 @@ public struct VideoList: Sendable {
             let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !line.isEmpty, !line.hasPrefix("#") else { continue }
             let fields: [String]
-            if line.contains(",") { fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
+            if let rawframe = DatasetLayouts.rawframeLine(line) { fields = rawframe }
+            else if line.contains(",") { fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
             else {
                 // `path label`: the label is the last field; a path may contain spaces.
                 guard let space = line.lastIndex(where: { $0 == " " || $0 == "\t" }) else {
@@ -49,7 +76,7 @@ public struct VideoList: Sendable {
         items = try rows.map { row in
             if let i = Int(row.label) {
                 guard i >= 0 && i < max(count, 1) else {
-                    throw LineError(file: path, line: row.line, message: "label \(i) is outside 0..<\(count)")
+                    throw LineError(file: path, line: row.line, message: "label \(i) is not a class index (0…\(count - 1))")
                 }
                 return Item(path: row.path, label: i)
             }
@@ -60,5 +87,15 @@ public struct VideoList: Sendable {
         }
         classes = known ?? (names.isEmpty ? (0..<count).map { "class \($0)" } : names)
         guard !items.isEmpty else { throw LineError(file: path, line: 0, message: "the list has no videos") }
+    }
+
+    /// The items whose video exists, and the paths of those that do not (to be named in one
+    /// summary, never dropped in silence).
+    public func existing() -> (list: VideoList, missing: [String]) {
+        var kept: [Item] = [], missing: [String] = []
+        for item in items {
+            if FileManager.default.fileExists(atPath: item.path) { kept.append(item) } else { missing.append(item.path) }
+        }
+        return (VideoList(items: kept, classes: classes), missing)
     }
 }

@@ -104,7 +104,10 @@ public struct DecodeStats: Sendable, Codable {
 public final class VideoReader {
     public let path: String
     private let opened: OpenedVideo
-    public var info: VideoInfo { opened.info }
+    /// What the shim found; with a time range, frameCount and duration are the range's.
+    public let info: VideoInfo
+    /// Index in the whole video of this reader's frame 0 (non-zero with a time range).
+    private let firstFrame: Int
     private var handle: OpaquePointer { opened.handle }
 
     /// - Parameters:
@@ -115,6 +118,22 @@ public final class VideoReader {
     public init(path: String, threads: Int = 2, timeout: Double = 120, options: VideoOpenOptions = .init()) throws {
         self.path = path
         opened = try OpenedVideo(path: path, options: options, threads: threads, timeout: timeout, access: .indexed)
+        var info = opened.info
+        var first = 0
+        if let range = options.timeRange {
+            let fps = info.frameRate > 0 ? info.frameRate : 25
+            first = max(0, Int((range.lowerBound * fps).rounded(.up)))
+            let end = min(info.frameCount, Int((range.upperBound * fps).rounded(.up)))
+            guard range.lowerBound >= 0, first < end else {
+                throw VideoError(path: path, kind: .argument,
+                                 message: String(format: "the time range %.3f–%.3f s holds no frame (the video has %d frames at %.3f fps)",
+                                                 range.lowerBound, range.upperBound, info.frameCount, fps))
+            }
+            info.frameCount = end - first
+            info.duration = Double(end - first) / fps
+        }
+        self.info = info
+        firstFrame = first
     }
 
     public var stats: DecodeStats {
@@ -135,7 +154,7 @@ public final class VideoReader {
         }
         let frameBytes = width * height * 3
         var err = [CChar](repeating: 0, count: 512)
-        let wanted = distinct.map(Int64.init)
+        let wanted = distinct.map { Int64($0 + firstFrame) }
         var code: Int32 = 0
         // Not zero-filled first: the shim writes every byte, or fails and the buffer is dropped.
         let decoded = [UInt8](unsafeUninitializedCapacity: distinct.count * frameBytes) { buffer, initialized in

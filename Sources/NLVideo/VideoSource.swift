@@ -8,10 +8,15 @@ public struct VideoOpenOptions: Sendable, Equatable {
     public var stream: Int?
     /// Frames per second of a frames folder (its images carry no timing).
     public var folderFrameRate: Double
+    /// Only the frames from `lowerBound` up to (not including) `upperBound` seconds after the
+    /// first frame, renumbered from 0: a clip cut from a longer video (Kinetics annotations).
+    /// Frame times are index ÷ frame rate.
+    public var timeRange: Range<Double>?
 
-    public init(stream: Int? = nil, folderFrameRate: Double = 30) {
+    public init(stream: Int? = nil, folderFrameRate: Double = 30, timeRange: Range<Double>? = nil) {
         self.stream = stream
         self.folderFrameRate = folderFrameRate
+        self.timeRange = timeRange
     }
 }
 

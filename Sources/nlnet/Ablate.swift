@@ -35,6 +35,7 @@ struct Ablate: ParsableCommand {
     }
 
     func run() throws {
+        try requireReadable(plan, option: "plan")
         let p = try AblationPlan.load(path: plan)
         let start = Date()
         let mode: AblationPlan.Mode = trainOnly ? .trainOnly : report ? .report : .trainAndReport

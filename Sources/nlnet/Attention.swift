@@ -9,7 +9,7 @@ import NLVideo
 struct Attention: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show where non-local blocks look for chosen query points of one view of a video.",
-        discussion: "Without --weights or --config, the default model (as for classify). Writes, per block and query, a PNG (the clip's frames in a strip, the query in green, the top keys in red with strength following the weight, and a heat map per frame) and an animated GIF, plus attention.json with every query's top keys in input pixels.")
+        discussion: "Without --weights or --config, the default model (as for classify). Writes into the --out folder, per block and query, a PNG (the clip's frames in a strip, the query in green, the top keys in red with strength following the weight, and a heat map per frame) and an animated GIF, plus attention.json with every query's top keys in input pixels. Blocks are named as `nlnet info` lists them (res4_nonlocal3); the weights' names (s4.pathway0_nonlocal3) are accepted too.")
 
     @Argument(help: "The video.")
     var video: String
@@ -19,7 +19,7 @@ struct Attention: ParsableCommand {
     @Flag(help: "Allow random weights (--config without --weights): to try the command; an untrained block attends almost uniformly.")
     var allowUntrained = false
 
-    @Option(parsing: .upToNextOption, help: "Blocks by name (e.g. s4.pathway0_nonlocal3), or 'all'.")
+    @Option(parsing: .upToNextOption, help: "Blocks by name as `nlnet info` lists them (e.g. res4_nonlocal3), or 'all'.")
     var block: [String] = ["all"]
 
     @Option(parsing: .upToNextOption, help: "Query points t,y,x: frame of the clip and pixel of the crop.")
@@ -34,8 +34,8 @@ struct Attention: ParsableCommand {
     @Option(help: "Enlarge the pictures this many times, pixel for pixel (default: frames at least 160 pixels wide).")
     var zoom: Int?
 
-    @Option(name: .shortAndLong, help: "Output folder.")
-    var output: String
+    @Option(help: "Output folder.")
+    var out: String
 
     func validate() throws {
         if let zoom, !(1...16).contains(zoom) { throw ValidationError("--zoom must be 1…16, got \(zoom)") }
@@ -45,6 +45,9 @@ struct Attention: ParsableCommand {
         }
         if let auto, !(1...1000).contains(auto) { throw ValidationError("--auto must be 1…1000 queries, got \(auto)") }
         guard (1...10_000).contains(top) else { throw ValidationError("--top must be 1…10000 keys, got \(top)") }
+        for name in block where name != "all" && BlockName.prefix(name) == nil {
+            throw ValidationError("--block \(name): not a block name; blocks are named resS_nonlocalI (stage S, host block I, as `nlnet info` lists them), e.g. res4_nonlocal3")
+        }
     }
 
     struct QueryRecord: Codable {
@@ -59,19 +62,23 @@ struct Attention: ParsableCommand {
     func run() throws {
         // An untrained block attends almost uniformly: showing that as "where the block looks"
         // would mislead, so weights are required unless asked.
-        let model = try selection.trainedModel(allowUntrained: allowUntrained).model
+        let model = try selection.predictionModel(allowUntrained: allowUntrained, verb: "attention").model
         var views = ViewProtocol(config: model.config)
         views.clips = 1; views.crops = 1
         let classifier = VideoClassifier(model: model, labels: [], views: views)
         let decoded = try classifier.decodeViews(video)
         let clip = decoded.views.tensors[0]                                   // [T, S, S, 3]
         let (frames, size) = (clip.shape[0], clip.shape[1])
-        let wanted = block == ["all"] ? nil : Set(block)
+        let wanted = block.contains("all") ? nil : Set(block.compactMap(BlockName.prefix))
+        let present = model.architecture.stages.flatMap(\.blocks).compactMap(\.nonlocal).map { BlockName.layer($0.prefix) }
+        if let wanted, let missing = wanted.map(BlockName.layer).sorted().first(where: { !present.contains($0) }) {
+            throw ValidationError("--block \(missing): the model has no such non-local block (it has \(present.isEmpty ? "none" : present.joined(separator: ", ")))")
+        }
         let maps = model.attentionMaps(clip.reshaped([1] + clip.shape), blocks: wanted)
         guard !maps.isEmpty else {
-            throw ValidationError("no non-local block matched \(block) (the model has \(model.architecture.stages.flatMap(\.blocks).compactMap(\.nonlocal).map(\.prefix)))")
+            throw ValidationError("no non-local block in \(model.config.name): attention needs a model with non-local blocks")
         }
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let rgb = pixels(clip, normalization: views.normalization)            // T frames of S×S×3
         // --at is in the clip's input pixels: a point outside it is an error, not clamped in
         // silence onto the nearest edge.
@@ -95,16 +102,16 @@ struct Attention: ParsableCommand {
                 let cellQ = Double(size) / Double(hf), cellK = Double(size) / Double(map.keyGrid[1])
                 let framesPerSlot = Double(frames) / Double(tf)
                 func framePixel(_ t: Int) -> Int { Int((Double(t) + 0.5) * framesPerSlot) }
-                let name = "\(map.block)_q\(n)"
+                let name = "\(BlockName.layer(map.block))_q\(n)"
                 let picture = composite(rgb, frames: frames, size: size, map: map, query: q, keys: keys, best: best,
                                         cellQ: cellQ, cellK: cellK, framesPerSlot: framesPerSlot)
                 let z = zoom ?? max(1, (160 + size - 1) / size)
-                try ImageWriter.png("\(output)/\(name).png", rgb: ImageWriter.enlarged(picture.strip, width: picture.width, height: size, factor: z),
+                try ImageWriter.png("\(out)/\(name).png", rgb: ImageWriter.enlarged(picture.strip, width: picture.width, height: size, factor: z),
                                     width: picture.width * z, height: size * z)
-                try ImageWriter.gif("\(output)/\(name).gif", frames: ImageWriter.enlarged(picture.animation, width: size, height: frames * size, factor: z),
+                try ImageWriter.gif("\(out)/\(name).gif", frames: ImageWriter.enlarged(picture.animation, width: size, height: frames * size, factor: z),
                                     count: frames, width: size * z, height: size * z, delayMilliseconds: 250)
                 records.append(QueryRecord(
-                    block: map.block,
+                    block: BlockName.layer(map.block),
                     query: .init(frame: framePixel(q.0), y: Int((Double(q.1) + 0.5) * cellQ), x: Int((Double(q.2) + 0.5) * cellQ), weight: nil),
                     keys: best.map { .init(frame: framePixel($0.t), y: Int((Double($0.y) + 0.5) * cellK), x: Int((Double($0.x) + 0.5) * cellK), weight: $0.weight) },
                     picture: name + ".png", animation: name + ".gif"))
@@ -112,8 +119,8 @@ struct Attention: ParsableCommand {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try encoder.encode(records).write(to: URL(fileURLWithPath: output).appendingPathComponent("attention.json"))
-        print("\(output): \(records.count) queries over \(maps.count) block(s); attention.json, PNG and GIF per query")
+        try encoder.encode(records).write(to: URL(fileURLWithPath: out).appendingPathComponent("attention.json"))
+        print("\(out): \(records.count) queries over \(maps.count) block(s); attention.json, PNG and GIF per query")
     }
 
     /// The `count` query positions whose largest attention weight is highest.

@@ -7,24 +7,17 @@ import NLTrain
 struct BenchClassify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classify",
-        abstract: "Wall time, decoding time and network time of classifying one video (30 views by default).")
+        abstract: "Wall time, decoding time and network time of classifying one video (30 views by default).",
+        discussion: "The model and views are chosen as in classify (without --weights or --config, the default model); --config alone times random weights.")
 
     @Argument(help: "A video file (e.g. 10 s of 720p H.264).")
     var file: String
 
     @OptionGroup var selection: ModelSelection
 
-    @Option(help: "Clips per video.")
-    var clips = 10
-
-    @Option(help: "Crops per clip.")
-    var crops = 3
+    @OptionGroup var view: ViewOptions
 
     @OptionGroup var output: BenchOutput
-
-    func validate() throws {
-        try OptionRange.views(clips: clips, crops: crops)
-    }
 
     struct Report: Codable {
         var file: String
@@ -37,12 +30,8 @@ struct BenchClassify: ParsableCommand {
     }
 
     func run() throws {
-        let model = selection.isEmpty
-            ? ResNet3D(config: try ModelConfig.load(path: locate("Configs/i3d_nonlocal_8x8_r50.yaml") ?? "Configs/i3d_nonlocal_8x8_r50.yaml"))
-            : try selection.model()
-        var views = ViewProtocol(config: model.config)
-        views.clips = clips
-        views.crops = crops
+        let model = try selection.modelOrDefault()
+        let views = view.viewProtocol(for: model)
         let classifier = VideoClassifier(model: model, labels: [], views: views)
         let start = DispatchTime.now().uptimeNanoseconds
         let video = try classifier.decodeViews(file)

@@ -23,6 +23,10 @@ struct BenchDecode: ParsableCommand {
     struct Report: Codable {
         var file: String
         var frames: Int
+        /// The size frames are decoded to (short side --short-side) and the decoder threads.
+        var width: Int
+        var height: Int
+        var threads: Int
         var nlnetFramesPerSecond: Double
         var ffmpegFramesPerSecond: Double?
         var ratio: Double?
@@ -78,7 +82,7 @@ struct BenchDecode: ParsableCommand {
         let views = try reader.testViews(sampler: sampler, clips: 10, crops: 3, shortSide: 256, cropSize: 256)
         let viewSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let distinct = Set(views.clips.joined()).count
-        let report = Report(file: file, frames: n, nlnetFramesPerSecond: Double(n) / ourTime,
+        let report = Report(file: file, frames: n, width: size.width, height: size.height, threads: threads, nlnetFramesPerSecond: Double(n) / ourTime,
                             ffmpegFramesPerSecond: ffmpegTime.map { Double(n) / $0 },
                             ratio: ffmpegTime.map { $0 / ourTime },
                             views: ViewsReport(clips: 10, crops: 3, frames: 32, stride: 2, distinctFrames: distinct,

@@ -92,13 +92,12 @@ struct BenchKernels: ParsableCommand {
         let totalFlops = results.reduce(0) { $0 + $1.flops }
         let convTime = results.reduce(0) { $0 + $1.convSeconds }, sgemmTime = results.reduce(0) { $0 + $1.sgemmSeconds }
         if output.json {
-            let object = BenchKernelsReport(blasKernel: BLASKernel.coreName, threads: Parallel.cores,
-                                            squareSgemmGFLOPS: peak, shapes: results,
+            let object = BenchKernelsReport(blasKernel: BLASKernel.coreName, threads: Parallel.cores, note: BLASSetup.userChoiceHint,
+                                            squareSgemmGFLOPS: peak, shapes: results.map(KernelShape.init),
                                             totalConvGFLOPS: totalFlops / convTime / 1e9,
-                                            totalSgemmGFLOPS: totalFlops / sgemmTime / 1e9)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(object), as: UTF8.self))
+                                            totalSgemmGFLOPS: totalFlops / sgemmTime / 1e9,
+                                            totalConvOverSgemm: sgemmTime / convTime)
+            print(try jsonLine(object))
         } else {
             print(String(format: "all shapes: conv %.1f GFLOP/s, sgemm %.1f GFLOP/s, conv/sgemm %.0f%%",
                          totalFlops / convTime / 1e9, totalFlops / sgemmTime / 1e9, 100 * sgemmTime / convTime))
@@ -106,13 +105,40 @@ struct BenchKernels: ParsableCommand {
     }
 }
 
+/// Every figure the table prints, for --json (ConvBenchmark's rates and ratios are computed
+/// properties, which its synthesised encoding leaves out).
 struct BenchKernelsReport: Codable {
     let blasKernel: String
     let threads: Int
+    /// The table's note when OPENBLAS_CORETYPE holds back a faster kernel.
+    let note: String?
     let squareSgemmGFLOPS: Double
-    let shapes: [ConvBenchmark]
+    let shapes: [KernelShape]
     let totalConvGFLOPS: Double
     let totalSgemmGFLOPS: Double
+    /// conv rate / sgemm rate over all shapes (the table's last line, as a fraction).
+    let totalConvOverSgemm: Double
+}
+
+struct KernelShape: Codable {
+    let name: String
+    let input: [Int]
+    let cout: Int
+    let geometry: [String: [Int]]
+    let m: Int, k: Int, n: Int
+    let sgemmSeconds: Double, convSeconds: Double, im2colSeconds: Double
+    let sgemmGFLOPS: Double, convGFLOPS: Double
+    /// conv rate / sgemm rate on this shape (the table's conv/sgemm, as a fraction).
+    let convOverSgemm: Double
+    /// im2col time / conv time (the table's im2col share, as a fraction).
+    let im2colShare: Double
+
+    init(_ r: ConvBenchmark) {
+        name = r.name; input = r.input; cout = r.cout; geometry = r.geometry
+        m = r.m; k = r.k; n = r.n
+        sgemmSeconds = r.sgemmSeconds; convSeconds = r.convSeconds; im2colSeconds = r.im2colSeconds
+        sgemmGFLOPS = r.sgemmGFLOPS; convGFLOPS = r.convGFLOPS; convOverSgemm = r.ratio; im2colShare = r.im2colFraction
+    }
 }
 
 func pad(_ s: String, _ width: Int) -> String {

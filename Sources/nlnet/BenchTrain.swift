@@ -30,10 +30,15 @@ struct BenchTrain: ParsableCommand {
         var pytorchClipsPerSecond: Double?
         var ratio: Double?
         var pytorch: String
+        var threads: Int
+    }
+
+    func validate() throws {
+        guard (1...256).contains(batch) else { throw ValidationError("--batch must be 1…256 clips, got \(batch)") }
     }
 
     func run() throws {
-        let model = try selection.model()
+        let model = try selection.modelOrDefault()
         let t = clip.frames ?? model.config.input.frames, size = clip.size ?? model.config.input.crop
         let x = Tensor(repeating: 0.1, shape: [batch, t, size, size, 3])
         let labels = (0..<batch).map { $0 % model.architecture.classes }
@@ -45,7 +50,8 @@ struct BenchTrain: ParsableCommand {
         if let torch { runs.append { torch.step() } }
         let times = ConvBenchmark.bestOfEach(output.repeats, runs)
         var report = Report(model: model.config.name, batch: batch, input: [t, size, size, 3],
-                            nlnetSecondsPerStep: times[0], nlnetClipsPerSecond: Double(batch) / times[0], pytorch: "not run")
+                            nlnetSecondsPerStep: times[0], nlnetClipsPerSecond: Double(batch) / times[0], pytorch: "not run",
+                            threads: Parallel.cores)
         if let torch, torch.failure == nil {
             report.pytorchSecondsPerStep = times[1]
             report.pytorchClipsPerSecond = Double(batch) / times[1]

@@ -29,20 +29,7 @@ struct Classify: ParsableCommand {
     @Option(help: "How many classes to report.")
     var top = 5
 
-    @Option(help: "Clips per video (evenly spaced).")
-    var clips = 10
-
-    @Option(help: "Crops per clip (along the longer side).")
-    var crops = 3
-
-    @Option(help: "Frames per clip (default: the model's).")
-    var frames: Int?
-
-    @Option(help: "Frame stride within a clip (default: the model's).")
-    var stride: Int?
-
-    @Option(help: "Short side and square crop size in pixels (default: the model's, 256).")
-    var size: Int?
+    @OptionGroup var view: ViewOptions
 
     @Option(help: "How views combine: mean, sum or max.")
     var ensemble: Ensemble = .mean
@@ -59,7 +46,13 @@ struct Classify: ParsableCommand {
     @Option(help: "Also predict every N seconds along the video (one centred clip each).")
     var timeline: Double?
 
-    @Option(help: "Classify only shard k of n (k/n, 1-based) of the sorted inputs.")
+    @Option(help: "Write the video with its top classes and the --timeline bar drawn on every frame (H.264): a file for one input, else a folder (NAME.annotated.mp4 each).")
+    var annotate: String?
+
+    @Option(help: "Write every probability, per video and per view, for re-aggregating or calibrating: FILE.jsonl, or FILE.safetensors ('video' [videos, classes], 'views' [videos·views, classes]).")
+    var scores: String?
+
+    @Option(help: "Classify only shard k of n (k/n, 1-based): every n-th input, in the order given.")
     var shard: String?
 
     @Flag(help: "Exit with status 0 even when some files failed.")
@@ -73,12 +66,11 @@ struct Classify: ParsableCommand {
 
     func validate() throws {
         guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") }
-        try OptionRange.views(clips: clips, crops: crops)
-        try OptionRange.frames(frames)
-        try OptionRange.size(size)
-        if let stride, !(1...1000).contains(stride) { throw ValidationError("--stride must be 1…1000, got \(stride)") }
         if let shard { _ = try parseShard(shard) }
-        if let timeline, timeline <= 0 { throw ValidationError("--timeline must be a positive number of seconds") }
+        if let timeline, !(timeline.isFinite && timeline > 0) { throw ValidationError("--timeline must be a positive number of seconds") }
+        if let scores, !(scores.hasSuffix(".jsonl") || scores.hasSuffix(".safetensors")) {
+            throw ValidationError("--scores must name a .jsonl or .safetensors file, got '\(scores)'")
+        }
     }
 
     func parseShard(_ text: String) throws -> (Int, Int) {
@@ -117,21 +109,8 @@ struct Classify: ParsableCommand {
     // MARK: Run
 
     func run() throws {
-        let (model, untrained) = try selection.trainedModel(allowUntrained: allowUntrained)
-        if untrained {
-            FileHandle.standardError.write(Data("""
-            nlnet classify: --allow-untrained: running '\(model.config.name)' with RANDOM weights:
-              the classes below are meaningless.
-              Convert an official checkpoint (README, "Official checkpoints") for real predictions.
-
-            """.utf8))
-        }
-        var protocolUsed = ViewProtocol(config: model.config)
-        protocolUsed.clips = clips
-        protocolUsed.crops = crops
-        if let frames { protocolUsed.frames = frames }
-        if let stride { protocolUsed.stride = stride }
-        if let size { protocolUsed.shortSide = size; protocolUsed.crop = size }
+        let (model, untrained) = try selection.predictionModel(allowUntrained: allowUntrained, verb: "classify")
+        let protocolUsed = view.viewProtocol(for: model)
         let classifier = VideoClassifier(model: model, labels: try selection.labels(for: model, file: labels), views: protocolUsed, input: input.open)
 
         var entries = InputList.expand(paths)
@@ -139,7 +118,7 @@ struct Classify: ParsableCommand {
             throw ValidationError("nothing to classify: no video files in \(paths.joined(separator: " ")) (folders are searched for video files and folders of numbered images)")
         }
         let weightsFile = untrained ? nil : try selection.weightsFile()
-        if !json { printHeader(model, weights: weightsFile, labels: classifier.labels) }
+        if !json { selection.printHeader(model, weights: weightsFile, labels: classifier.labels) }
         if let shard {
             let (k, n) = try parseShard(shard)
             entries = InputList.shard(entries, index: k, count: n)
@@ -148,6 +127,8 @@ struct Classify: ParsableCommand {
         let progress = Progress(total: entries.count * protocolUsed.clips * protocolUsed.crops, quiet: quiet)
         let viewsPerVideo = protocolUsed.clips * protocolUsed.crops
         var records: [VideoRecord] = []
+        let scoreWriter = try scores.map { try ScoreWriter(path: $0, classes: classifier.labels) }
+        let annotated = try annotate.map { try AnnotationTarget(path: $0, inputs: entries.count) }
 
         // Decode the next video on a background queue while the network works on this one.
         let decoder = Prefetcher(entries: entries, classifier: classifier)
@@ -165,7 +146,15 @@ struct Classify: ParsableCommand {
                                      frameCount: video.info.frameCount, clips: video.views.clips,
                                      views: views ? perView.map { topK($0, k: top, labels: classifier.labels) } : nil,
                                      decodeSeconds: video.decodeSeconds, networkSeconds: network)
-                if let timeline { record.timeline = try classifier.timeline(entry.path, interval: timeline, top: 1) }
+                // The annotated video's bar needs a timeline: one prediction a second unless asked otherwise.
+                if let interval = timeline ?? (annotated != nil ? 1 : nil) {
+                    record.timeline = try classifier.timeline(entry.path, interval: interval, top: 1)
+                }
+                try scoreWriter?.add(path: entry.path, video: scores, views: perView, clips: video.views.clips)
+                if let annotated {
+                    try VideoAnnotator.write(video: entry.path, input: input.open, to: annotated.output(for: entry.path),
+                                             top: record.top ?? [], timeline: record.timeline ?? [])
+                }
             } catch {
                 record = VideoRecord(path: entry.path, error: "\(error)".hasPrefix(entry.path) ? "\(error)" : "\(entry.path): \(error)")
                 progress.update(completed: (i + 1) * viewsPerVideo, detail: "failed")
@@ -175,27 +164,16 @@ struct Classify: ParsableCommand {
             if !json { progress.finish(); printRecord(record) }
         }
         progress.finish()
+        try scoreWriter?.finish()
         if json {
             let document = Document(model: model.config.name, weights: weightsFile, classes: classifier.labels, untrained: untrained, protocolUsed: protocolUsed,
                                     ensemble: ensemble, videos: records)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            print(String(decoding: try encoder.encode(document), as: UTF8.self))
+            print(try jsonDocument(document))
         }
         let failed = records.filter { $0.error != nil }.count
         if failed > 0 {
             FileHandle.standardError.write(Data("nlnet classify: \(failed) of \(records.count) file(s) failed\n".utf8))
             if !keepGoing { throw ExitCode(1) }
-        }
-    }
-
-    /// Which model answers, so a top class is never read without knowing the label set: the
-    /// shipped default model knows four synthetic classes only.
-    func printHeader(_ model: ResNet3D, weights: String?, labels: [String]) {
-        let shown = labels.count <= 8 ? labels.joined(separator: ", ") : labels.prefix(4).joined(separator: ", ") + ", …"
-        print("model: \(model.config.name) (\(weights ?? "random weights")), \(labels.count) classes: \(shown)")
-        if selection.usesShippedModel {
-            print("  the shipped default model, trained on the synthetic benchmark only; for Kinetics-400 convert an official checkpoint (README, \"Official checkpoints\") and pass --weights")
         }
     }
 
@@ -205,7 +183,7 @@ struct Classify: ParsableCommand {
             return
         }
         let timing = String(format: "decode %.2f s, network %.2f s", r.decodeSeconds ?? 0, r.networkSeconds ?? 0)
-        print("\(r.path)  (\(r.frameCount ?? 0) frames, \(r.clips?.count ?? 0)×\(crops) views, \(timing))")
+        print("\(r.path)  (\(r.frameCount ?? 0) frames, \(r.clips?.count ?? 0)×\(view.crops) views, \(timing))")
         for c in r.top ?? [] {
             print("  \(pad(String(c.rank), 3))\(pad(c.label, 36))\(String(format: "%.4f", c.probability))")
         }
@@ -216,15 +194,36 @@ struct Classify: ParsableCommand {
     }
 }
 
-/// A project file, looked up from the working directory, then beside the executable's
-/// build folder (.build/release/nlnet → the package root).
+/// A project file (Configs/default_model.safetensors, Configs/labels/…, a preset), looked up
+/// from the working directory, then beside the executable's build folder (.build/release/nlnet
+/// → the package root), then where `make install` puts them: PREFIX/share/nlnet beside the
+/// executable's PREFIX/bin (also when run through a symlink), else /usr/local/share/nlnet or
+/// /usr/share/nlnet (a binary copied elsewhere).
 func locate(_ relative: String) -> String? {
-    let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    let roots = [FileManager.default.currentDirectoryPath,
-                 exe.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path,
-                 exe.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path]
-    return roots.map { ($0 as NSString).appendingPathComponent(relative) }.first { FileManager.default.fileExists(atPath: $0) }
+    resourceRoots.map { ($0 as NSString).appendingPathComponent(relative) }.first { FileManager.default.fileExists(atPath: $0) }
 }
+
+let resourceRoots: [String] = {
+    let fm = FileManager.default
+    // The executable itself (links resolved), and the path it was started by (a symlink in
+    // ~/bin to an installed binary, or a name found on PATH).
+    let real = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    var invoked = CommandLine.arguments[0]
+    if !invoked.contains("/"), let found = which(invoked) { invoked = found }
+    let started = URL(fileURLWithPath: invoked)
+    var roots = [fm.currentDirectoryPath]
+    for exe in [real, started.resolvingSymlinksInPath()] {
+        let dir = exe.deletingLastPathComponent()
+        roots += [dir.deletingLastPathComponent().deletingLastPathComponent().path,
+                  dir.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path]
+    }
+    for exe in [real, started.resolvingSymlinksInPath(), started.standardizedFileURL] {
+        roots.append(exe.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("share/nlnet").path)
+    }
+    roots += ["/usr/local/share/nlnet", "/usr/share/nlnet"]
+    var seen = Set<String>()
+    return roots.filter { seen.insert($0).inserted }
+}()
 
 /// Decodes entry i+1 while entry i is classified: at most two videos' views in memory.
 final class Prefetcher: @unchecked Sendable {
@@ -265,3 +264,53 @@ final class Prefetcher: @unchecked Sendable {
 }
 
 extension Ensemble: ExpressibleByArgument {}
+
+/// Where --annotate writes: the file itself for one input, else NAME.annotated.mp4 in a folder.
+struct AnnotationTarget {
+    let path: String
+    let isFolder: Bool
+
+    init(path: String, inputs: Int) throws {
+        self.path = path
+        isFolder = inputs > 1 || FrameFolder.isDirectory(path)
+        if isFolder { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+    }
+
+    func output(for input: String) -> String {
+        guard isFolder else { return path }
+        let name = URL(fileURLWithPath: input == "-" ? "stdin" : input).deletingPathExtension().lastPathComponent
+        return (path as NSString).appendingPathComponent(name + ".annotated.mp4")
+    }
+}
+
+/// --scores: every probability vector, per video and per view, as JSON lines (written as each
+/// video finishes) or one safetensors file (written at the end, with the paths in its metadata).
+final class ScoreWriter {
+    struct Line: Codable { var path: String; var video: [Float]; var views: [[Float]]; var clips: [[Int]] }
+    let path: String
+    let classes: [String]
+    private let lines: LineOutput?
+    private var paths: [String] = [], video: [Float] = [], views: [Float] = [], viewCounts: [Int] = []
+
+    init(path: String, classes: [String]) throws {
+        self.path = path
+        self.classes = classes
+        lines = path.hasSuffix(".jsonl") ? try LineOutput(path: path) : nil
+    }
+
+    func add(path item: String, video scores: [Float], views perView: [[Float]], clips: [[Int]]) throws {
+        if let lines { return try lines.write(try jsonLine(Line(path: item, video: scores, views: perView, clips: clips)) + "\n") }
+        paths.append(item)
+        video += scores
+        views += perView.flatMap { $0 }
+        viewCounts.append(perView.count)
+    }
+
+    func finish() throws {
+        guard lines == nil, !paths.isEmpty else { return }
+        let k = classes.count
+        let metadata = ["nlnet.paths": try jsonLine(paths), "nlnet.classes": try jsonLine(classes), "nlnet.views_per_video": try jsonLine(viewCounts)]
+        try SafeTensors.write(["video": Tensor(shape: [paths.count, k], scalars: video),
+                               "views": Tensor(shape: [views.count / k, k], scalars: views)], metadata: metadata, to: path)
+    }
+}

@@ -13,7 +13,7 @@ struct Convert: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output .safetensors file.")
     var output: String
 
-    @Option(help: "The preset the checkpoint fits (see each preset's 'checkpoint' line).")
+    @Option(help: "The preset the checkpoint fits: a YAML file or a preset's name (`nlnet presets` lists each one's checkpoint).")
     var config: String?
 
     @Option(help: "Class names to embed, one per line (default: Configs/labels/kinetics400.txt for 400 classes).")
@@ -22,8 +22,22 @@ struct Convert: ParsableCommand {
     @Flag(help: "List every skipped and initialised tensor.")
     var verbose = false
 
+    @Flag(help: "Print the report as one JSON object (every skipped and initialised tensor included).")
+    var json = false
+
+    struct Report: Encodable {
+        struct Skipped: Encodable { var name: String; var reason: String }
+        var input: String, output: String, scheme: String
+        var model: String, arch: String, depth: Int, layout: String, nonlocal: String
+        var loaded: Int, inflated: Int
+        var skipped: [Skipped]
+        var initialized: [String]
+        var notes: [String]
+    }
+
     func run() throws {
-        let preset = try config.map { try ModelConfig.load(path: $0) }
+        try requireReadable(input, option: "checkpoint")
+        let preset = try config.map { try ModelConfig.load(path: try Presets.path($0)) }
         let (model, report) = try CheckpointConverter.convert(path: input, config: preset)
         var metadata = ["nlnet.source": URL(fileURLWithPath: input).lastPathComponent]
         let labelFile = labels ?? (model.architecture.classes == 400 ? locate("Configs/labels/kinetics400.txt") : nil)
@@ -35,8 +49,18 @@ struct Convert: ParsableCommand {
             metadata["nlnet.labels"] = names.joined(separator: "\n")
         }
         try model.save(to: output, metadata: metadata)
+        let m = model.config.model
+        let placement = m.nonlocal.blocks.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.map(String.init).joined(separator: ","))" }.joined(separator: " ")
+        if json {
+            print(try jsonLine(Report(input: input, output: output, scheme: report.scheme, model: model.config.name, arch: m.arch.rawValue,
+                                      depth: m.depth, layout: m.layout.rawValue, nonlocal: placement.isEmpty ? "none" : placement,
+                                      loaded: report.loaded, inflated: report.inflated,
+                                      skipped: report.skipped.map { Report.Skipped(name: $0.0, reason: $0.1) },
+                                      initialized: report.initialized, notes: report.notes)))
+            return
+        }
         print("\(input) (\(report.scheme)) → \(output)")
-        print("  network    \(model.config.name): \(model.config.model.arch.rawValue.uppercased()) R\(model.config.model.depth), layout \(model.config.model.layout.rawValue), non-local \(model.config.model.nonlocal.blocks.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.map(String.init).joined(separator: ","))" }.joined(separator: " "))")
+        print("  network    \(model.config.name): \(m.arch.rawValue.uppercased()) R\(m.depth), layout \(m.layout.rawValue), non-local \(placement)")
         print("  loaded     \(report.loaded) tensors\(report.inflated > 0 ? " (\(report.inflated) inflated from 2D)" : "")")
         print("  skipped    \(report.skipped.count)" + summary(report.skipped.map(\.1)))
         print("  initialised \(report.initialized.count)")

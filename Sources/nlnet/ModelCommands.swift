@@ -5,7 +5,8 @@ import NLTensor
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Layers, output shapes, parameters and multiply-adds (non-local matrix products included).")
+        abstract: "Layers, output shapes, parameters and multiply-adds (non-local matrix products included).",
+        discussion: "Without --weights or --config, the default model (as for classify); --config alone needs no weights.")
 
     @OptionGroup var selection: ModelSelection
 
@@ -14,13 +15,32 @@ struct Info: ParsableCommand {
     @Flag(help: "One JSON object.")
     var json = false
 
+    /// The JSON: the table's first line (model, backbone, input) and the summary.
+    struct Report: Encodable {
+        var model: String, arch: String, depth: Int, layout: String
+        var summary: ModelSummary
+        enum CodingKeys: String, CodingKey { case model, arch, depth, layout }
+        func encode(to encoder: Encoder) throws {
+            try summary.encode(to: encoder)
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(model, forKey: .model)
+            try c.encode(arch, forKey: .arch)
+            try c.encode(depth, forKey: .depth)
+            try c.encode(layout, forKey: .layout)
+        }
+    }
+
     func run() throws {
-        guard !selection.isEmpty else { throw ValidationError("give --config (a preset in Configs/) or --weights (a .safetensors file)") }
-        guard let config = try selection.resolvedConfig() ?? selection.weights.map({ try ResNet3D.load(path: $0).config }) else { return }
+        if let weights = selection.weights { try requireReadable(weights, option: "--weights") }
+        guard let config = try selection.configOrDefault() else { _ = try selection.model(); return }
         let architecture = Architecture(config.model)
         let (t, size) = (clip.frames ?? config.input.frames, clip.size ?? 224)
         let s = ModelSummary.of(architecture, options: config.model, frames: t, size: size)
-        if json { print(try jsonLine(s)); return }
+        if json {
+            print(try jsonLine(Report(model: config.name, arch: config.model.arch.rawValue, depth: config.model.depth,
+                                      layout: config.model.layout.rawValue, summary: s)))
+            return
+        }
         print("\(config.name): \(config.model.arch.rawValue.uppercased()) ResNet-\(config.model.depth), layout \(config.model.layout.rawValue), input \(t)×\(size)×\(size)")
         print(pad("layer", 18) + pad("output T×H×W×C", 22) + pad("params", 12) + pad("GMACs", 10) + "other GFLOPs")
         for l in s.layers {
@@ -35,9 +55,12 @@ struct Info: ParsableCommand {
 struct Forward: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the network on a stored input tensor and write its outputs (for checking conversions).",
-        discussion: "Writes 'logits' [N, classes] (global-pool head), 'probabilities' [N, classes] and 'window_logits' [N, t, h, w, classes] (the fully convolutional test head).")
+        discussion: "Writes 'logits' [N, classes] (global-pool head), 'probabilities' [N, classes] and 'window_logits' [N, t, h, w, classes] (the fully convolutional test head). The model is chosen as in classify.")
 
     @OptionGroup var selection: ModelSelection
+
+    @Flag(help: "Allow random weights (--config without --weights).")
+    var allowUntrained = false
 
     @Option(help: "A .safetensors file with the input clip batch.")
     var input: String
@@ -56,7 +79,8 @@ struct Forward: ParsableCommand {
     }
 
     func run() throws {
-        let model = try selection.model()
+        try requireReadable(input, option: "--input")
+        let model = try selection.predictionModel(allowUntrained: allowUntrained, verb: "forward").model
         let file = try SafeTensors(contentsOf: input)
         let name = key ?? (file.names.count == 1 ? file.names[0] : "input")
         var x = try file.tensor(name)
@@ -75,7 +99,8 @@ struct Forward: ParsableCommand {
 struct BenchModel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "ms/clip, GFLOP/s and per-layer times of inference on one clip, with sgemm 2048³ as the reference.")
+        abstract: "ms/clip, GFLOP/s and per-layer times of inference on one clip, with sgemm 2048³ as the reference.",
+        discussion: "Without --weights or --config, the default model; --config alone times random weights.")
 
     @OptionGroup var selection: ModelSelection
 
@@ -98,7 +123,7 @@ struct BenchModel: ParsableCommand {
     struct LayerTime: Codable { var name: String; var ms: Double; var share: Double }
 
     func run() throws {
-        let model = try selection.model()
+        let model = try selection.modelOrDefault()
         let (t, size) = (clip.frames ?? model.config.input.frames, clip.size ?? 224)
         let x = Tensor(repeating: 0.1, shape: [1, t, size, size, 3])
         let summary = model.summary(frames: t, size: size)

@@ -2,11 +2,12 @@ import ArgumentParser
 import Foundation
 import NLModels
 import NLTensor
+import NLTrain
 
 /// How a command picks its network: a preset, a weights file (whose embedded config is used
 /// when no preset is given), and overrides.
 struct ModelSelection: ParsableArguments {
-    @Option(help: "Model preset (YAML), e.g. Configs/i3d_nonlocal_8x8_r50.yaml.")
+    @Option(help: "Model preset: a YAML file, or a preset's name (`nlnet presets` lists them), e.g. i3d_nonlocal_8x8_r50.")
     var config: String?
 
     @Option(help: "Weights (.safetensors). Its embedded config is used when --config is not given.")
@@ -50,16 +51,36 @@ struct ModelSelection: ParsableArguments {
         return "model.nonlocal.blocks={\(stages.joined(separator: ", "))}"
     }
 
+    /// The overrides of --nonlocal and --set, in order, and what each is called in an error.
+    func allOverrides() throws -> (overrides: [String], origins: [String]) {
+        let placement = try nonlocalOverride()
+        let origins = (placement == nil ? [] : ["--nonlocal '\(nonlocalValues.joined(separator: " "))'"]) + overrides.map { "--set \($0)" }
+        return ((placement.map { [$0] } ?? []) + overrides, origins)
+    }
+
     func resolvedConfig() throws -> ModelConfig? {
-        let all = try (nonlocalOverride().map { [$0] } ?? []) + overrides
-        if let config { return try ModelConfig.load(path: config, overrides: all) }
+        let (all, origins) = try allOverrides()
+        if let config { return try ModelConfig.load(path: try Presets.path(config), overrides: all, origins: origins) }
         guard !all.isEmpty, let weights else { return nil }
-        // Overrides on a weights file's own config.
+        return try embeddedConfig(weights)
+    }
+
+    /// The config embedded in a weights file, with --nonlocal and --set applied.
+    func embeddedConfig(_ weights: String) throws -> ModelConfig {
+        let (all, origins) = try allOverrides()
         let file = try SafeTensors(contentsOf: weights)
         guard let yaml = file.metadata[ResNet3D.configMetadataKey] else {
             throw ModelError("\(weights): has no embedded config; pass --config")
         }
-        return try ModelConfig.parse(yaml: yaml, source: "\(weights) (embedded config)", overrides: all)
+        return try ModelConfig.parse(yaml: yaml, source: "\(weights) (embedded config)", overrides: all, origins: origins)
+    }
+
+    /// The network's config without loading weights: --config, else the weights file's (or the
+    /// default model's) embedded config; nil when there is no model at all.
+    func configOrDefault() throws -> ModelConfig? {
+        if config != nil { return try resolvedConfig() }
+        guard let file = try weightsFile() else { return nil }
+        return try embeddedConfig(file)
     }
 
     /// The shipped default model (a small NL-I3D trained on the synthetic benchmark; see
@@ -69,7 +90,7 @@ struct ModelSelection: ParsableArguments {
     /// The weights file used when neither --config nor --weights is given.
     static func defaultWeights() throws -> String? {
         if let path = ProcessInfo.processInfo.environment["NLNET_MODEL"], !path.isEmpty {
-            guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("NLNET_MODEL: no such file \(path)") }
+            if let why = unreadableReason(path) { throw FileError("NLNET_MODEL=\(path): \(why)") }
             return path
         }
         return locate(defaultModelFile)
@@ -89,6 +110,11 @@ struct ModelSelection: ParsableArguments {
     /// The model's class names: `file` (--labels) if given, else the weights' own, else the
     /// Kinetics-400 list for a 400-class model, else "class i".
     func labels(for model: ResNet3D, file: String?) throws -> [String] {
+        try knownLabels(for: model, file: file) ?? (0..<model.architecture.classes).map { "class \($0)" }
+    }
+
+    /// The class names when any are known: --labels, the weights' own, or Kinetics-400's.
+    func knownLabels(for model: ResNet3D, file: String?) throws -> [String]? {
         let classes = model.architecture.classes
         var names: [String]?
         if let file {
@@ -99,9 +125,9 @@ struct ModelSelection: ParsableArguments {
             names = try readNames(path, option: "labels")
         }
         if let names, names.count != classes {
-            throw ValidationError("\(file ?? "labels"): \(names.count) names for a model with \(classes) classes")
+            throw ValidationError("\(file.map { "--labels \($0)" } ?? "labels"): \(names.count) names for a model with \(classes) classes")
         }
-        return names ?? (0..<classes).map { "class \($0)" }
+        return names
     }
 
     /// Class names stored in the weights file (`nlnet.labels`), if any.
@@ -122,6 +148,7 @@ struct ModelSelection: ParsableArguments {
     /// weights. `--config` alone would pass random weights off as a model, so without
     /// `allowUntrained` it is an error that says how to get weights.
     func trainedModel(allowUntrained: Bool) throws -> (model: ResNet3D, untrained: Bool) {
+        if let weights { try requireReadable(weights, option: "--weights") }
         if try weightsFile() != nil { return (try modelOrDefault(), false) }
         guard allowUntrained else {
             if let config {
@@ -130,17 +157,80 @@ struct ModelSelection: ParsableArguments {
             throw ValidationError("no model: pass --weights m.safetensors or set NLNET_MODEL; the default \(ModelSelection.defaultModelFile) is missing (--allow-untrained with --config PRESET runs the pipeline with random weights)")
         }
         if config != nil { return (try model(), true) }
-        guard let preset = locate("Configs/i3d_nonlocal_8x8_r50.yaml") else {
+        guard let preset = locate(Presets.folder + "/i3d_nonlocal_8x8_r50.yaml") else {
             throw ValidationError("cannot find Configs/i3d_nonlocal_8x8_r50.yaml; pass --config")
         }
         return (ResNet3D(config: try ModelConfig.load(path: preset), seed: seed), true)
     }
 
     func model() throws -> ResNet3D {
-        guard !isEmpty else { throw ValidationError("give --config (a preset in Configs/) or --weights (a .safetensors file)") }
+        guard !isEmpty else { throw ValidationError("no model: pass --weights m.safetensors or --config PRESET (`nlnet presets` lists them), or set NLNET_MODEL; the default \(ModelSelection.defaultModelFile) is missing") }
+        if let weights { try requireReadable(weights, option: "--weights") }
         let config = try resolvedConfig()
         if let weights { return try ResNet3D.load(path: weights, config: config) }
         return ResNet3D(config: config!, seed: seed)
+    }
+
+    /// The network of a verb whose output is predictions (classify, eval, attention, forward),
+    /// saying on standard error when it runs random weights (`--allow-untrained`).
+    func predictionModel(allowUntrained: Bool, verb: String) throws -> (model: ResNet3D, untrained: Bool) {
+        let chosen = try trainedModel(allowUntrained: allowUntrained)
+        if chosen.untrained {
+            FileHandle.standardError.write(Data("""
+            nlnet \(verb): --allow-untrained: running '\(chosen.model.config.name)' with RANDOM weights:
+              its outputs are meaningless.
+              Convert an official checkpoint (README, "Official checkpoints") for real predictions.
+
+            """.utf8))
+        }
+        return chosen
+    }
+
+    /// Which model answers, so a top class is never read without knowing the label set: the
+    /// shipped default model knows four synthetic classes only.
+    func printHeader(_ model: ResNet3D, weights: String?, labels: [String]) {
+        let shown = labels.count <= 8 ? labels.joined(separator: ", ") : labels.prefix(4).joined(separator: ", ") + ", …"
+        print("model: \(model.config.name) (\(weights ?? "random weights")), \(labels.count) classes: \(shown)")
+        if usesShippedModel {
+            print("  the shipped default model, trained on the synthetic benchmark only; for Kinetics-400 convert an official checkpoint (README, \"Official checkpoints\") and pass --weights")
+        }
+    }
+}
+
+/// How test views are cut from a video: the official 10 clips × 3 crops by default, the clip
+/// length, stride and size the model's.
+struct ViewOptions: ParsableArguments {
+    @Option(help: "Clips per video (evenly spaced).")
+    var clips = 10
+
+    @Option(help: "Crops per clip (along the longer side).")
+    var crops = 3
+
+    @Option(help: "Frames per clip (default: the model's).")
+    var frames: Int?
+
+    @Option(help: "Frame stride within a clip (default: the model's).")
+    var stride: Int?
+
+    @Option(help: "Short side and square crop size in pixels (default: the model's, 256).")
+    var size: Int?
+
+    func validate() throws {
+        try OptionRange.views(clips: clips, crops: crops)
+        try OptionRange.frames(frames)
+        try OptionRange.size(size)
+        if let stride, !(1...1000).contains(stride) { throw ValidationError("--stride must be 1…1000, got \(stride)") }
+    }
+
+    /// The model's protocol with these options applied.
+    func viewProtocol(for model: ResNet3D) -> ViewProtocol {
+        var views = ViewProtocol(config: model.config)
+        views.clips = clips
+        views.crops = crops
+        if let frames { views.frames = frames }
+        if let stride { views.stride = stride }
+        if let size { views.shortSide = size; views.crop = size }
+        return views
     }
 }
 
@@ -180,6 +270,7 @@ enum OptionRange {
 
 /// Names one per line (blank lines skipped), or one error naming the option and the file.
 func readNames(_ path: String, option: String) throws -> [String] {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("\(option): cannot read \(path)") }
+    try requireReadable(path, option: option)
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw FileError("\(option) \(path): not UTF-8 text") }
     return text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
 }

@@ -37,6 +37,9 @@ struct Synth: ParsableCommand {
     @Option(help: "Colours an event of colours_match / colours_differ can have (2–4).")
     var colours = 2
 
+    @Option(help: "list (train.csv, val.csv beside split/<class>_<i>.mp4) or folders (split/<class>/<i>.mp4, for train --data).")
+    var layout: SyntheticDataset.Layout = .list
+
     @Flag(help: "No progress lines.")
     var quiet = false
 
@@ -63,8 +66,10 @@ struct Synth: ParsableCommand {
         let data = try dataset()
         let start = Date()
         let progress = Progress(total: (train + val) * data.classes.count, quiet: quiet)
-        try data.write(to: out) { done, _ in progress.update(completed: done, detail: "clips") }
+        try data.write(to: out, layout: layout) { done, _ in progress.update(completed: done, detail: "clips") }
         progress.finish()
-        print("\(out): \((train + val) * data.classes.count) clips of \(frames)×\(size)² in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; train.csv, val.csv")
+        print("\(out): \((train + val) * data.classes.count) clips of \(frames)×\(size)² in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; \(layout == .list ? "train.csv, val.csv" : "train/<class>/, val/<class>/")")
     }
 }
+
+extension SyntheticDataset.Layout: ExpressibleByArgument {}

@@ -9,14 +9,20 @@ struct Train: ParsableCommand {
         abstract: "Train a model on a video list with the official recipe (the preset's train: section).",
         discussion: "Lists are 'path label' or CSV 'path,label' (label a class name or an index). Writes checkpoint.safetensors (every train.checkpoint_every steps, atomically), metrics.jsonl and metrics.csv (every step), epochs.csv and epochs.jsonl (per-epoch means), curve.svg, model.safetensors and, with --val, eval.json.")
 
-    @Option(help: "Preset (YAML) with the model and its train: section.")
+    @Option(help: "Preset with the model and its train: section: a YAML file or a preset's name (`nlnet presets`).")
     var config: String
 
-    @Option(name: .customLong("train"), help: "Training list.")
-    var trainList: String
+    @Option(name: .customLong("train"), help: "Training videos: a list ('path label', CSV, rawframes, Kinetics CSV, UCF101 trainlist), a class-per-folder tree or an HMDB51 splits folder.")
+    var trainList: String?
 
-    @Option(name: .customLong("val"), help: "Validation list (evaluated at the end).")
+    @Option(name: .customLong("val"), help: "Validation videos, in any layout --train takes (evaluated every train.eval_every steps and at the end).")
     var valList: String?
+
+    @Option(help: "A dataset folder with train/ and val/ (or validation/, test/) class-per-folder trees: sets --train and --val.")
+    var data: String?
+
+    @Option(help: "Which split of HMDB51 split files (1…3).")
+    var split = 1
 
     @Option(help: "Output folder.")
     var out: String
@@ -40,9 +46,26 @@ struct Train: ParsableCommand {
     @Flag(help: "No progress lines.")
     var quiet = false
 
+    func validate() throws {
+        guard (trainList == nil) != (data == nil) else { throw ValidationError("give either --train (and --val) or --data DIR") }
+        if data != nil && valList != nil { throw ValidationError("--data sets --val from DIR/val; give one or the other") }
+        guard (1...3).contains(split) else { throw ValidationError("--split must be 1, 2 or 3, got \(split)") }
+    }
+
+    /// --train and --val, or the splits of --data.
+    func lists() throws -> (train: String, val: String?) {
+        guard let data else { return (trainList!, valList) }
+        let train = (data as NSString).appendingPathComponent("train")
+        guard FileManager.default.fileExists(atPath: train) else { throw ValidationError("--data \(data): no train/ folder inside") }
+        let val = ["val", "validation", "test"].map { (data as NSString).appendingPathComponent($0) }.first { FileManager.default.fileExists(atPath: $0) }
+        return (train, val)
+    }
+
     func run() throws {
+        let config = try Presets.path(self.config)
         let classNames = try classes.map { try readNames($0, option: "--classes") }
-        let train = try VideoList(path: trainList, classes: classNames)
+        let (trainList, valList) = try lists()
+        let train = try checked(VideoList(path: trainList, classes: classNames, part: .train, split: split), trainList)
         var modelConfig = try ModelConfig.load(path: config, overrides: overrides.filter { !$0.hasPrefix("train.") })
         // The class count comes from the list; a --set that says otherwise is a mistake to
         // report, not to replace in silence.
@@ -70,11 +93,20 @@ struct Train: ParsableCommand {
         let validation = try valList.map { path -> Validation in
             var views = ViewProtocol(config: modelConfig)
             views.clips = 1; views.crops = 1
-            return Validation(list: try VideoList(path: path, classes: train.classes), labels: train.classes, views: views)
+            let list = try checked(VideoList(path: path, classes: train.classes, part: .test, split: split), path)
+            return Validation(list: list, labels: train.classes, views: views)
         }
         let outURL = URL(fileURLWithPath: out)
         if resume && !FileManager.default.fileExists(atPath: trainer.checkpointPath) {
             log("--resume: no checkpoint in \(out) yet; starting from step 0")
+        }
+        if resume {
+            // Said also with --quiet: the resumed run will not equal an uninterrupted one.
+            let changes = try trainer.changesSinceCheckpoint()
+            if !changes.isEmpty {
+                FileHandle.standardError.write(Data(("nlnet train: warning: --resume with a recipe that changed since the checkpoint; the run goes on with the new values:\n"
+                    + changes.map { "  \($0)\n" }.joined()).utf8))
+            }
         }
         if !resume {
             // A fresh run into a used folder: results of the earlier run must not pass as this one's.
@@ -107,46 +139,92 @@ struct Train: ParsableCommand {
     }
 
     func log(_ text: String) { if !quiet { FileHandle.standardError.write(Data((text + "\n").utf8)) } }
+
+    /// The list without entries whose video is missing, which are named in one summary (and
+    /// all written to --out/missing-<list>.txt); none left is an error.
+    func checked(_ list: VideoList, _ source: String) throws -> VideoList {
+        let (kept, missing) = list.existing()
+        guard !missing.isEmpty else { return list }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let report = (out as NSString).appendingPathComponent("missing-\(URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent).txt")
+        try OutputFile.write(Data((missing.joined(separator: "\n") + "\n").utf8), to: report)
+        FileHandle.standardError.write(Data("nlnet train: \(source): \(missing.count) of \(list.items.count) videos are missing and skipped: \(missing.prefix(3).joined(separator: ", "))\(missing.count > 3 ? ", …" : "") (all in \(report))\n".utf8))
+        guard !kept.items.isEmpty else { throw ValidationError("\(source): none of its \(list.items.count) videos exists") }
+        return kept
+    }
 }
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Top-1, top-5 and mean per-class accuracy on a labelled list, with a confusion matrix and per-video predictions.")
+        abstract: "Top-1, top-5 and mean per-class accuracy on a labelled list, with a confusion matrix and per-video predictions.",
+        discussion: "The model and the views are chosen as in classify: without --weights or --config, $NLNET_MODEL, else the shipped default model; --config alone (random weights) only with --allow-untrained.")
 
     @OptionGroup var selection: ModelSelection
 
     @Option(help: "Labelled list ('path label' or CSV).")
     var data: String
 
-    @Option(help: "Clips per video.")
-    var clips = 10
+    @Option(help: "Class names, one per line, in the model's order (default: the weights' own, else Configs/labels/kinetics400.txt for 400 classes, else the list's names sorted).")
+    var labels: String?
 
-    @Option(help: "Crops per clip.")
-    var crops = 3
+    @OptionGroup var view: ViewOptions
+
+    @Option(help: "How views combine: mean, sum or max.")
+    var ensemble: Ensemble = .mean
 
     @Option(help: "Folder for predictions.jsonl, confusion.csv, confusion.svg and eval.json.")
     var out: String?
 
+    @Flag(help: "Print one JSON document (the figures, the confusion matrix, every video's top classes) instead of the summary line.")
+    var json = false
+
     @Flag(help: "No progress display.")
     var quiet = false
 
-    func validate() throws {
-        try OptionRange.views(clips: clips, crops: crops)
+    @Flag(help: "Allow random weights (--config without --weights): to try the pipeline; the accuracy is chance.")
+    var allowUntrained = false
+
+    /// What --json prints: the model and protocol (as classify's document) and the evaluation.
+    struct Document: Encodable {
+        var model: String
+        var weights: String?
+        var classes: [String]
+        var untrained: Bool
+        var protocolUsed: ViewProtocol
+        var ensemble: Ensemble
+        var evaluation: Evaluation
+
+        enum CodingKeys: String, CodingKey { case model, weights, classes, untrained, protocolUsed, ensemble }
+
+        func encode(to encoder: Encoder) throws {
+            try evaluation.encode(to: encoder)
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(model, forKey: .model)
+            try c.encodeIfPresent(weights, forKey: .weights)
+            try c.encode(classes, forKey: .classes)
+            try c.encode(untrained, forKey: .untrained)
+            try c.encode(protocolUsed, forKey: .protocolUsed)
+            try c.encode(ensemble, forKey: .ensemble)
+        }
     }
 
     func run() throws {
-        // Evaluating random weights is never what is meant: weights are required.
-        let model = try selection.trainedModel(allowUntrained: false).model
-        let labelNames: [String]? = (try selection.weightsFile()).flatMap { try? SafeTensors(contentsOf: $0).metadata["nlnet.labels"]?.split(separator: "\n").map(String.init) }
-        let list = try VideoList(path: data, classes: labelNames)
-        var views = ViewProtocol(config: model.config)
-        views.clips = clips; views.crops = crops
+        let (model, untrained) = try selection.predictionModel(allowUntrained: allowUntrained, verb: "eval")
+        let list = try VideoList(path: data, classes: try selection.knownLabels(for: model, file: labels))
+        let views = view.viewProtocol(for: model)
         let classifier = VideoClassifier(model: model, labels: list.classes, views: views)
+        let weightsFile = untrained ? nil : try selection.weightsFile()
+        if !json { selection.printHeader(model, weights: weightsFile, labels: list.classes) }
         let progress = Progress(total: list.items.count, quiet: quiet)
-        let result = Evaluation.run(classifier, on: list) { done, _ in progress.update(completed: done, detail: "videos") }
+        let result = Evaluation.run(classifier, on: list, ensemble: ensemble) { done, _ in progress.update(completed: done, detail: "videos") }
         progress.finish()
-        print(String(format: "%d videos (%d unreadable, counted wrong): top-1 %.4f, top-5 %.4f, mean class accuracy %.4f",
-                     result.videos, result.failed, result.top1, result.top5, result.meanClassAccuracy))
+        if json {
+            print(try jsonDocument(Document(model: model.config.name, weights: weightsFile, classes: list.classes, untrained: untrained,
+                                            protocolUsed: views, ensemble: ensemble, evaluation: result)))
+        } else {
+            print(String(format: "%d videos (%d unreadable, counted wrong): top-1 %.4f, top-5 %.4f, mean class accuracy %.4f",
+                         result.videos, result.failed, result.top1, result.top5, result.meanClassAccuracy))
+        }
         if let out {
             let dir = URL(fileURLWithPath: out)
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -1,3 +1,3 @@
 BLASSetup.ensureFastKernel()
 MemorySetup.keepFreedMemory()
-NLNet.main()
+Conventions.main()

@@ -53,7 +53,10 @@ struct CrashClassTests {
         // A small valid call of each verb; the option under test is appended (a later value wins).
         let valid: [String: [String]] = [
             "classify": [clip, "--clips", "1", "--crops", "1"],
-            "train": ["--config", base, "--train", data + "/train.csv", "--out", out("train"), "--stop-after", "1", "--quiet"],
+            // A few steps in all: --stop-after=<huge> must not leave the 600 steps of base.yaml
+            // to run into the time limit on a busy machine.
+            "train": ["--config", base, "--train", data + "/train.csv", "--out", out("train"), "--stop-after", "1", "--quiet",
+                      "--set", "train.max_iterations=3"],
             "eval": ["--data", data + "/val.csv", "--clips", "1", "--crops", "1", "--quiet"],
             "attention": [clip, "--auto", "1", "-o", out("attention")],
             "synth": ["--out", out("synth"), "--train", "1", "--val", "0", "--quiet"],

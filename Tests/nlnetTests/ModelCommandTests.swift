@@ -36,7 +36,8 @@ struct ModelCommandTests {
         let r = try CLI.run(["info", "--config", preset, "--nonlocal", "res4=9"])
         #expect(r.status != 0)
         #expect(r.stderr.contains("model.nonlocal.blocks.res4") && r.stderr.contains("past the end"), "\(r.stderr)")
-        let missing = try CLI.run(["info"])
-        #expect(missing.status != 0 && missing.stderr.contains("--config"))
+        // Nothing chosen: the default model, as in every verb that builds a network.
+        let none = try CLI.run(["info"], environment: ["NLNET_MODEL": nil])
+        #expect(none.status == 0 && none.stdout.hasPrefix("nl_i3d_synthetic:"), "\(none.stderr)")
     }
 }

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import NLModels
+import NLTensor
+import NLTrain
+import NLVideo
+
+struct Features: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write each video's pooled features (for retrieval or a linear probe) to a safetensors file with a JSONL index.",
+        discussion: """
+        The features are a stage's output (default res5: what the classifier sees) averaged over \
+        time and space, one row per video (--per video: the mean over its views) or per view \
+        (--per clip). OUTPUT.safetensors holds 'features' [rows, C]; OUTPUT.jsonl beside it names \
+        each row: {"row", "path", "view", "frames"}, and each video that failed: {"path", "error"}.
+        """)
+
+    @Argument(help: "Videos, directories, globs or @list files (as classify takes).")
+    var paths: [String]
+
+    @OptionGroup var selection: ModelSelection
+
+    @OptionGroup var input: VideoInputOptions
+
+    @Option(name: .shortAndLong, help: "Output .safetensors file (the index is written beside it as .jsonl).")
+    var output: String
+
+    @Option(help: "The stage whose output is pooled: res2, res3, res4, res5 (or 'pool', the same as res5).")
+    var layer = "pool"
+
+    @Option(help: "One row per video (the mean over its views) or per clip view: video or clip.")
+    var per = "video"
+
+    @Option(help: "Clips per video (evenly spaced).")
+    var clips = 10
+
+    @Option(help: "Crops per clip.")
+    var crops = 1
+
+    @Flag(help: "Exit with status 0 even when some videos failed.")
+    var keepGoing = false
+
+    @Flag(help: "Allow random weights (--config without --weights): for trying the pipeline.")
+    var allowUntrained = false
+
+    func validate() throws {
+        guard ["video", "clip"].contains(per) else { throw ValidationError("--per must be video or clip, got '\(per)'") }
+        try OptionRange.views(clips: clips, crops: crops)
+        guard output.hasSuffix(".safetensors") else { throw ValidationError("--output must end in .safetensors (the index goes beside it as .jsonl), got '\(output)'") }
+    }
+
+    struct IndexLine: Codable {
+        var row: Int?
+        var path: String
+        var view: Int?
+        var frames: [Int]?
+        var error: String?
+    }
+
+    func run() throws {
+        let (model, _) = try selection.trainedModel(allowUntrained: allowUntrained)
+        let stage = layer == "pool" ? nil : layer
+        if let stage, !model.stageNames.contains(stage) {
+            throw ValidationError("--layer must be pool or one of \(model.stageNames.joined(separator: ", ")), got '\(layer)'")
+        }
+        var views = ViewProtocol(config: model.config)
+        views.clips = clips
+        views.crops = crops
+        let entries = InputList.expand(paths)
+        guard !entries.isEmpty else { throw ValidationError("no videos in \(paths.joined(separator: " "))") }
+        let indexPath = String(output.dropLast(".safetensors".count)) + ".jsonl"
+        let index = try LineOutput(path: indexPath)
+        var rows: [[Float]] = []
+        var failed = 0
+        for entry in entries {
+            do {
+                if let error = entry.error { throw ValidationError("\(entry.path): \(error)") }
+                let video = try VideoClassifier.decodeViews(entry.path, views: views, input: input.open)
+                let perView = video.views.tensors.map { model.pooledFeatures($0.reshaped([1] + $0.shape), through: stage).scalars }
+                if per == "clip" {
+                    for (v, features) in perView.enumerated() {
+                        try index.write(try jsonLine(IndexLine(row: rows.count, path: entry.path, view: v, frames: video.views.clips[v / crops])) + "\n")
+                        rows.append(features)
+                    }
+                } else {
+                    let mean = (0..<perView[0].count).map { j in perView.reduce(0) { $0 + $1[j] } / Float(perView.count) }
+                    try index.write(try jsonLine(IndexLine(row: rows.count, path: entry.path)) + "\n")
+                    rows.append(mean)
+                }
+            } catch {
+                failed += 1
+                let text = "\(error)".hasPrefix(entry.path) ? "\(error)" : "\(entry.path): \(error)"
+                FileHandle.standardError.write(Data("error: \(text)\n".utf8))
+                try index.write(try jsonLine(IndexLine(path: entry.path, error: text)) + "\n")
+            }
+        }
+        guard let width = rows.first?.count else { throw ValidationError("no video could be read (\(failed) failed)") }
+        let matrix = Tensor(shape: [rows.count, width], scalars: rows.flatMap { $0 })
+        try SafeTensors.write(["features": matrix], metadata: ["nlnet.layer": layer, "nlnet.per": per, "nlnet.model": model.config.name,
+                                                              "nlnet.index": (indexPath as NSString).lastPathComponent], to: output)
+        FileHandle.standardError.write(Data("nlnet features: \(rows.count) rows of \(width) (\(layer), per \(per)) → \(output), index \(indexPath)\(failed > 0 ? "; \(failed) video(s) failed" : "")\n".utf8))
+        if failed > 0 && !keepGoing { throw ExitCode(1) }
+    }
+}
