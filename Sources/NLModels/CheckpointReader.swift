@@ -19,9 +19,8 @@ public struct RawCheckpoint {
 public enum CheckpointReader {
     /// Reads a Caffe2 .pkl or a torch.save zip (.pyth, .pth, .pt), whichever the bytes are.
     public static func read(path: String) throws -> RawCheckpoint {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ModelError("\(path): cannot open")
-        }
+        if let why = unreadableReason(path) { throw ModelError("\(path): cannot open: \(why)") }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ModelError("\(path): cannot open") }
         let head = handle.readData(ofLength: 4)
         try? handle.close()
         do {

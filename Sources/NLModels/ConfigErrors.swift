@@ -1,17 +1,13 @@
 import Foundation
+import NLTensor
 
 /// Config mistakes in the user's words: which text to blame (the file, or the `--set` that put
 /// the value there), what a value should have been (never a Swift type name), and the key that
 /// was probably meant.
 public enum ConfigText {
-    /// Why a file cannot be read as text: "no such file or directory", "permission denied",
-    /// "is a directory", or "not UTF-8 text".
+    /// Why a file cannot be read as text: `unreadableReason`, else "not UTF-8 text".
     public static func unreadableReason(_ path: String) -> String {
-        var st = stat()
-        if stat(path, &st) != 0 { return String(cString: strerror(errno)).lowercased() }
-        if st.st_mode & S_IFMT == S_IFDIR { return "is a directory" }
-        if access(path, R_OK) != 0 { return String(cString: strerror(errno)).lowercased() }
-        return "not UTF-8 text"
+        NLTensor.unreadableReason(path) ?? "not UTF-8 text"
     }
 
     /// The file's text, or a ConfigError saying why it cannot be read.

@@ -1,4 +1,5 @@
 import Foundation
+import NLTensor
 import NLVideo
 
 /// Which videos of a split file a list takes: HMDB51 marks each video train (1) or test (2).
@@ -26,14 +27,8 @@ public enum DatasetLayouts {
         return nil
     }
 
-    /// Why a path cannot be read: no such file, permission, a folder.
-    public static func reason(_ path: String) -> String {
-        var st = stat()
-        if stat(path, &st) != 0 { return String(cString: strerror(errno)) }
-        if st.st_mode & S_IFMT == S_IFDIR { return "it is a folder" }
-        if access(path, R_OK) != 0 { return String(cString: strerror(errno)) }
-        return "not UTF-8 text"
-    }
+    /// Why a list cannot be read (no such file, permission, a directory, not text).
+    public static func reason(_ path: String) -> String { unreadableReason(path) ?? "not UTF-8 text" }
 
     /// `dir 300 5` (mmaction2 rawframes: folder, frame count, label) → [dir, 5].
     static func rawframeLine(_ line: String) -> [String]? {

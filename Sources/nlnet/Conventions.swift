@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NLModels
+import NLTensor
 
 /// The command-line conventions every verb follows (README, "Command-line conventions"): how the
 /// arguments are read before parsing, and how an error ends the process.
@@ -93,16 +94,6 @@ enum Conventions {
         do { try command.run() } catch { exit(withError: error, from: type(of: command)) }
         Foundation.exit(0)
     }
-}
-
-/// Why a file named on the command line cannot be read: "no such file", "permission denied",
-/// "is a directory" (nil when it can be opened for reading).
-func unreadableReason(_ path: String) -> String? {
-    var st = stat()
-    guard stat(path, &st) == 0 else { return String(cString: strerror(errno)).lowercased() }
-    if st.st_mode & S_IFMT == S_IFDIR { return "is a directory" }
-    guard access(path, R_OK) == 0 else { return String(cString: strerror(errno)).lowercased() }
-    return nil
 }
 
 /// A file named on the command line that cannot be used: a failure (exit status 1), not a

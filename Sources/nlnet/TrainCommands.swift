@@ -210,7 +210,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let (model, untrained) = try selection.predictionModel(allowUntrained: allowUntrained, verb: "eval")
-        let list = try VideoList(path: data, classes: try selection.knownLabels(for: model, file: labels))
+        let list = try VideoList(path: data, classes: try selection.knownLabels(for: model, file: labels), part: .test)
         let views = view.viewProtocol(for: model)
         let classifier = VideoClassifier(model: model, labels: list.classes, views: views)
         let weightsFile = untrained ? nil : try selection.weightsFile()

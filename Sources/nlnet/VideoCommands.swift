@@ -19,7 +19,7 @@ struct Probe: ParsableCommand {
         for file in files {
             do {
                 let info = try VideoReader(path: file, options: input.open).info
-                if json { print(try jsonLine(info)) } else { printInfo(info) }
+                if json { print(try jsonLine(ProbeRecord(info: info))) } else { printInfo(info) }
             } catch {
                 failed += 1
                 if json { print(try jsonLine(["path": file, "error": "\(error)"])) }
@@ -39,6 +39,20 @@ struct Probe: ParsableCommand {
           frames     \(i.frameCount) counted\(i.headerFrameCount > 0 && i.headerFrameCount != i.frameCount ? " (header says \(i.headerFrameCount))" : ""), \(i.keyframeCount) keyframes\(i.numberedInDecoderOrder ? "; numbered in decoder order (the timestamps cannot identify frames)" : "")
           timing     \(String(format: "%.3f", i.frameRate)) fps, \(String(format: "%.3f", i.duration)) s, starts at \(String(format: "%.3f", i.startTime)) s
         """)
+    }
+}
+
+/// probe --json: everything the table shows, the display size included (computed, so the
+/// synthesised encoding of VideoInfo leaves it out).
+struct ProbeRecord: Encodable {
+    let info: VideoInfo
+    enum Keys: String, CodingKey { case displayWidth, displayHeight }
+
+    func encode(to encoder: Encoder) throws {
+        try info.encode(to: encoder)
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(info.displaySize.width, forKey: .displayWidth)
+        try c.encode(info.displaySize.height, forKey: .displayHeight)
     }
 }
 

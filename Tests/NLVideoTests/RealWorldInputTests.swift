@@ -223,6 +223,23 @@ struct RealWorldInputTests {
         #expect(count == file.info.frameCount)
     }
 
+    /// A stream that stops mid-packet (a TS cut at an odd byte, through a FIFO): the frames
+    /// before the cut, then a clean end — no hang, no crash.
+    @Test(.timeLimit(.minutes(1))) func aStreamThatStopsMidPacket() throws {
+        let ts = try Corpus.file("cut-source.ts", Self.src + ["testsrc2=size=160x120:rate=25:duration=2", "-c:v", "mpeg2video", "-g", "12"])
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: ts))
+        let cut = Corpus.raw("cut.ts", [UInt8](bytes.prefix(bytes.count * 3 / 5 + 77)))
+        let fifo = Corpus.directory.appendingPathComponent("cut.fifo").path
+        unlink(fifo)
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let writer = Thread { _ = try? ExternalTool.run("sh", ["-c", "cat '\(cut)' > '\(fifo)'"]) }
+        writer.start()
+        let live = try LiveVideo(path: fifo, timeout: 5)
+        var count = 0
+        while try live.next(width: 32, height: 24) != nil { count += 1 }
+        #expect(count > 10 && count < 50, "\(count) frames before the cut")
+    }
+
     /// Sources that do not answer: one clear error, in bounded time.
     @Test(.timeLimit(.minutes(1))) func absentSourcesAreClearErrors() throws {
         func expectFailure(_ path: String, _ text: String, timeout: Double = 2) {

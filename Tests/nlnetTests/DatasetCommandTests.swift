@@ -42,6 +42,9 @@ struct DatasetCommandTests {
         #expect(r.stderr.contains("3 videos, 2 classes"), "\(r.stderr)")
         let eval = try String(contentsOfFile: out + "/eval.json", encoding: .utf8)
         #expect(eval.contains("\"videos\" : 2"), "\(eval)")
+        let evaluated = try CLI.run(["eval", "--weights", out + "/model.safetensors", "--data", dir.appendingPathComponent("data/val").path,
+                                     "--clips", "1", "--crops", "1", "--json", "--quiet"])
+        #expect(evaluated.status == 0 && evaluated.stdout.contains("\"videos\""), "\(evaluated.stderr)")
         let both = try CLI.run(["train", "--config", dir.appendingPathComponent("tiny.yaml").path, "--data", "x", "--train", "y", "--out", out])
         #expect(both.status == 64 && both.stderr.contains("either --train"), "\(both.stderr)")
     }
