@@ -96,7 +96,7 @@ public struct Architecture: Sendable {
                     ? ConvSpec(name: "\(prefix).branch1", cin: blockIn, cout: cout, kernel: [1, 1, 1],
                                stride: [1, spatial, spatial], padding: [0, 0, 0]) : nil
                 let nl = nlBlocks.contains(i)
-                    ? NonLocalSpec(prefix: "s\(s + 2).pathway0_nonlocal\(i)", channels: cout,
+                    ? NonLocalSpec(prefix: "s\(s + 2).pathway0_\(options.nonlocal.type.prefix(i))", channels: cout,
                                    temporalGroup: options.nonlocal.temporalGroups[stageName] ?? 0) : nil
                 blocks.append(BlockSpec(prefix: prefix, a: a, b: b, c: c, shortcut: shortcut, nonlocal: nl))
             }

@@ -9,7 +9,7 @@ extension ModelConfig {
         "": ["name", "checkpoint", "model", "input", "train"],
         "model": ["arch", "depth", "layout", "inflation", "width", "classes", "dropout", "train_crop", "batch_norm", "nonlocal"],
         "model.batch_norm": ["epsilon", "momentum", "frozen"],
-        "model.nonlocal": ["blocks", "instantiation", "scale", "mode", "subsample", "out_bias", "norm", "temporal_groups", "init"],
+        "model.nonlocal": ["blocks", "instantiation", "scale", "mode", "subsample", "out_bias", "norm", "temporal_groups", "init", "type", "reduction"],
         "model.nonlocal.blocks": Set(stageNames),
         "model.nonlocal.temporal_groups": Set(stageNames),
         "input": ["frames", "stride", "short_side", "crop", "normalization"],

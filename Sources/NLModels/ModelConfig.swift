@@ -63,6 +63,20 @@ public enum NonLocalInit: String, Codable, Sendable, CaseIterable {
 }
 
 /// Normalisation after W_z.
+/// What goes in the non-local slots (`model.nonlocal.blocks`): the non-local block, or one of
+/// its family compared in the same places (docs/attention-family.md).
+public enum AttentionType: String, Codable, Sendable, CaseIterable {
+    /// the non-local block (the default; every other key of `model.nonlocal` applies to it)
+    case nonlocal
+    /// squeeze-excitation (Hu et al.): x · σ(W₂ ReLU(W₁ GAP(x))), reduction r
+    case se
+    /// global context (Cao et al., GCNet): x + W₂ ReLU(LN(W₁ Σ_j softmax(w_k·x)_j x_j)), reduction r
+    case gc
+
+    /// The weights' name for the block after host block i: "nonlocal3", "se3", "gc3".
+    public func prefix(_ i: Int) -> String { "\(rawValue)\(i)" }
+}
+
 public enum NonLocalNorm: String, Codable, Sendable, CaseIterable {
     /// BatchNorm with γ initialised to 0 (official)
     case bn
@@ -84,10 +98,14 @@ public struct NonLocalConfig: Codable, Sendable, Equatable {
     /// Frames per temporal group per stage (docs/nonlocal-block.md#temporal-groups), e.g. ["res3": 4]; absent: no groups.
     public var temporalGroups: [String: Int] = [:]
     public var initializer: NonLocalInit = .gaussian
+    /// The block in the slots: nonlocal, se or gc.
+    public var type: AttentionType = .nonlocal
+    /// The channel reduction r of the se and gc bottlenecks (C → C/r → C; 16 in both papers).
+    public var reduction = 16
 
     enum CodingKeys: String, CodingKey {
         case blocks, instantiation, scale, mode, subsample, outBias = "out_bias", norm
-        case temporalGroups = "temporal_groups", initializer = "init"
+        case temporalGroups = "temporal_groups", initializer = "init", type, reduction
     }
 
     public init() {}
@@ -104,6 +122,8 @@ public struct NonLocalConfig: Codable, Sendable, Equatable {
         norm = try c.decodeIfPresent(NonLocalNorm.self, forKey: .norm) ?? d.norm
         temporalGroups = try c.decodeIfPresent([String: Int].self, forKey: .temporalGroups) ?? d.temporalGroups
         initializer = try c.decodeIfPresent(NonLocalInit.self, forKey: .initializer) ?? d.initializer
+        type = try c.decodeIfPresent(AttentionType.self, forKey: .type) ?? d.type
+        reduction = try c.decodeIfPresent(Int.self, forKey: .reduction) ?? d.reduction
     }
 }
 
@@ -261,6 +281,9 @@ extension ModelConfig {
                 throw fail("model.nonlocal.blocks.\(stage)", "block \(i) is past the end of \(stage), which has \(counts[s]) blocks (0…\(counts[s] - 1)) at depth \(model.depth)")
             }
             guard Set(indices).count == indices.count else { throw fail("model.nonlocal.blocks.\(stage)", "repeats a block index: \(indices)") }
+        }
+        guard (1...4096).contains(model.nonlocal.reduction) else {
+            throw fail("model.nonlocal.reduction", "must be 1…4096 (C → C/r), got \(model.nonlocal.reduction)")
         }
         for (stage, group) in model.nonlocal.temporalGroups {
             guard ModelConfig.stageNames.contains(stage) else { throw fail("model.nonlocal.temporal_groups.\(stage)", "unknown stage") }

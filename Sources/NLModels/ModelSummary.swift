@@ -100,8 +100,28 @@ extension ModelSummary {
         return ModelSummary(input: [frames, size, size, 3], layers: layers)
     }
 
-    /// A non-local block on [T, H, W, C]: embeddings, θᵀφ (N·M·d), P·g (N·M·C/2), W_z, softmax.
+    /// A block in a non-local slot on [T, H, W, C], by its type.
     static func nonLocalSummary(_ nl: NonLocalSpec, stage: String, shape: [Int], options: NonLocalConfig, parameters: Int) -> LayerSummary {
+        let (t, h, w, c) = (shape[0], shape[1], shape[2], shape[3])
+        let positions = t * h * w, squeezed = max(1, c / options.reduction)
+        let index = nl.prefix.range(of: "pathway0_\(options.type.rawValue)").map { String(nl.prefix[$0.upperBound...]) } ?? ""
+        let name = "\(stage)_\(options.type.rawValue)\(index)"
+        switch options.type {
+        case .se:
+            // Pool (adds), two small matrices, the gate multiplies every element.
+            return LayerSummary(name: name, output: shape, parameters: parameters, macs: 2 * c * squeezed,
+                                otherFLOPs: positions * c + 4 * c + positions * c)
+        case .gc:
+            // w_k·x at every position and Σ α_j x_j: 2·THW·C; the bottleneck; softmax (3 per
+            // position), LN and the add at every position.
+            return LayerSummary(name: name, output: shape, parameters: parameters, macs: 2 * positions * c + 2 * c * squeezed,
+                                otherFLOPs: 3 * positions + 8 * squeezed + positions * c)
+        case .nonlocal: return nonLocalOnlySummary(nl, name: name, shape: shape, options: options, parameters: parameters)
+        }
+    }
+
+    /// A non-local block on [T, H, W, C]: embeddings, θᵀφ (N·M·d), P·g (N·M·C/2), W_z, softmax.
+    static func nonLocalOnlySummary(_ nl: NonLocalSpec, name: String, shape: [Int], options: NonLocalConfig, parameters: Int) -> LayerSummary {
         let (t, h, w, c) = (shape[0], shape[1], shape[2], shape[3])
         let inner = nl.inner
         let pooledHW = options.subsample == .none ? h * w : (h / 2) * (w / 2)
@@ -131,9 +151,7 @@ extension ModelSummary {
         // softmax: exp, sum, divide per pairwise weight (or a division for ÷M instantiations)
         let pairwise = groups * queries * keys
         let other = options.instantiation == .embeddedGaussian || options.instantiation == .gaussian ? 3 * pairwise : pairwise
-        let index = nl.prefix.range(of: "nonlocal").map { String(nl.prefix[$0.upperBound...]) } ?? ""
-        return LayerSummary(name: "\(stage)_nonlocal\(index)", output: shape,
-                            parameters: parameters, macs: macs, otherFLOPs: other)
+        return LayerSummary(name: name, output: shape, parameters: parameters, macs: macs, otherFLOPs: other)
     }
 }
 

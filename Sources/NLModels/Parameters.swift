@@ -82,6 +82,28 @@ extension Architecture {
                 // The last BN of each block starts at γ = 0 (the official BN_INIT_GAMMA).
                 conv(block.c); bn("\(block.prefix).branch2.c_bn", block.c.cout, gamma: 0)
                 guard let n = block.nonlocal else { continue }
+                func linear(_ name: String, cin: Int, cout: Int, init initializer: ParameterSpec.Initializer) {
+                    specs.append(ParameterSpec(name: "\(n.prefix).\(name).weight", torchShape: [cout, cin], layout: .linear,
+                                               initializer: initializer, trainable: true))
+                    vector("\(n.prefix).\(name).bias", cout, .constant(0))
+                }
+                let squeezed = max(1, n.channels / nl.reduction)
+                switch nl.type {
+                case .se:
+                    // W₂ = 0: every gate starts at σ(0) = 1/2 (docs/attention-family.md#squeeze-excitation).
+                    linear("fc1", cin: n.channels, cout: squeezed, init: .msra)
+                    linear("fc2", cin: squeezed, cout: n.channels, init: .constant(0))
+                    continue
+                case .gc:
+                    // W₂ = 0: the block adds nothing at first, the network starts as without it.
+                    linear("conv_mask", cin: n.channels, cout: 1, init: .msra)
+                    linear("fc1", cin: n.channels, cout: squeezed, init: .msra)
+                    vector("\(n.prefix).ln.weight", squeezed, .constant(1))
+                    vector("\(n.prefix).ln.bias", squeezed, .constant(0))
+                    linear("fc2", cin: squeezed, cout: n.channels, init: .constant(0))
+                    continue
+                case .nonlocal: break
+                }
                 let std: ParameterSpec.Initializer = nl.initializer == .msra ? .msra : .gaussian(std: 0.01)
                 func nlConv(_ name: String, cin: Int, cout: Int, bias: Bool, init initializer: ParameterSpec.Initializer = std) {
                     conv(ConvSpec(name: "\(n.prefix).\(name)", cin: cin, cout: cout, kernel: [1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0]), init: initializer)

@@ -96,7 +96,14 @@ public final class ResNet3D: @unchecked Sendable {
                 let index = block.prefix.split(separator: "_").last!
                 h = ctx.layer("\(stage.name)_\(index)") { $0.bottleneck(h, block) }
                 if let nl = block.nonlocal {
-                    h = ctx.layer("\(stage.name)_nonlocal\(index.dropFirst(3))") { $0.nonLocal(h, nl) }
+                    let type = config.model.nonlocal.type
+                    h = ctx.layer("\(stage.name)_\(type.prefix(Int(index.dropFirst(3))!))") { ctx in
+                        switch type {
+                        case .nonlocal: ctx.nonLocal(h, nl)
+                        case .se: ctx.squeezeExcitation(h, nl)
+                        case .gc: ctx.globalContext(h, nl)
+                        }
+                    }
                 }
             }
             if stage.name == last { return h }

@@ -39,7 +39,7 @@ public struct AblationPlan {
         func fail(_ key: String, _ message: String) -> ConfigError { ConfigError(source: path, keyPath: key, message: message) }
         let text = try ConfigText.read(path)
         let parsed: Any?
-        do { parsed = try Yams.load(yaml: text) } catch { throw fail("", "not valid YAML: \(error)") }
+        parsed = try SafeYAML.load(text, source: path)
         guard let root = parsed as? [String: Any] else { throw fail("", "a plan is a mapping (name:, base:, data:, variants: …), got \(ConfigText.show(parsed))") }
         let allowed: Set = ["name", "base", "data", "seeds", "quick", "variants", "eval", "claims", "curves"]
         if let bad = root.keys.sorted().first(where: { !allowed.contains($0) }) { throw fail(bad, "unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))") }

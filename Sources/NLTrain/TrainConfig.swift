@@ -92,7 +92,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// `crop` and `jitter`, when not given, follow `modelCrop` (the model's `train_crop`).
     public static func load(path: String, overrides: [String] = [], modelCrop: Int = 224) throws -> TrainConfig {
         let text = try ConfigText.read(path)
-        var root = (try? Yams.load(yaml: text)) as? [String: Any] ?? [:]
+        var root = (try? SafeYAML.load(text, source: path)) as? [String: Any] ?? [:]
         var section = root["train"] as? [String: Any] ?? [:]
         let allowed = Set(CodingKeys.allCases.map(\.rawValue))
         let trainOverrides = overrides.filter { $0.hasPrefix("train.") }
@@ -102,7 +102,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             guard allowed.contains(key) else {
                 throw ConfigError(source: "--set \(o)", keyPath: "", message: ConfigText.unknownKey(key, at: "train", allowed: allowed))
             }
-            section[key] = (try? Yams.load(yaml: String(o[o.index(after: eq)...]))) ?? String(o[o.index(after: eq)...])
+            section[key] = (try? SafeYAML.load(String(o[o.index(after: eq)...]), source: "--set \(o)")) ?? String(o[o.index(after: eq)...])
         }
         if section["crop"] == nil { section["crop"] = modelCrop }
         if section["jitter"] == nil, let crop = section["crop"] as? Int { section["jitter"] = [crop * 8 / 7, crop * 10 / 7] }

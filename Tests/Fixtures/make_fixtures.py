@@ -256,6 +256,9 @@ VARIANTS = [
     variant("nl_groups_affine", nonlocal__temporal_groups={"res3": 2}, nonlocal__norm="none"),
     variant("nl_c2d_10block", arch="c2d", nonlocal__blocks={"res3": [0, 1, 2, 3], "res4": [0, 1, 2, 3, 4, 5]}),
     variant("nl_i3d_r101", depth=101, nonlocal__blocks={"res3": [1, 3], "res4": [6, 13, 20]}),
+    # The non-local family in the same slots (docs/attention-family.md); r = 4 at width 4.
+    variant("se_c2d_r50", arch="c2d", nonlocal__type="se", nonlocal__reduction=4),
+    variant("gc_c2d_r50", arch="c2d", nonlocal__type="gc", nonlocal__reduction=4),
 ]
 
 
@@ -276,7 +279,7 @@ def fill(name, shape):
     fan_in = 1
     for d in shape[1:]:
         fan_in *= d
-    std = 0.2 if "nonlocal" in name else (1.0 / fan_in) ** 0.5
+    std = 0.2 if "nonlocal" in name else (3.0 / fan_in) ** 0.5 if any(f"_{k}" in name for k in ("se", "gc")) else (1.0 / fan_in) ** 0.5
     return torch.randn(shape, generator=g) * std
 
 

@@ -113,6 +113,46 @@ class NonLocal(nn.Module):
         return x + z
 
 
+class SqueezeExcitation(nn.Module):
+    """Hu et al. 2018, eq. 2-3, in 3D: x * sigmoid(W2 relu(W1 mean_THW(x)))."""
+    def __init__(self, c, r):
+        super().__init__()
+        self.fc1 = nn.Linear(c, max(1, c // r))
+        self.fc2 = nn.Linear(max(1, c // r), c)
+
+    def forward(self, x):
+        g = torch.sigmoid(self.fc2(F.relu(self.fc1(x.mean(dim=(2, 3, 4))))))
+        return x * g[:, :, None, None, None]
+
+
+class GlobalContext(nn.Module):
+    """Cao et al. (GCNet) 2019, eq. 3, in 3D: one softmax map over T*H*W pools a context,
+    C -> C/r -> LayerNorm -> ReLU -> C, added at every position. conv_mask is GCNet's 1x1 conv
+    to one channel, written as a Linear (the same weights, [1, C])."""
+    def __init__(self, c, r):
+        super().__init__()
+        self.conv_mask = nn.Linear(c, 1)
+        self.fc1 = nn.Linear(c, max(1, c // r))
+        self.ln = nn.LayerNorm(max(1, c // r))
+        self.fc2 = nn.Linear(max(1, c // r), c)
+
+    def forward(self, x):
+        flat = x.flatten(2)                                       # [N, C, P]
+        a = F.softmax(self.conv_mask(flat.transpose(1, 2)).squeeze(2), dim=1)   # [N, P]
+        context = torch.bmm(flat, a.unsqueeze(2)).squeeze(2)      # [N, C]
+        t = self.fc2(F.relu(self.ln(self.fc1(context))))
+        return x + t[:, :, None, None, None]
+
+
+def slot_block(c, nl, group, eps):
+    kind = nl.get("type", "nonlocal")
+    if kind == "se":
+        return SqueezeExcitation(c, nl.get("reduction", 16))
+    if kind == "gc":
+        return GlobalContext(c, nl.get("reduction", 16))
+    return NonLocal(c, nl, group, eps)
+
+
 class Net(nn.Module):
     def __init__(self, cfg):
         super().__init__()
@@ -145,9 +185,9 @@ class Net(nn.Module):
                         Bottleneck(cin if i == 0 else cout, inner, cout, spatial, 3 if on_a else 1, 3 if on_b else 1, eps))
                 names.append(f"pathway0_res{i}")
                 if i in nl["blocks"].get(STAGES[s], []):
-                    setattr(stage, f"pathway0_nonlocal{i}",
-                            NonLocal(cout, nl, nl["temporal_groups"].get(STAGES[s], 0), eps))
-                    names.append(f"pathway0_nonlocal{i}")
+                    slot = f"pathway0_{nl.get('type', 'nonlocal')}{i}"
+                    setattr(stage, slot, slot_block(cout, nl, nl["temporal_groups"].get(STAGES[s], 0), eps))
+                    names.append(slot)
             self.stage_blocks.append(names)
             cin = cout
         self.head = nn.Module()
