@@ -34,11 +34,19 @@ struct Attention: ParsableCommand {
     @Option(help: "Enlarge the pictures this many times, pixel for pixel (default: frames at least 160 pixels wide).")
     var zoom: Int?
 
-    @Option(help: "Output folder.")
-    var out: String
+    @Option(help: "Output folder (for the pictures; not needed with --query-dependence).")
+    var out: String?
+
+    @Flag(help: "Instead of pictures: how much each block's attention depends on the query (mean Jensen–Shannon divergence between query maps, against shuffled maps; GCNet's claim measured).")
+    var queryDependence = false
+
+    @Flag(help: "With --query-dependence: one JSON object per block, one per line.")
+    var json = false
 
     func validate() throws {
         if let zoom, !(1...16).contains(zoom) { throw ValidationError("--zoom must be 1…16, got \(zoom)") }
+        if queryDependence { return }
+        if out == nil { throw ValidationError("give the output folder with --out (or use --query-dependence)") }
         if at.isEmpty && auto == nil { throw ValidationError("give query points with --at t,y,x or --auto K") }
         for a in at where a.split(separator: ",").compactMap({ Int($0) }).count != 3 {
             throw ValidationError("--at takes t,y,x (three integers), got '\(a)'")
@@ -78,6 +86,17 @@ struct Attention: ParsableCommand {
         guard !maps.isEmpty else {
             throw ValidationError("no non-local block in \(model.config.name): attention needs a model with non-local blocks")
         }
+        if queryDependence {
+            for map in maps {
+                let d = map.queryDependence()
+                if json { print(try jsonLine(d)) } else {
+                    print(String(format: "%@  %6d queries × %5d keys   JS between queries %.4f bits, shuffled %.4f, ratio %.3f",
+                                 pad(d.block, 16), d.queries, d.keys, d.betweenQueries, d.shuffled, d.ratio))
+                }
+            }
+            return
+        }
+        guard let out else { throw ValidationError("give the output folder with --out") }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let rgb = pixels(clip, normalization: views.normalization)            // T frames of S×S×3
         // --at is in the clip's input pixels: a point outside it is an error, not clamped in
