@@ -78,6 +78,71 @@ struct DatasetCommandTests {
         #expect(bad.status != 0 && bad.stderr.contains("res9") && bad.stderr.contains("stem, res2"), "\(bad.stderr)")
     }
 
+    /// The other layouts, built over the same videos: each trains (2 steps) and evaluates.
+    @Test(arguments: ["rawframes", "ucf101", "hmdb51", "kinetics"])
+    func everyLayoutTrainsAndEvaluates(_ layout: String) throws {
+        let dir = try Self.shared.get()
+        let root = dir.appendingPathComponent("layout-\(layout)")
+        try? FileManager.default.removeItem(at: root)
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let data = dir.appendingPathComponent("data").path
+        func link(_ from: String, _ to: String) throws {
+            let target = root.appendingPathComponent(to)
+            try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: target.path, withDestinationPath: from)
+        }
+        func write(_ text: String, _ name: String) throws { try text.write(to: root.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+        let train: String, val: String, extra: [String]
+        switch layout {
+        case "rawframes":
+            // Frames folders, one per line with its frame count and class index (cold 0, warm 1).
+            try link("\(data)/train/cold/frames_b", "frames/cold_b")
+            for (name, source) in [("warm_a", "testsrc2"), ("cold_a", "mandelbrot")] {
+                let folder = root.appendingPathComponent("frames/\(name)")
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                try ExternalTool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "\(source)=size=64x48:rate=10", "-frames:v", "12", folder.appendingPathComponent("img_%05d.jpg").path])
+            }
+            try write("frames/cold_b 12 0\nframes/warm_a 12 1\n", "train_list.txt")
+            try write("frames/cold_a 12 0\nframes/warm_a 12 1\n", "val_list.txt")
+            (train, val, extra) = ("train_list.txt", "val_list.txt", ["--classes", root.appendingPathComponent("classes.txt").path])
+            try write("cold\nwarm\n", "classes.txt")
+        case "ucf101":
+            try link("\(data)/train/warm/a.mp4", "UCF-101/warm/v_warm_g01_c01.avi")
+            try link("\(data)/train/cold/a.mp4", "UCF-101/cold/v_cold_g01_c01.avi")
+            try link("\(data)/val/warm/a.mp4", "UCF-101/warm/v_warm_g02_c01.avi")
+            try link("\(data)/val/cold/a.mp4", "UCF-101/cold/v_cold_g02_c01.avi")
+            try FileManager.default.createDirectory(at: root.appendingPathComponent("lists"), withIntermediateDirectories: true)
+            try write("1 cold\n2 warm\n", "lists/classInd.txt")
+            try write("warm/v_warm_g01_c01.avi 2\ncold/v_cold_g01_c01.avi 1\n", "lists/trainlist01.txt")
+            try write("warm/v_warm_g02_c01.avi\ncold/v_cold_g02_c01.avi\n", "lists/testlist01.txt")
+            (train, val, extra) = ("lists/trainlist01.txt", "lists/testlist01.txt", [])
+        case "hmdb51":
+            try link("\(data)/train/warm/a.mp4", "hmdb51/warm/w1.avi")
+            try link("\(data)/val/warm/a.mp4", "hmdb51/warm/w2.avi")
+            try link("\(data)/train/cold/a.mp4", "hmdb51/cold/c1.avi")
+            try link("\(data)/val/cold/a.mp4", "hmdb51/cold/c2.avi")
+            try FileManager.default.createDirectory(at: root.appendingPathComponent("splits"), withIntermediateDirectories: true)
+            try write("w1.avi 1\nw2.avi 2\n", "splits/warm_test_split1.txt")
+            try write("c1.avi 1\nc2.avi 2\n", "splits/cold_test_split1.txt")
+            (train, val, extra) = ("splits", "splits", [])
+        default:
+            // Full videos cut by time range (0.2–1.0 s of each 1.2 s clip).
+            try link("\(data)/train/warm/a.mp4", "train/warm/ytwarm.mp4")
+            try link("\(data)/train/cold/a.mp4", "train/cold/ytcold.mp4")
+            try write("label,youtube_id,time_start,time_end,split\nwarm,ytwarm,0.2,1.0,train\ncold,ytcold,0.2,1.0,train\n", "train.csv")
+            (train, val, extra) = ("train.csv", "train.csv", [])
+        }
+        let out = root.appendingPathComponent("run").path
+        let r = try CLI.run(["train", "--config", dir.appendingPathComponent("tiny.yaml").path, "--train", root.appendingPathComponent(train).path,
+                             "--val", root.appendingPathComponent(val).path, "--out", out, "--set", "train.max_iterations=2", "--quiet"] + extra)
+        #expect(r.status == 0, "\(layout): \(r.stderr)")
+        let eval = try CLI.run(["eval", "--weights", out + "/model.safetensors", "--data", root.appendingPathComponent(val).path,
+                                "--clips", "1", "--crops", "1", "--json", "--quiet"])
+        #expect(eval.status == 0, "\(layout) eval: \(eval.stderr)")
+        let doc = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any]
+        #expect(doc?["videos"] as? Int == 2 && doc?["failed"] as? Int == 0, "\(layout): \(eval.stdout)")
+    }
+
     @Test func missingVideosAreNamedInOneSummary() throws {
         let dir = try Self.shared.get()
         let list = dir.appendingPathComponent("withmissing.csv")
