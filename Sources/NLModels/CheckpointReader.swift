@@ -36,17 +36,8 @@ public enum CheckpointReader {
         }
     }
 
-    /// The product of `shape`, or nil if it overflows Int (a hostile shape's product can wrap
-    /// around: 2^32 × 2^32 is 0 in 64 bits).
-    static func elementCount(_ shape: [Int]) -> Int? {
-        var count = 1
-        for d in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: d)
-            if overflow { return nil }
-            count = product
-        }
-        return count
-    }
+    /// The product of `shape`, or nil if it overflows Int (one rule for every weights reader).
+    static func elementCount(_ shape: [Int]) -> Int? { SafeTensors.elementCount(shape) }
 
     // MARK: Caffe2
 

@@ -91,8 +91,9 @@ public struct SafeTensors: Sendable {
         return t
     }
 
-    /// The product of `shape`, or nil if it overflows Int.
-    static func elementCount(_ shape: [Int]) -> Int? {
+    /// The product of `shape`, or nil if it overflows Int (a hostile shape's product can wrap
+    /// around: 2^32 × 2^32 is 0 in 64 bits).
+    public static func elementCount(_ shape: [Int]) -> Int? {
         var count = 1
         for d in shape {
             let (product, overflow) = count.multipliedReportingOverflow(by: d)
