@@ -133,8 +133,9 @@ out("torchzip", "state_zip64.pth", torch_zip(state, data, prefix="m", zip64=True
 # --- YAML presets: a few shipped ones, and YAML's own features (anchors, tags, block scalars) ---
 configs = os.path.join(os.path.dirname(root), "..", "Configs")
 for name in ["default_model.yaml", "i3d_nonlocal_8x8_r50.yaml", "nl_i3d_r101_32x2.yaml",
-             "mmaction2_i3d_nl_dot_product_32x2_r50.yaml", "slowfast_c2d_nopool_8x8_r50.yaml"]:
-    shutil.copy(os.path.join(configs, name), os.path.join(root, "config", name))
+             "mmaction2_i3d_nl_dot_product_32x2_r50.yaml", "slowfast_c2d_nopool_8x8_r50.yaml",
+             "attention/se_c2d_r50.yaml", "attention/gc_c2d_r50.yaml"]:
+    shutil.copy(os.path.join(configs, name), os.path.join(root, "config", os.path.basename(name)))
 out("config", "features.yaml", b"""%YAML 1.1
 ---
 name: &n "quoted \\u00e9 name"
