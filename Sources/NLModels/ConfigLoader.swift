@@ -39,7 +39,7 @@ extension ModelConfig {
             try expandBlockPreset(&tree, source: source)
             let config: ModelConfig
             do {
-                let normalized = try Yams.dump(object: tree)
+                let normalized = try SafeYAML.dump(tree, source: source)
                 config = try YAMLDecoder().decode(ModelConfig.self, from: normalized)
             } catch let error as DecodingError {
                 throw ConfigText.describe(error, source: source, tree: tree, allowedValues: allowedValues)

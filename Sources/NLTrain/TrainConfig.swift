@@ -112,7 +112,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         }
         let blame = OverrideBlame(overrides: trainOverrides, origins: nil)
         let config: TrainConfig
-        do { config = try YAMLDecoder().decode(TrainConfig.self, from: try Yams.dump(object: section)) } catch {
+        let normalized = try SafeYAML.dump(section, source: path, keyPrefix: "train")
+        do { config = try YAMLDecoder().decode(TrainConfig.self, from: normalized) } catch {
             // The decoder's key paths start inside the section.
             let e = ConfigText.describe(error, source: path, tree: section)
             throw blame.blame(ConfigError(source: e.source, keyPath: e.keyPath.isEmpty ? "train" : "train.\(e.keyPath)", message: e.message))

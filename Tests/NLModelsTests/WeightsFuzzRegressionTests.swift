@@ -30,6 +30,9 @@ struct WeightsFuzzRegressionTests {
         "billion-laughs.yaml": "more than 100000 values", "merge-bomb.yaml": "more than 100000 values",
         "huge-width.yaml": "model.width: must be at most", "huge-classes.yaml": "model.classes: must be at most",
         "huge-frames.yaml": "input.frames: must be at most", "huge-crop.yaml": "input.short_side: must be at most",
+        // Yams's unchecked base-60 integers (1:30 is 90): eleven parts overflowed
+        "sexagesimal-fuzzed.yaml": "too large for 64 bits", "sexagesimal-int.yaml": "too large for 64 bits",
+        "sexagesimal-string.yaml": "too large for 64 bits",
     ]
 
     func expectRefusal(_ error: Error, _ path: String, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -86,6 +89,17 @@ struct WeightsFuzzRegressionTests {
 
     @Test func configSeedsLoad() throws {
         for path in try Self.files("corpus-weights/config") { try use(try ModelConfig.load(path: path)) }
+    }
+
+    /// A `--set` value is parsed as YAML, or kept as text when it is not YAML; either way a
+    /// base-60 integer beyond 64 bits is refused before Yams's decoder reads it.
+    @Test func overflowingOverrideIsRefused() {
+        for value in ["1:2:3:4:5:6:7:8:9:10:11:99", "1:2:3:4:5:6:7:8:9:10:11:99 ["] {
+            let error = #expect(throws: ConfigError.self) {
+                try ModelConfig.parse(yaml: "name: x", source: "x.yaml", overrides: ["input.frames=\(value)"])
+            }
+            #expect(error?.description.contains("too large for 64 bits") == true, "\(String(describing: error))")
+        }
     }
 
     /// Findings too large to keep as files: a million nested tuples (the kept one has 1,100),
