@@ -129,7 +129,7 @@ fuzz-weights: fuzz-weights-build
 	  mkdir -p $(FW)/corpus/$(r) $(FW)/findings/$(r); echo "== $(r): $(FUZZ_SECONDS) s"; \
 	  LSAN_OPTIONS=suppressions=Fuzz/weights/lsan.supp SWIFT_BACKTRACE=enable=no $(FW)/$(r)_fuzz \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 $(FUZZ_FLAGS_$(r)) \
-	    -artifact_prefix=$(FW)/findings/$(r)/ $(FW)/corpus/$(r) Fuzz/corpus-weights/$(r) Fuzz/regressions-weights/$(r) \
+	    -artifact_prefix=$(FW)/findings/$(r)/ $(FW)/corpus/$(r) Fuzz/corpus-weights/$(r) $(wildcard Fuzz/regressions-weights/$(r)) \
 	    || failed="$$failed $(r)";) \
 	if [ -n "$$failed" ]; then echo "fuzz-weights: findings in:$$failed (inputs in $(FW)/findings/)"; exit 1; fi
 
