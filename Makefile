@@ -32,12 +32,25 @@ deps:
 	  fi; \
 	fi
 
-build: deps
-	$(SWIFT) build -c $(CONFIG) --product nlnet
+# The package needs no CPU flags (the wide-vector kernels choose their instruction set at run
+# time); NATIVE=1 also compiles the Swift code for this machine's CPU.
+ifeq ($(NATIVE),1)
+SWIFT_FLAGS += -Xswiftc -target-cpu -Xswiftc native -Xcc -march=native
+endif
 
+build: deps
+	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --product nlnet
+
+# The whole suite, then the kernels' PyTorch parity suites again at each lower instruction-set
+# level this CPU has (NLNET_ISA; the kernels are chosen at run time).
+KERNEL_SUITES := KernelLevelTests|OpParityTests|GradientCheckTests|AttentionFamilyGradientTests|InferenceTests|ModelParityTests
 test: deps
-	$(SWIFT) build -c $(CONFIG) --build-tests
-	Scripts/run-tests.sh $(SWIFT) test -c $(CONFIG) --skip-build
+	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --build-tests
+	Scripts/run-tests.sh $(SWIFT) test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build
+	for isa in avx2 baseline; do \
+	  echo "== kernels at NLNET_ISA=$$isa"; \
+	  NLNET_ISA=$$isa Scripts/run-tests.sh $(SWIFT) test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build --filter '$(KERNEL_SUITES)' || exit 1; \
+	done
 
 # Classifies the synthetic clips in Clips/synthetic with the shipped default model
 # (Configs/default_model.safetensors: NL-I3D trained on the synthetic benchmark), 10 clips ×

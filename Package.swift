@@ -1,19 +1,10 @@
 // swift-tools-version: 6.0
 import PackageDescription
-import Foundation
 
-// The kernels are written as plain loops that LLVM vectorises; without a target CPU they
-// stay SSE2 and run several times slower. `native` suits a source build on the machine
-// that runs it; set NLNET_TARGET_CPU (e.g. x86-64-v3) to build for another machine.
-let targetCPU = ProcessInfo.processInfo.environment["NLNET_TARGET_CPU"] ?? "native"
-#if arch(x86_64)
-let fast: [SwiftSetting] = [.unsafeFlags(["-target-cpu", targetCPU])]
-let fastC: [CSetting] = [.unsafeFlags(["-O3", "-march=\(targetCPU == "native" ? "native" : targetCPU)"])]
-#else
-let fast: [SwiftSetting] = [.unsafeFlags([])]
-let fastC: [CSetting] = [.unsafeFlags(["-O3"])]
-#endif
-
+// No unsafe flags: a package that depends on this one by version may not use them. The kernels
+// that need wide vectors are C (CKernels), compiled for AVX-512, AVX2 and the baseline with
+// per-function target attributes and chosen at run time; the rest is plain Swift that needs no
+// particular CPU. `make NATIVE=1` adds -march=native for a build on the machine that runs it.
 let package = Package(
     name: "NonLocalNet",
     platforms: [.macOS(.v14)],
@@ -30,22 +21,21 @@ let package = Package(
         .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat libavdevice libavcodec libswscale libavutil",
                        providers: [.apt(["libavformat-dev", "libavdevice-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "CVideoShim", dependencies: ["CFFmpeg"], cSettings: fastC),
-        .target(name: "NLTensor", dependencies: ["COpenBLAS"], swiftSettings: fast),
-        .target(name: "NLVideo", dependencies: ["CVideoShim", "NLTensor"], swiftSettings: fast),
-        .target(name: "NLModels", dependencies: ["NLTensor", "Yams", "ZIPFoundation"], swiftSettings: fast),
-        .target(name: "NLTrain", dependencies: ["NLVideo", "NLModels", "NLTensor"], swiftSettings: fast),
+        .target(name: "CVideoShim", dependencies: ["CFFmpeg"]),
+        .target(name: "CKernels"),
+        .target(name: "NLTensor", dependencies: ["COpenBLAS", "CKernels"]),
+        .target(name: "NLVideo", dependencies: ["CVideoShim", "NLTensor"]),
+        .target(name: "NLModels", dependencies: ["NLTensor", "Yams", "ZIPFoundation"]),
+        .target(name: "NLTrain", dependencies: ["NLVideo", "NLModels", "NLTensor"]),
         .executableTarget(
             name: "nlnet",
-            dependencies: ["NLTensor", "NLVideo", "NLModels", "NLTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: fast),
+            dependencies: ["NLTensor", "NLVideo", "NLModels", "NLTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Helpers the test targets share (the ffmpeg CLI as reference and sample maker).
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: fast),
-        .testTarget(name: "NLTensorTests", dependencies: ["NLTensor"],
-                    swiftSettings: fast),
-        .testTarget(name: "NLVideoTests", dependencies: ["NLVideo", "NLTensor", "TestSupport"], swiftSettings: fast),
-        .testTarget(name: "NLModelsTests", dependencies: ["NLModels", "NLTensor"], swiftSettings: fast),
-        .testTarget(name: "NLTrainTests", dependencies: ["NLTrain", "NLModels", "NLVideo", "NLTensor", "TestSupport"], swiftSettings: fast),
-        .testTarget(name: "nlnetTests", dependencies: ["nlnet", "NLTensor", "NLModels", "NLVideo", "NLTrain", "TestSupport"], exclude: ["Golden"], swiftSettings: fast),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "NLTensorTests", dependencies: ["NLTensor"]),
+        .testTarget(name: "NLVideoTests", dependencies: ["NLVideo", "NLTensor", "TestSupport"]),
+        .testTarget(name: "NLModelsTests", dependencies: ["NLModels", "NLTensor"]),
+        .testTarget(name: "NLTrainTests", dependencies: ["NLTrain", "NLModels", "NLVideo", "NLTensor", "TestSupport"]),
+        .testTarget(name: "nlnetTests", dependencies: ["nlnet", "NLTensor", "NLModels", "NLVideo", "NLTrain", "TestSupport"], exclude: ["Golden"]),
     ]
 )

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Batch normalisation over every position of a channels-last [..., C] tensor.
 ///
 /// Training uses the batch's statistics (biased variance to normalise) and updates the
@@ -50,14 +52,8 @@ private func channelMoments(_ x: Tensor, _ lanes: ChannelLanes) -> (mean: [Doubl
     let mean = lanes.fold(channelSums(x, lanes: w)).map { $0 / Double(max(rows, 1)) }
     let m2 = withChannelPointers([lanes.spread(mean.map { Float($0) })]) { p in
         let m = p[0]
-        return Parallel.channelSums(rows: lanes.rows, channels: w, grain: max(1, 16384 / w)) { range, sums in
-            for r in range {
-                for j in stride(from: 0, to: w, by: 16) {
-                    let n = min(16, w - j)
-                    let d = loadLanes(px + r * w + j, n) - loadLanes(m + j, n)
-                    sums[2 * (j / 16)] += d * d
-                }
-            }
+        return Parallel.channelSums(rows: lanes.rows, channels: w, grain: max(1, 16384 / w)) { range, first, _ in
+            nl_channel_squared_deviation(px + range.lowerBound * w, m.base, range.count, w, first)
         }.first
     }
     return (mean, lanes.fold(m2))
@@ -120,15 +116,8 @@ public func batchNorm(_ x: Tensor, scale gamma: Tensor, shift beta: Tensor,
     withChannelPointers([lanes.spread(scale), lanes.spread(shift)]) { p in
         let (s, t) = (p[0], p[1])
         Parallel.forEach(laneRows, grain: grain) { range in
-            for r in range {
-                for j in stride(from: 0, to: w, by: 16) {
-                    let n = min(16, w - j), at = r * w + j
-                    var v = loadLanes(px + at, n) * loadLanes(s + j, n) + loadLanes(t + j, n)
-                    if let pr { v += loadLanes(pr + at, n) }
-                    if relu { v.replace(with: 0, where: v .< 0) }
-                    storeLanes(v, py + at, n)
-                }
-            }
+            let at = range.lowerBound * w
+            nl_batch_norm_apply(px + at, s.base, t.base, pr.map { $0 + at }, relu ? 1 : 0, range.count, w, py + at)
         }
     }
     let inputs = [x, gamma, beta] + (residual.map { [$0] } ?? [])
@@ -140,17 +129,10 @@ public func batchNorm(_ x: Tensor, scale gamma: Tensor, shift beta: Tensor,
         let sums = withChannelPointers([lanes.spread(mean), lanes.spread(invStd)]) { p in
             let (m, k) = (p[0], p[1])
             // (Σdz per lane, Σdz·x̂ per lane)
-            return Parallel.channelSums(rows: laneRows, channels: w, grain: grain) { range, sums in
-                for r in range {
-                    for j in stride(from: 0, to: w, by: 16) {
-                        let n = min(16, w - j), at = r * w + j
-                        var d = loadLanes(pdy + at, n)
-                        if relu { d.replace(with: 0, where: loadLanes(pyy + at, n) .<= 0) }
-                        if let pdz { storeLanes(d, pdz + at, n) }
-                        sums[2 * (j / 16)] += d
-                        sums[2 * (j / 16) + 1] += d * ((loadLanes(px + at, n) - loadLanes(m + j, n)) * loadLanes(k + j, n))
-                    }
-                }
+            return Parallel.channelSums(rows: laneRows, channels: w, grain: grain) { range, first, second in
+                let at = range.lowerBound * w
+                nl_batch_norm_backward_sums(pdy + at, relu ? pyy + at : nil, px + at, m.base, k.base, pdz.map { $0 + at },
+                                            range.count, w, first, second)
             }
         }
         let (sumDz, sumDzXHat) = (lanes.fold(sums.first), lanes.fold(sums.second))
@@ -169,15 +151,9 @@ public func batchNorm(_ x: Tensor, scale gamma: Tensor, shift beta: Tensor,
             withChannelPointers([a, k, b0, mean, invStd].map(lanes.spread)) { p in
                 let (pa, pk, pb, m, s) = (p[0], p[1], p[2], p[3], p[4])
                 Parallel.forEach(laneRows, grain: grain) { range in
-                    for r in range {
-                        for j in stride(from: 0, to: w, by: 16) {
-                            let n = min(16, w - j), at = r * w + j
-                            var dz = loadLanes(pdy + at, n)
-                            if relu { dz.replace(with: 0, where: loadLanes(pyy + at, n) .<= 0) }
-                            let xHat = (loadLanes(px + at, n) - loadLanes(m + j, n)) * loadLanes(s + j, n)
-                            storeLanes(loadLanes(pa + j, n) * dz + loadLanes(pk + j, n) * xHat + loadLanes(pb + j, n), pd + at, n)
-                        }
-                    }
+                    let at = range.lowerBound * w
+                    nl_batch_norm_backward_input(pdy + at, relu ? pyy + at : nil, px + at, pa.base, pk.base, pb.base,
+                                                 m.base, s.base, range.count, w, pd + at)
                 }
             }
             dx = d

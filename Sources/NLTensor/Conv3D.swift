@@ -1,3 +1,4 @@
+import CKernels
 /// 3D convolution on channels-last tensors.
 ///
 /// Shapes: x [N, T, H, W, Cin], weight [kT, kH, kW, Cin, Cout] (the GEMM's K×Cout matrix,
@@ -389,10 +390,8 @@ func sumRows(_ g: Tensor) -> Tensor {
 func channelSums(_ g: Tensor, lanes: Int? = nil) -> [Double] {
     let c = lanes ?? max(g.shape.last ?? 1, 1)
     let pg = SharedPointer(g.pointer)
-    return Parallel.channelSums(rows: g.count / c, channels: c, grain: max(1, 16384 / c)) { rows, sums in
-        for r in rows {
-            for j in stride(from: 0, to: c, by: 16) { sums[2 * (j / 16)] += loadLanes(pg + r * c + j, min(16, c - j)) }
-        }
+    return Parallel.channelSums(rows: g.count / c, channels: c, grain: max(1, 16384 / c)) { rows, first, _ in
+        nl_channel_sum(pg + rows.lowerBound * c, rows.count, c, first)
     }.first
 }
 

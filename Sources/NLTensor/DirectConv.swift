@@ -1,3 +1,5 @@
+import CKernels
+
 /// Direct convolution for inputs with few channels: the stem's conv1 on RGB (Cin = 3).
 ///
 /// With Cin = 3, im2col copies every input value into kT·kH·kW/(sH·sW) patches on average
@@ -6,7 +8,8 @@
 /// value, so it runs at a fraction of its rate, bound by memory. Here each output row reads
 /// the input rows it needs in place and keeps a register block of 8 output positions × 16
 /// channels (8 channels when Cout is a multiple of 8 only: the width-8 models of the
-/// ablations); the weight gradient keeps 8 taps × 16 (or 8) channels.
+/// ablations); the weight gradient keeps 8 taps × 16 (or 8) channels. Those loops are C
+/// (Sources/CKernels/direct_conv_body.h), compiled per instruction set and chosen at run time.
 ///
 /// Shapes: x [N, T, H, W, Cin] is copied once with W zero-padded into rows of `rowLength`
 /// floats, so the patch of output position w in input row (t, h) is the kW·Cin contiguous
@@ -68,148 +71,49 @@ struct DirectConv: @unchecked Sendable {
         }
     }
 
-    /// y [N·T'·H'·W', Cout] = conv(x, weight), then the epilogue, row by row of output.
+    /// The input rows output row r reads and their tap rows, as two arrays for the C kernels.
+    func inputRowPairs(ofOutputRow r: Int) -> (inputRows: [Int32], tapRows: [Int32]) {
+        var input: [Int32] = [], tap: [Int32] = []
+        input.reserveCapacity(plan.geometry.kernel[0] * plan.geometry.kernel[1])
+        tap.reserveCapacity(input.capacity)
+        inputRows(ofOutputRow: r) { inputRow, tapRow in
+            input.append(Int32(inputRow)); tap.append(Int32(tapRow))
+        }
+        return (input, tap)
+    }
+
+    /// y [N·T'·H'·W', Cout] = conv(x, weight), then the epilogue, row by row of output. The
+    /// register-blocked loops are C (CKernels), compiled for each instruction set and chosen
+    /// at run time.
     func forward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
                  epilogue: ConvEpilogue) {
-        if plan.cout % 16 == 0 {
-            forward(x, weight: weight, into: y, epilogue: epilogue, channels: SIMD16<Float>.self)
-        } else {
-            forward(x, weight: weight, into: y, epilogue: epilogue, channels: SIMD8<Float>.self)
+        let padded = paddedInput(x)
+        defer { padded.deallocate() }
+        let (pp, pw, py) = (SharedPointer(padded), SharedPointer(UnsafeMutablePointer(mutating: weight)), SharedPointer(y))
+        let (wo, cout, length, taps, step) = (plan.wo, plan.cout, rowLength, rowTaps, positionStride)
+        Parallel.forEach(plan.n * plan.to * plan.ho, grain: 4) { rows in
+            for r in rows {
+                let (inputRows, tapRows) = inputRowPairs(ofOutputRow: r)
+                nl_direct_conv_forward_row(pp.base, length, pw.base, inputRows, tapRows, Int32(inputRows.count),
+                                           Int32(taps), Int32(cout), Int32(wo), Int32(step), py + r * wo * cout)
+            }
+            epilogue.apply(py.base, first: rows.lowerBound * wo, count: rows.count * wo, width: cout)
         }
     }
 
     /// dW [kT·kH·kW·Cin, Cout] = Σ over output positions of patch ⊗ dy. Each part of the output
     /// rows sums into its own buffer (`Parallel.forEachChunk(summingInto:)`).
     func weightGradient(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, into dw: UnsafeMutablePointer<Float>) {
-        if plan.cout % 16 == 0 {
-            weightGradient(dy, x: x, into: dw, channels: SIMD16<Float>.self)
-        } else {
-            weightGradient(dy, x: x, into: dw, channels: SIMD8<Float>.self)
-        }
-    }
-
-    /// The forward pass with channel blocks of V's width (inlined into each caller above, so
-    /// that it is compiled for a concrete vector: generic SIMD code is many times slower).
-    @inline(__always)
-    private func forward<V: SIMD>(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
-                                  epilogue: ConvEpilogue, channels: V.Type) where V.Scalar == Float {
-        let padded = paddedInput(x)
-        defer { padded.deallocate() }
-        let (pp, pw, py) = (SharedPointer(padded), SharedPointer(UnsafeMutablePointer(mutating: weight)), SharedPointer(y))
-        let (wo, cout, length, taps, step) = (plan.wo, plan.cout, rowLength, rowTaps, positionStride)
-        let outputRows = plan.n * plan.to * plan.ho
-        Parallel.forEach(outputRows, grain: 4) { rows in
-            for r in rows {
-                for channel in stride(from: 0, to: cout, by: V.scalarCount) {
-                    for w0 in stride(from: 0, to: wo, by: blockWidth) {
-                        var acc = Block<V>()
-                        inputRows(ofOutputRow: r) { inputRow, tapRow in
-                            // Σ_j x[w0 + b, j] · W[j, channel…+V] for the 8 positions b.
-                            acc.accumulate(x: pp + inputRow * length + w0 * step, lane: step, advance: 1,
-                                           vector: pw + tapRow * taps * cout + channel, vectorAdvance: cout, steps: taps)
-                        }
-                        acc.store(py + (r * wo + w0) * cout + channel, stride: cout, count: min(blockWidth, wo - w0))
-                    }
-                }
-            }
-            epilogue.apply(py.base, first: rows.lowerBound * wo, count: rows.count * wo, width: cout)
-        }
-    }
-
-    /// The weight gradient with channel blocks of V's width (inlined, as `forward`).
-    @inline(__always)
-    private func weightGradient<V: SIMD>(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, into dw: UnsafeMutablePointer<Float>,
-                                         channels: V.Type) where V.Scalar == Float {
         let padded = paddedInput(x)
         defer { padded.deallocate() }
         let (wo, cout, length, taps, step) = (plan.wo, plan.cout, rowLength, rowTaps, positionStride)
-        let outputRows = plan.n * plan.to * plan.ho
         let (pp, pdy) = (SharedPointer(padded), SharedPointer(UnsafeMutablePointer(mutating: dy)))
-        Parallel.forEachChunk(outputRows, grain: 4, summingInto: dw, size: plan.k * cout) { rows, sum in
-            let sum = sum!
+        Parallel.forEachChunk(plan.n * plan.to * plan.ho, grain: 4, summingInto: dw, size: plan.k * cout) { rows, sum in
             for r in rows {
-                for channel in stride(from: 0, to: cout, by: V.scalarCount) {
-                    inputRows(ofOutputRow: r) { inputRow, tapRow in
-                        for j0 in stride(from: 0, to: taps, by: blockWidth) {
-                            // Σ_w x[w, j0 + b] · dy[w, channel…+V] for the 8 taps b.
-                            let target = sum + (tapRow * taps + j0) * cout + channel
-                            let count = min(blockWidth, taps - j0)
-                            var acc = Block<V>(loading: target, stride: cout, count: count)
-                            acc.accumulate(x: pp + inputRow * length + j0, lane: 1, advance: step,
-                                           vector: pdy + r * wo * cout + channel, vectorAdvance: cout, steps: wo)
-                            acc.store(target, stride: cout, count: count)
-                        }
-                    }
-                }
+                let (inputRows, tapRows) = inputRowPairs(ofOutputRow: r)
+                nl_direct_conv_weight_grad_row(pp.base, length, pdy + r * wo * cout, inputRows, tapRows, Int32(inputRows.count),
+                                               Int32(taps), Int32(cout), Int32(wo), Int32(step), sum!)
             }
-        }
-    }
-
-    /// A register block: 8 vectors V of channels (8 output positions or 8 taps, × 16 or 8 channels).
-    struct Block<V: SIMD> where V.Scalar == Float {
-        var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V(), a7 = V()
-
-        @inline(__always) init() {}
-
-        /// Lanes 0..<count from rows `stride` floats apart; the others zero.
-        @inline(__always)
-        init(loading p: UnsafePointer<Float>, stride: Int, count: Int) {
-            for b in 0..<count { self[b] = UnsafeRawPointer(p + b * stride).loadUnaligned(as: V.self) }
-        }
-
-        @inline(__always)
-        func store(_ p: UnsafeMutablePointer<Float>, stride: Int, count: Int) {
-            for b in 0..<count { UnsafeMutableRawPointer(p + b * stride).storeBytes(of: self[b], as: V.self) }
-        }
-
-        @inline(__always)
-        subscript(b: Int) -> V {
-            get {
-                switch b {
-                case 0: a0
-                case 1: a1
-                case 2: a2
-                case 3: a3
-                case 4: a4
-                case 5: a5
-                case 6: a6
-                default: a7
-                }
-            }
-            set {
-                switch b {
-                case 0: a0 = newValue
-                case 1: a1 = newValue
-                case 2: a2 = newValue
-                case 3: a3 = newValue
-                case 4: a4 = newValue
-                case 5: a5 = newValue
-                case 6: a6 = newValue
-                default: a7 = newValue
-                }
-            }
-        }
-
-        /// For each of `steps` steps s: lane b += x[s·advance + b·lane] · vector[s·vectorAdvance…+V].
-        @inline(__always)
-        mutating func accumulate(x: UnsafePointer<Float>, lane: Int, advance: Int,
-                                 vector: UnsafePointer<Float>, vectorAdvance: Int, steps: Int) {
-            var (a0, a1, a2, a3, a4, a5, a6, a7) = (self.a0, self.a1, self.a2, self.a3, self.a4, self.a5, self.a6, self.a7)
-            var xs = x, vs = vector
-            let (l1, l2, l3, l4, l5, l6, l7) = (lane, 2 * lane, 3 * lane, 4 * lane, 5 * lane, 6 * lane, 7 * lane)
-            for _ in 0..<steps {
-                let v = UnsafeRawPointer(vs).loadUnaligned(as: V.self)
-                a0.addProduct(V(repeating: xs[0]), v)
-                a1.addProduct(V(repeating: xs[l1]), v)
-                a2.addProduct(V(repeating: xs[l2]), v)
-                a3.addProduct(V(repeating: xs[l3]), v)
-                a4.addProduct(V(repeating: xs[l4]), v)
-                a5.addProduct(V(repeating: xs[l5]), v)
-                a6.addProduct(V(repeating: xs[l6]), v)
-                a7.addProduct(V(repeating: xs[l7]), v)
-                xs += advance; vs += vectorAdvance
-            }
-            (self.a0, self.a1, self.a2, self.a3, self.a4, self.a5, self.a6, self.a7) = (a0, a1, a2, a3, a4, a5, a6, a7)
         }
     }
 }

@@ -97,20 +97,3 @@ func addRun(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n
     }
     while i < n { dst[i] += src[i]; i += 1 }
 }
-
-/// Channels j..<j+n of a channels-last row as one 16-lane vector (lanes from n on are 0): n is
-/// 16 except in the last block of a width that is not a multiple of 16.
-@inline(__always)
-func loadLanes<T: SIMDScalar>(_ p: UnsafePointer<T>, _ n: Int) -> SIMD16<T> {
-    if n == 16 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD16<T>.self) }
-    var v = SIMD16<T>()
-    for l in 0..<n { v[l] = p[l] }
-    return v
-}
-
-/// Writes lanes 0..<n of v to p (the counterpart of `loadLanes`).
-@inline(__always)
-func storeLanes<T: SIMDScalar>(_ v: SIMD16<T>, _ p: UnsafeMutablePointer<T>, _ n: Int) {
-    if n == 16 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<T>.self); return }
-    for l in 0..<n { p[l] = v[l] }
-}

@@ -69,30 +69,28 @@ public enum Parallel {
         WorkerPool.shared.run(chunks: count, body)
     }
 
-    /// Two per-channel sums over the rows of channels-last data with `channels` channels, as
-    /// 16-channel vectors: `add(rows, sums)` adds its terms for a block of at most 64 rows into
-    /// sums[2v] and sums[2v + 1] (channels 16v..<16v+16; zeroed for each block). Blocks are
-    /// summed in Float, which keeps the loops vectorised, then added in Double; each chunk of
-    /// rows has its own accumulators, added in chunk order. Splitting by rows, not channels,
-    /// lets each core stream whole rows (a [.., C] tensor with small C).
+    /// Two per-channel sums over the rows of channels-last data with `channels` channels:
+    /// `add(rows, first, second)` adds its terms for a block of at most 64 rows into first[j]
+    /// and second[j] (c floats each, zeroed for each block). Blocks are summed in Float, which
+    /// keeps the loops vectorised, then added in Double; each chunk of rows has its own
+    /// accumulators, added in chunk order. Splitting by rows, not channels, lets each core
+    /// stream whole rows (a [.., C] tensor with small C).
     static func channelSums(rows: Int, channels c: Int, grain: Int,
-                            _ add: @Sendable (Range<Int>, UnsafeMutablePointer<SIMD16<Float>>) -> Void) -> (first: [Double], second: [Double]) {
-        let chunks = chunkCount(rows, grain: grain), vectors = (c + 15) / 16
+                            _ add: @Sendable (Range<Int>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void)
+        -> (first: [Double], second: [Double]) {
+        let chunks = chunkCount(rows, grain: grain)
         let partial = UnsafeMutablePointer<Double>.allocate(capacity: chunks * 2 * c)
         defer { partial.deallocate() }
         partial.initialize(repeating: 0, count: chunks * 2 * c)
         let shared = SharedPointer(partial)
         forEachChunk(rows, grain: grain) { chunk, range in
             let acc = shared + chunk * 2 * c
-            let sums = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: 2 * vectors)
+            let sums = UnsafeMutablePointer<Float>.allocate(capacity: max(2 * c, 1))
             defer { sums.deallocate() }
             for first in stride(from: range.lowerBound, to: range.upperBound, by: 64) {
-                sums.initialize(repeating: SIMD16(), count: 2 * vectors)
-                add(first..<min(first + 64, range.upperBound), sums)
-                for j in 0..<c {
-                    acc[j] += Double(sums[2 * (j / 16)][j % 16])
-                    acc[c + j] += Double(sums[2 * (j / 16) + 1][j % 16])
-                }
+                sums.initialize(repeating: 0, count: 2 * c)
+                add(first..<min(first + 64, range.upperBound), sums, sums + c)
+                for j in 0..<(2 * c) { acc[j] += Double(sums[j]) }
             }
         }
         var total = [Double](repeating: 0, count: 2 * c)

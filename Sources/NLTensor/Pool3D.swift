@@ -1,3 +1,4 @@
+import CKernels
 /// Max and average pooling over T, H, W of channels-last [N, T, H, W, C] tensors.
 /// Padding counts as -∞ for max pooling; average pooling divides by the whole window
 /// (PyTorch's default count_include_pad), which equals the in-bounds count when pad is 0.
@@ -67,14 +68,7 @@ public func maxPool3d(_ x: Tensor, kernel: [Int], stride: [Int]? = nil, padding:
                     first = false
                     return
                 }
-                for j in Swift.stride(from: 0, to: c, by: 16) {
-                    let n = min(16, c - j)
-                    let v = loadLanes(src + j, n), best = loadLanes(out + j, n)
-                    let take = (v .> best) .| (v .!= v)
-                    guard any(take) else { continue }
-                    storeLanes(best.replacing(with: v, where: take), out + j, n)
-                    storeLanes(loadLanes(arg + j, n).replacing(with: Int32(inRow), where: take), arg + j, n)
-                }
+                nl_max_pool_tap(src, out, arg, Int32(inRow), c)
             }
         }
     }

@@ -1,0 +1,72 @@
+// The project's compute kernels that need wide vectors (AVX-512, AVX2) to run at speed.
+//
+// Each is compiled several times, for AVX-512, AVX2+FMA and the baseline instruction set, with
+// per-function target attributes, and the best one the CPU has is chosen at run time (once, on
+// first use). So the package needs no `-march`/`-target-cpu` flags: a dependency built with
+// plain `swift build` runs the AVX-512 code on a CPU that has it, and the baseline code on one
+// that does not. NLNET_ISA=avx512|avx2|baseline picks a lower level (tests use it to run the
+// other paths on an AVX-512 machine); a level above the CPU's is refused with a warning.
+//
+// Shapes are channels-last, as in NLTensor. All pointers may be unaligned.
+#ifndef NL_KERNELS_H
+#define NL_KERNELS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The instruction-set level in use: "avx512", "avx2" or "baseline".
+const char *nl_kernels_isa(void);
+
+/// 1 when this build has kernels for `isa` and the CPU can run them, else 0.
+int nl_kernels_supports(const char *isa);
+
+/// Direct convolution of one output row (see DirectConv.swift for the layout).
+///
+/// padded: input rows of `row_length` floats, W zero-padded, with slack past the end.
+/// weight: [taps_per_row_group · pairs…, cout]: tap row t starts at weight + t·taps·cout.
+/// For each of the `pairs` (input_rows[p], tap_rows[p]) and each output position w < wo:
+///   y[w, c] = Σ_p Σ_s<taps padded[input_rows[p]·row_length + w·step + s] · weight[(tap_rows[p]·taps + s)·cout + c]
+/// y: the output row, [wo, cout]. cout must be a multiple of 8.
+void nl_direct_conv_forward_row(const float *padded, ptrdiff_t row_length, const float *weight,
+                                const int *input_rows, const int *tap_rows, int pairs,
+                                int taps, int cout, int wo, int step, float *y);
+
+/// The weight gradient's share of one output row, added into sum [tap rows · taps, cout]:
+///   sum[(tap_rows[p]·taps + j)·cout + c] += Σ_w padded[input_rows[p]·row_length + j + w·step] · dy[w, c]
+/// dy: the output row's gradient, [wo, cout]. cout must be a multiple of 8.
+void nl_direct_conv_weight_grad_row(const float *padded, ptrdiff_t row_length, const float *dy,
+                                    const int *input_rows, const int *tap_rows, int pairs,
+                                    int taps, int cout, int wo, int step, float *sum);
+
+/// y = softmax(x) over each of `rows` rows of n floats (in place when x == y).
+void nl_softmax_rows(const float *x, float *y, ptrdiff_t rows, ptrdiff_t n);
+
+/// Per-channel loops over `rows` channels-last rows of w floats.
+/// first[j] += Σ_r x[r·w + j]
+void nl_channel_sum(const float *x, ptrdiff_t rows, ptrdiff_t w, float *first);
+/// first[j] += Σ_r (x[r·w + j] − mean[j])²
+void nl_channel_squared_deviation(const float *x, const float *mean, ptrdiff_t rows, ptrdiff_t w, float *first);
+/// y = relu?(x·scale + shift (+ residual when not null)), per channel j.
+void nl_batch_norm_apply(const float *x, const float *scale, const float *shift, const float *residual, int relu,
+                         ptrdiff_t rows, ptrdiff_t w, float *y);
+/// dz = dy, or 0 where y ≤ 0 when y (the ReLU's output) is not null; stored in dz when not
+/// null; first[j] += Σ dz, second[j] += Σ dz·(x − mean)·inv_std.
+void nl_batch_norm_backward_sums(const float *dy, const float *y, const float *x, const float *mean,
+                                 const float *inv_std, float *dz, ptrdiff_t rows, ptrdiff_t w, float *first,
+                                 float *second);
+/// dx = a·dz + k·(x − mean)·inv_std + b, dz as above.
+void nl_batch_norm_backward_input(const float *dy, const float *y, const float *x, const float *a, const float *k,
+                                  const float *b, const float *mean, const float *inv_std, ptrdiff_t rows,
+                                  ptrdiff_t w, float *dx);
+/// One tap of max pooling over c channels: where src > best or src is NaN, best = src and
+/// arg = row.
+void nl_max_pool_tap(const float *src, float *best, int *arg, int row, ptrdiff_t c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
