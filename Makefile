@@ -17,7 +17,7 @@ ifneq ($(BLAS_CORE),)
 export OPENBLAS_CORETYPE ?= $(BLAS_CORE)
 endif
 
-.PHONY: all deps build test demo bench fixtures fuzz fuzz-weights fuzz-weights-build stress clean check-real-videos install uninstall
+.PHONY: example all deps build test demo bench fixtures fuzz fuzz-weights fuzz-weights-build stress clean check-real-videos install uninstall
 
 all: build
 
@@ -51,6 +51,21 @@ test: deps
 	  echo "== kernels at NLNET_ISA=$$isa"; \
 	  NLNET_ISA=$$isa Scripts/run-tests.sh $(SWIFT) test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build --filter '$(KERNEL_SUITES)' || exit 1; \
 	done
+	$(MAKE) example
+
+# An app built against this package by URL and version (Examples/ClassifyClip): a clone of the
+# committed HEAD, tagged 1.0.0, resolved afresh each time (its own cache and pins).
+EXAMPLE_SRC := .build/example-src
+EXAMPLE_BUILD := .build/example
+example: deps
+	rm -rf $(EXAMPLE_SRC) $(EXAMPLE_BUILD)/checkouts $(EXAMPLE_BUILD)/repositories $(EXAMPLE_BUILD)/workspace-state.json \
+	  .build/example-cache Examples/ClassifyClip/Package.resolved
+	git clone -q . $(EXAMPLE_SRC) && git -C $(EXAMPLE_SRC) tag -f 1.0.0 >/dev/null
+	cd Examples/ClassifyClip && NONLOCALNET_URL=file://$(CURDIR)/$(EXAMPLE_SRC) \
+	  $(SWIFT) build -c $(CONFIG) --scratch-path $(CURDIR)/$(EXAMPLE_BUILD) --cache-path $(CURDIR)/.build/example-cache
+	out=$$($(EXAMPLE_BUILD)/$(CONFIG)/ClassifyClip Configs/default_model.safetensors Clips/synthetic/left_to_right.mp4) \
+	  && echo "$$out" && echo "$$out" | head -1 | grep -q '^1 left_to_right ' \
+	  || { echo "example: expected left_to_right first"; exit 1; }
 
 # Classifies the synthetic clips in Clips/synthetic with the shipped default model
 # (Configs/default_model.safetensors: NL-I3D trained on the synthetic benchmark), 10 clips ×
@@ -105,9 +120,9 @@ FUZZ_READERS ?= safetensors pickle torchzip config
 FW := .build/fuzz-weights
 FW_YAMS := .build/checkouts/Yams/Sources
 FW_ZIP := .build/checkouts/ZIPFoundation/Sources
-FW_SWIFTC := $(SWIFT)c -O -g -parse-as-library -sanitize=fuzzer,address -DSWIFT_PACKAGE -I $(FW)/modules \
-  -I Sources/COpenBLAS -I $(FW_YAMS)/CYaml/include -I $(FW_ZIP)/CZLib
-FW_OBJECTS := $(FW)/NLModels.o $(FW)/ZIPFoundation.o $(FW)/Yams.o $(FW)/libyaml.o $(FW)/NLTensor.o
+FW_SWIFTC := $(SWIFT)c -O -g -parse-as-library -sanitize=fuzzer,address -DSWIFT_PACKAGE -package-name nonlocalnet \
+  -I $(FW)/modules -I Sources/COpenBLAS -I Sources/CKernels/include -I $(FW_YAMS)/CYaml/include -I $(FW_ZIP)/CZLib
+FW_OBJECTS := $(FW)/NLModels.o $(FW)/ZIPFoundation.o $(FW)/Yams.o $(FW)/libyaml.o $(FW)/NLTensor.o $(FW)/CKernels.o
 
 fuzz-weights-build: deps
 	@test -d $(FW_YAMS) -a -d $(FW_ZIP) || $(SWIFT) package resolve
@@ -118,6 +133,9 @@ $(FW)/libyaml.o: $(wildcard $(FW_YAMS)/CYaml/src/*.c)
 	cd $(FW)/libyaml && $(FUZZ_CC) -c -g -O1 -fsanitize=fuzzer-no-link,address -DYAML_DECLARE_EXPORT \
 	  -I$(CURDIR)/$(FW_YAMS)/CYaml/include $(addprefix $(CURDIR)/,$^)
 	ld -r -o $@ $(FW)/libyaml/*.o
+$(FW)/CKernels.o: Sources/CKernels/kernels.c $(wildcard Sources/CKernels/*.h Sources/CKernels/include/*.h)
+	mkdir -p $(FW)
+	$(FUZZ_CC) -c -g -O1 -fsanitize=fuzzer-no-link,address -ISources/CKernels/include $< -o $@
 $(FW)/NLTensor.o: $(wildcard Sources/NLTensor/*.swift)
 	mkdir -p $(FW)/modules
 	$(FW_SWIFTC) -swift-version 6 -c -wmo -module-name NLTensor -emit-module-path $(FW)/modules/NLTensor.swiftmodule $^ -o $@

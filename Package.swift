@@ -10,7 +10,15 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "nlnet", targets: ["nlnet"]),
+        // Everything an app needs (video reading, models, weights files, the classifier,
+        // training), re-exported by one module.
+        .library(name: "NonLocalNet", targets: ["NonLocalNet"]),
+        // The layers alone, for a dependency on less: tensors and kernels; video reading;
+        // models and weights files; datasets, training and the classifier.
         .library(name: "NLTensor", targets: ["NLTensor"]),
+        .library(name: "NLVideo", targets: ["NLVideo"]),
+        .library(name: "NLModels", targets: ["NLModels"]),
+        .library(name: "NLTrain", targets: ["NLTrain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,6 +35,7 @@ let package = Package(
         .target(name: "NLVideo", dependencies: ["CVideoShim", "NLTensor"]),
         .target(name: "NLModels", dependencies: ["NLTensor", "Yams", "ZIPFoundation"]),
         .target(name: "NLTrain", dependencies: ["NLVideo", "NLModels", "NLTensor"]),
+        .target(name: "NonLocalNet", dependencies: ["NLTensor", "NLVideo", "NLModels", "NLTrain"]),
         .executableTarget(
             name: "nlnet",
             dependencies: ["NLTensor", "NLVideo", "NLModels", "NLTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

@@ -55,3 +55,55 @@ extension ResNet3D {
         return try ResNet3D(config: resolved, weights: weights)
     }
 }
+
+/// What a model file holds for an app: the network, its class names (when the file stores
+/// them) and where its weights came from (when converted from an official checkpoint).
+/// `ResNet3D.load`/`save` read and write the network alone; this type adds the rest of the
+/// file's metadata under one set of keys.
+public struct ModelFile {
+    public static let labelsKey = "nlnet.labels"
+    public static let sourceKey = "nlnet.source"
+
+    public var model: ResNet3D
+    /// One name per class, in the head's order.
+    public var labels: [String]?
+    /// The file the weights were converted from, e.g. an official checkpoint's name.
+    public var source: String?
+
+    public init(model: ResNet3D, labels: [String]? = nil, source: String? = nil) {
+        self.model = model
+        self.labels = labels
+        self.source = source
+    }
+
+    /// Loads the network (see `ResNet3D.load`) and the stored class names and source. Stored
+    /// names that do not match the head's class count are an error naming the file.
+    public static func load(path: String, config: ModelConfig? = nil) throws -> ModelFile {
+        let model = try ResNet3D.load(path: path, config: config)
+        let metadata = try SafeTensors(contentsOf: path).metadata
+        let labels = try storedLabels(path, metadata: metadata, classes: model.architecture.classes)
+        return ModelFile(model: model, labels: labels, source: metadata[sourceKey])
+    }
+
+    /// The class names stored in a model file, without loading its network.
+    public static func storedLabels(_ path: String) throws -> [String]? {
+        try storedLabels(path, metadata: SafeTensors(contentsOf: path).metadata, classes: nil)
+    }
+
+    private static func storedLabels(_ path: String, metadata: [String: String], classes: Int?) throws -> [String]? {
+        guard let text = metadata[labelsKey] else { return nil }
+        let names = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if let classes, names.count != classes {
+            throw ModelError("\(path): metadata '\(labelsKey)' has \(names.count) names for a model with \(classes) classes")
+        }
+        return names
+    }
+
+    /// Writes the network with its labels and source (and any `extra` metadata).
+    public func save(to path: String, metadata extra: [String: String] = [:]) throws {
+        var metadata = extra
+        if let labels { metadata[Self.labelsKey] = labels.joined(separator: "\n") }
+        if let source { metadata[Self.sourceKey] = source }
+        try model.save(to: path, metadata: metadata)
+    }
+}

@@ -3,24 +3,24 @@ import Foundation
 /// One convolution shape timed three ways in the same run: `cblas_sgemm` on the GEMM the conv
 /// reduces to (M = output positions, K = kT·kH·kW·Cin, N = Cout), the full conv3d (im2col
 /// included), and im2col alone. Best of `repeats` after one warm-up.
-public struct ConvBenchmark: Sendable, Codable {
-    public let name: String
-    public let input: [Int]
-    public let cout: Int
-    public let geometry: [String: [Int]]
-    public let m: Int, k: Int, n: Int
-    public let sgemmSeconds: Double
-    public let convSeconds: Double
-    public let im2colSeconds: Double
+package struct ConvBenchmark: Sendable, Codable {
+    package let name: String
+    package let input: [Int]
+    package let cout: Int
+    package let geometry: [String: [Int]]
+    package let m: Int, k: Int, n: Int
+    package let sgemmSeconds: Double
+    package let convSeconds: Double
+    package let im2colSeconds: Double
 
-    public var flops: Double { 2 * Double(m) * Double(k) * Double(n) }
-    public var sgemmGFLOPS: Double { flops / sgemmSeconds / 1e9 }
-    public var convGFLOPS: Double { flops / convSeconds / 1e9 }
+    package var flops: Double { 2 * Double(m) * Double(k) * Double(n) }
+    package var sgemmGFLOPS: Double { flops / sgemmSeconds / 1e9 }
+    package var convGFLOPS: Double { flops / convSeconds / 1e9 }
     /// conv rate / sgemm rate on the same shape.
-    public var ratio: Double { sgemmSeconds / convSeconds }
-    public var im2colFraction: Double { im2colSeconds / convSeconds }
+    package var ratio: Double { sgemmSeconds / convSeconds }
+    package var im2colFraction: Double { im2colSeconds / convSeconds }
 
-    public static func run(name: String, input: [Int], cout: Int, geometry: ConvGeometry, repeats: Int = 3) -> ConvBenchmark {
+    package static func run(name: String, input: [Int], cout: Int, geometry: ConvGeometry, repeats: Int = 3) -> ConvBenchmark {
         let x = Tensor(repeating: 0.5, shape: input)
         let weight = Tensor(repeating: 0.01, shape: geometry.kernel + [input[4], cout])
         let plan = ConvPlan(input: input, weight: weight.shape, geometry: geometry)
@@ -51,14 +51,14 @@ public struct ConvBenchmark: Sendable, Codable {
     }
 
     /// Best wall time of `repeats` runs of `body`, after one warm-up run.
-    public static func best(_ repeats: Int, _ body: () -> Void) -> Double {
+    package static func best(_ repeats: Int, _ body: () -> Void) -> Double {
         withoutActuallyEscaping(body) { bestOfEach(repeats, [$0])[0] }
     }
 
     /// Best wall time of each body over `repeats` rounds, after one warm-up round; a round runs
     /// every body once, in turn, so a change in the machine's load falls on all of them alike
     /// (these machines are shared: compare things measured this way, not in separate spans).
-    public static func bestOfEach(_ repeats: Int, _ bodies: [() -> Void]) -> [Double] {
+    package static func bestOfEach(_ repeats: Int, _ bodies: [() -> Void]) -> [Double] {
         var best = [Double](repeating: .infinity, count: bodies.count)
         for round in 0...max(repeats, 1) {
             for (i, body) in bodies.enumerated() {
@@ -71,7 +71,7 @@ public struct ConvBenchmark: Sendable, Codable {
     }
 
     /// Square sgemm rate (GFLOP/s) for an n×n×n product, the machine's reference peak.
-    public static func squareSgemmGFLOPS(_ n: Int, repeats: Int = 3) -> Double {
+    package static func squareSgemmGFLOPS(_ n: Int, repeats: Int = 3) -> Double {
         let a = Tensor(repeating: 0.5, shape: [n, n]), b = Tensor(repeating: 0.5, shape: [n, n])
         let c = Tensor(uninitialized: [n, n])
         let t = best(repeats) { sgemm(m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.pointer, ldc: n) }

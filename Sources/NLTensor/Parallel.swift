@@ -2,39 +2,39 @@ import Foundation
 
 /// A pointer that may cross into `concurrentPerform` workers. Each worker must touch a
 /// disjoint part of the memory; that is the caller's promise.
-public struct SharedPointer<T>: @unchecked Sendable {
-    public let base: UnsafeMutablePointer<T>
-    public init(_ base: UnsafeMutablePointer<T>) { self.base = base }
-    public subscript(i: Int) -> T {
+package struct SharedPointer<T>: @unchecked Sendable {
+    package let base: UnsafeMutablePointer<T>
+    package init(_ base: UnsafeMutablePointer<T>) { self.base = base }
+    package subscript(i: Int) -> T {
         get { base[i] }
         nonmutating set { base[i] = newValue }
     }
-    public static func + (p: SharedPointer, offset: Int) -> UnsafeMutablePointer<T> { p.base + offset }
+    package static func + (p: SharedPointer, offset: Int) -> UnsafeMutablePointer<T> { p.base + offset }
 }
 
 /// The project's own loops (im2col, pooling, elementwise, softmax) and large GEMMs split over
 /// the cores here, on `WorkerPool`'s threads.
-public enum Parallel {
+package enum Parallel {
     /// Threads for parallel loops: the processors online, or `NLNET_THREADS` (e.g. 1 for each
     /// of several processes sharing a machine, such as ablation runs side by side).
-    public static let cores: Int = {
+    package static let cores: Int = {
         if let n = ProcessInfo.processInfo.environment["NLNET_THREADS"].flatMap(Int.init), n >= 1 { return n }
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 
     /// Calls `body` on disjoint chunks covering 0..<count, in parallel when the work is large
     /// enough (`grain` is the least number of items worth a thread).
-    public static func forEach(_ count: Int, grain: Int = 1, _ body: @Sendable (Range<Int>) -> Void) {
+    package static func forEach(_ count: Int, grain: Int = 1, _ body: @Sendable (Range<Int>) -> Void) {
         forEachChunk(count, grain: grain) { _, range in body(range) }
     }
 
     /// How many chunks `forEach` makes of `count` items.
-    public static func chunkCount(_ count: Int, grain: Int) -> Int {
+    package static func chunkCount(_ count: Int, grain: Int) -> Int {
         min(cores, max(1, count / max(grain, 1)))
     }
 
     /// `forEach`, telling each call which chunk (0..<chunkCount) it has.
-    public static func forEachChunk(_ count: Int, grain: Int = 1, _ body: @Sendable (Int, Range<Int>) -> Void) {
+    package static func forEachChunk(_ count: Int, grain: Int = 1, _ body: @Sendable (Int, Range<Int>) -> Void) {
         guard count > 0 else { return }
         let chunks = chunkCount(count, grain: grain)
         if chunks == 1 { body(0, 0..<count); return }
@@ -64,7 +64,7 @@ public enum Parallel {
 
     /// Calls body(i) once for each i in 0..<count, the cores taking tasks as they free up
     /// (uneven tasks balance themselves). Loops inside a task run on the task's thread.
-    public static func forEachTask(_ count: Int, _ body: @Sendable (Int) -> Void) {
+    package static func forEachTask(_ count: Int, _ body: @Sendable (Int) -> Void) {
         if count == 1 { body(0); return }
         WorkerPool.shared.run(chunks: count, body)
     }

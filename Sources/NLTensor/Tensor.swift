@@ -180,7 +180,7 @@ extension Tensor {
 /// A precondition whose message survives optimised builds (Swift's `precondition` drops its
 /// message under -O; `fatalError` keeps it), so a bad shape always says which shapes.
 @inline(__always)
-public func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+package func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
              file: StaticString = #fileID, line: UInt = #line) {
     if !condition() { fatalError(message(), file: file, line: line) }
 }

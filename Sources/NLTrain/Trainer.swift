@@ -131,8 +131,8 @@ public final class Trainer: @unchecked Sendable {
             let point = validation.evaluate(model, step: iteration)
             // The best weights so far by the chosen figure (the first of equals kept).
             if let value = point.metric(config.bestMetric), curve.compactMap({ $0.metric(config.bestMetric) }).allSatisfy({ value > $0 }) {
-                try model.save(to: bestPath, metadata: ["nlnet.labels": validation.labels.joined(separator: "\n"),
-                                                        "nlnet.best": "\(config.bestMetric) \(value) at step \(iteration)"])
+                try ModelFile(model: model, labels: validation.labels)
+                    .save(to: bestPath, metadata: ["nlnet.best": "\(config.bestMetric) \(value) at step \(iteration)"])
             }
             curve.append(point)
             let encoder = JSONEncoder()

@@ -86,6 +86,19 @@ public final class VideoClassifier: @unchecked Sendable {
         self.input = input
     }
 
+    /// A classifier for a model file: its stored class names, and the test views its config
+    /// asks for (docs/protocol.md#testing) unless `views` is given.
+    public convenience init(file: ModelFile, views: ViewProtocol? = nil, input: VideoOpenOptions = .init()) {
+        self.init(model: file.model, labels: file.labels ?? [], views: views ?? ViewProtocol(config: file.model.config),
+                  input: input)
+    }
+
+    /// The k most probable classes of a video: its test views decoded, each classified, and
+    /// the views' probabilities combined by `ensemble` (the official score: their mean).
+    public func classify(path: String, top k: Int = 5, ensemble: Ensemble = .mean) throws -> [RankedClass] {
+        topK(aggregate(classify(try decodeViews(path)), ensemble), k: k, labels: labels)
+    }
+
     public struct DecodedVideo: Sendable {
         public let path: String
         public let info: VideoInfo

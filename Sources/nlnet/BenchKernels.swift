@@ -77,7 +77,7 @@ struct BenchKernels: ParsableCommand {
         var results: [ConvBenchmark] = []
         if !output.json {
             print("OpenBLAS kernel \(BLASKernel.coreName), \(Parallel.cores) threads; square sgemm 2048³: \(String(format: "%.1f", peak)) GFLOP/s")
-            if let hint = BLASSetup.userChoiceHint { print(hint) }
+            if let hint = Runtime.blasChoiceHint { print(hint) }
             print(pad("shape", 24) + pad("M×K×N", 20) + pad("sgemm GF/s", 12) + pad("conv GF/s", 11) + pad("conv/sgemm", 12) + "im2col share")
         }
         for shape in shapes {
@@ -92,7 +92,7 @@ struct BenchKernels: ParsableCommand {
         let totalFlops = results.reduce(0) { $0 + $1.flops }
         let convTime = results.reduce(0) { $0 + $1.convSeconds }, sgemmTime = results.reduce(0) { $0 + $1.sgemmSeconds }
         if output.json {
-            let object = BenchKernelsReport(blasKernel: BLASKernel.coreName, threads: Parallel.cores, note: BLASSetup.userChoiceHint,
+            let object = BenchKernelsReport(blasKernel: BLASKernel.coreName, threads: Parallel.cores, note: Runtime.blasChoiceHint,
                                             squareSgemmGFLOPS: peak, shapes: results.map(KernelShape.init),
                                             totalConvGFLOPS: totalFlops / convTime / 1e9,
                                             totalSgemmGFLOPS: totalFlops / sgemmTime / 1e9,

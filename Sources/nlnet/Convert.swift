@@ -39,16 +39,16 @@ struct Convert: ParsableCommand {
         try requireReadable(input, option: "checkpoint")
         let preset = try config.map { try ModelConfig.load(path: try Presets.path($0)) }
         let (model, report) = try CheckpointConverter.convert(path: input, config: preset)
-        var metadata = ["nlnet.source": URL(fileURLWithPath: input).lastPathComponent]
+        var file = ModelFile(model: model, source: URL(fileURLWithPath: input).lastPathComponent)
         let labelFile = labels ?? (model.architecture.classes == 400 ? locate("Configs/labels/kinetics400.txt") : nil)
         if let labelFile {
             let names = try readNames(labelFile, option: "--labels")
             guard names.count == model.architecture.classes else {
                 throw ValidationError("\(labelFile): \(names.count) names for \(model.architecture.classes) classes")
             }
-            metadata["nlnet.labels"] = names.joined(separator: "\n")
+            file.labels = names
         }
-        try model.save(to: output, metadata: metadata)
+        try file.save(to: output)
         let m = model.config.model
         let placement = m.nonlocal.blocks.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.map(String.init).joined(separator: ","))" }.joined(separator: " ")
         if json {

@@ -130,10 +130,10 @@ struct ModelSelection: ParsableArguments {
         return names
     }
 
-    /// Class names stored in the weights file (`nlnet.labels`), if any.
+    /// Class names stored in the weights file (`ModelFile.labelsKey`), if any.
     func embeddedLabels() -> [String]? {
-        guard let path = try? weightsFile(), let text = try? SafeTensors(contentsOf: path).metadata["nlnet.labels"] else { return nil }
-        return text.split(separator: "\n").map(String.init)
+        guard let path = try? weightsFile() else { return nil }
+        return (try? ModelFile.storedLabels(path)) ?? nil
     }
 
     /// The network: --config/--weights as given, else the default model.

@@ -127,8 +127,8 @@ struct Train: ParsableCommand {
             }
         }
         try TrainingLog.writeSummaries(in: URL(fileURLWithPath: out))
-        let labels = train.classes.joined(separator: "\n")
-        try model.save(to: URL(fileURLWithPath: out).appendingPathComponent("model.safetensors").path, metadata: ["nlnet.labels": labels])
+        try ModelFile(model: model, labels: train.classes)
+            .save(to: URL(fileURLWithPath: out).appendingPathComponent("model.safetensors").path)
         if let validation, trainer.iteration >= trainConfig.maxIterations {
             let result = validation.evaluation(model)
             let encoder = JSONEncoder()
