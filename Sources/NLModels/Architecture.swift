@@ -57,7 +57,7 @@ public struct Architecture: Sendable {
         let i3d = options.arch == .i3d
         let w = options.width
         let kT = i3d ? 5 : 1
-        let stride1 = [Layout.officialOrg, .paper].contains(options.layout) ? 2 : 1
+        let stride1 = [StemLayout.officialOrg, .paper].contains(options.layout) ? 2 : 1
         stem = ConvSpec(name: "s1.pathway0_stem.conv", cin: 3, cout: w, kernel: [kT, 7, 7],
                         stride: [stride1, 2, 2], padding: [kT / 2, 3, 3])
         switch options.layout {

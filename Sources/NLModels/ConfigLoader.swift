@@ -93,7 +93,7 @@ extension ModelConfig {
         func set(_ node: Any, _ rest: ArraySlice<String>) -> Any {
             var map = node as? [String: Any] ?? [:]
             let key = rest.first!
-            map[key] = rest.count == 1 ? (value ?? NSNull()) : set(map[key] ?? [String: Any](), rest.dropFirst())
+            map[key] = rest.count == 1 ? value : set(map[key] ?? [String: Any](), rest.dropFirst())
             return map
         }
         tree = set(tree, path[...])
@@ -137,7 +137,7 @@ extension ModelConfig {
 
     static func allowedValues(_ keyPath: String) -> String? {
         let table: [String: [String]] = [
-            "model.arch": Arch.allCases.map(\.rawValue), "model.layout": Layout.allCases.map(\.rawValue),
+            "model.arch": Arch.allCases.map(\.rawValue), "model.layout": StemLayout.allCases.map(\.rawValue),
             "model.inflation": Inflation.allCases.map(\.rawValue),
             "model.nonlocal.instantiation": Instantiation.allCases.map(\.rawValue),
             "model.nonlocal.mode": NonLocalMode.allCases.map(\.rawValue),

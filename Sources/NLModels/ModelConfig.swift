@@ -5,7 +5,7 @@ import NLTensor
 public enum Arch: String, Codable, Sendable, CaseIterable { case c2d, i3d }
 
 /// Stem and pooling layout (docs/architecture.md#stem-and-pooling-layouts; docs/pitfalls.md#pool-kernels, #pool1-padding).
-public enum Layout: String, Codable, Sendable, CaseIterable {
+public enum StemLayout: String, Codable, Sendable, CaseIterable {
     /// The official `resnet_video` (8×8, 32×4 models): conv1 stride 1,2,2; pool1 1×3×3 s1,2,2
     /// pad 0 (112 → 55); pool2 2×1×1 s2,1,1.
     case official
@@ -148,7 +148,7 @@ public struct BatchNormConfig: Codable, Sendable, Equatable {
 public struct ModelOptions: Codable, Sendable, Equatable {
     public var arch: Arch = .i3d
     public var depth: Int = 50
-    public var layout: Layout = .official
+    public var layout: StemLayout = .official
     public var inflation: Inflation = .t3x1x1
     /// Width of res2's bottleneck (64 in ResNet; smaller for tests and CPU-scale runs).
     public var width: Int = 64
@@ -170,7 +170,7 @@ public struct ModelOptions: Codable, Sendable, Equatable {
         let d = ModelOptions()
         arch = try c.decodeIfPresent(Arch.self, forKey: .arch) ?? d.arch
         depth = try c.decodeIfPresent(Int.self, forKey: .depth) ?? d.depth
-        layout = try c.decodeIfPresent(Layout.self, forKey: .layout) ?? d.layout
+        layout = try c.decodeIfPresent(StemLayout.self, forKey: .layout) ?? d.layout
         inflation = try c.decodeIfPresent(Inflation.self, forKey: .inflation) ?? d.inflation
         width = try c.decodeIfPresent(Int.self, forKey: .width) ?? d.width
         classes = try c.decodeIfPresent(Int.self, forKey: .classes) ?? d.classes

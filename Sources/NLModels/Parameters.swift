@@ -10,19 +10,20 @@ public struct ParameterSpec: Sendable, Equatable {
         case gaussian(std: Float)
         case constant(Float)
     }
-    public enum Layout: Sendable, Equatable { case conv, linear, vector }
+    /// How the tensor is stored: a conv kernel, a linear weight, or a vector (C).
+    public enum Kind: Sendable, Equatable { case conv, linear, vector }
 
     public var name: String
     /// PyTorch / Caffe2 shape: conv (O, I, kT, kH, kW), linear (Out, In), vectors (C).
     public var torchShape: [Int]
-    public var layout: Layout
+    public var kind: Kind
     public var initializer: Initializer
     /// False for BN running statistics.
     public var trainable: Bool
 
     /// The shape this project computes with: conv [kT, kH, kW, I, O], linear [In, Out].
     public var shape: [Int] {
-        switch layout {
+        switch kind {
         case .conv: return Array(torchShape[2...]) + [torchShape[1], torchShape[0]]
         case .linear: return [torchShape[1], torchShape[0]]
         case .vector: return torchShape
@@ -31,7 +32,7 @@ public struct ParameterSpec: Sendable, Equatable {
 
     /// A tensor in PyTorch layout → this project's layout.
     public func fromTorch(_ t: Tensor) -> Tensor {
-        switch layout {
+        switch kind {
         case .conv: return convWeight(fromPyTorch: t)
         case .linear: return linearWeight(fromPyTorch: t)
         case .vector: return t
@@ -40,7 +41,7 @@ public struct ParameterSpec: Sendable, Equatable {
 
     /// This project's layout → PyTorch's.
     public func toTorch(_ t: Tensor) -> Tensor {
-        switch layout {
+        switch kind {
         case .conv: return t.permuted([4, 3, 0, 1, 2])
         case .linear: return t.permuted([1, 0])
         case .vector: return t
@@ -60,10 +61,10 @@ extension Architecture {
     public func parameterSpecs(_ options: ModelOptions) -> [ParameterSpec] {
         var specs: [ParameterSpec] = []
         func conv(_ c: ConvSpec, init initializer: ParameterSpec.Initializer = .msra) {
-            specs.append(ParameterSpec(name: c.name + ".weight", torchShape: c.torchShape, layout: .conv, initializer: initializer, trainable: true))
+            specs.append(ParameterSpec(name: c.name + ".weight", torchShape: c.torchShape, kind: .conv, initializer: initializer, trainable: true))
         }
         func vector(_ name: String, _ n: Int, _ initializer: ParameterSpec.Initializer, trainable: Bool = true) {
-            specs.append(ParameterSpec(name: name, torchShape: [n], layout: .vector, initializer: initializer, trainable: trainable))
+            specs.append(ParameterSpec(name: name, torchShape: [n], kind: .vector, initializer: initializer, trainable: trainable))
         }
         func bn(_ prefix: String, _ n: Int, gamma: Float = 1) {
             vector(prefix + ".weight", n, .constant(gamma))
@@ -83,7 +84,7 @@ extension Architecture {
                 conv(block.c); bn("\(block.prefix).branch2.c_bn", block.c.cout, gamma: 0)
                 guard let n = block.nonlocal else { continue }
                 func linear(_ name: String, cin: Int, cout: Int, init initializer: ParameterSpec.Initializer) {
-                    specs.append(ParameterSpec(name: "\(n.prefix).\(name).weight", torchShape: [cout, cin], layout: .linear,
+                    specs.append(ParameterSpec(name: "\(n.prefix).\(name).weight", torchShape: [cout, cin], kind: .linear,
                                                initializer: initializer, trainable: true))
                     vector("\(n.prefix).\(name).bias", cout, .constant(0))
                 }
@@ -122,7 +123,7 @@ extension Architecture {
                 if nl.norm == .bn { bn("\(n.prefix).bn", n.channels, gamma: 0) }
             }
         }
-        specs.append(ParameterSpec(name: "head.projection.weight", torchShape: [classes, features], layout: .linear,
+        specs.append(ParameterSpec(name: "head.projection.weight", torchShape: [classes, features], kind: .linear,
                                    initializer: .gaussian(std: 0.01), trainable: true))
         vector("head.projection.bias", classes, .constant(0))
         return specs

@@ -1,33 +1,3 @@
-/// A small, fast, seedable generator (xoshiro256**), whose state can be saved and restored so
-/// a resumed run draws the same numbers.
-public struct RandomSource: RandomNumberGenerator, Sendable, Codable, Equatable {
-    public var state: [UInt64]
-
-    public init(seed: UInt64) {
-        // SplitMix64 spreads the seed over the four words.
-        var z = seed
-        state = (0..<4).map { _ in
-            z &+= 0x9E37_79B9_7F4A_7C15
-            var x = z
-            x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
-            return x ^ (x >> 31)
-        }
-    }
-
-    public mutating func next() -> UInt64 {
-        let result = ((state[1] &* 5) << 7 | (state[1] &* 5) >> 57) &* 9
-        let t = state[1] << 17
-        state[2] ^= state[0]; state[3] ^= state[1]; state[1] ^= state[2]; state[0] ^= state[3]
-        state[2] ^= t
-        state[3] = state[3] << 45 | state[3] >> 19
-        return result
-    }
-
-    /// Uniform in [0, 1).
-    public mutating func nextUnit() -> Float { Float(next() >> 40) * (1.0 / Float(1 << 24)) }
-}
-
 /// Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1 − p).
 public func dropout(_ x: Tensor, probability p: Float, using rng: inout RandomSource) -> Tensor {
     require(p >= 0 && p < 1, "dropout: probability \(p) must be in [0, 1)")

@@ -26,7 +26,7 @@ public enum ImageWriter {
         require(rgb.count == width * height * 3, "png: \(rgb.count) bytes for \(width)×\(height) RGB24")
         var err = [CChar](repeating: 0, count: 256)
         let code = nl_write_png(path, rgb, Int32(width), Int32(height), &err, err.count)
-        guard code == 0 else { throw VideoError(path: path, code: code, message: String(cString: err)) }
+        guard code == 0 else { throw VideoError(path: path, code: code, buffer: err) }
     }
 
     /// `frames` holds count × width × height × 3 bytes.
@@ -34,6 +34,6 @@ public enum ImageWriter {
         require(frames.count == count * width * height * 3, "gif: \(frames.count) bytes for \(count) frames of \(width)×\(height)")
         var err = [CChar](repeating: 0, count: 256)
         let code = nl_write_gif(path, frames, Int32(count), Int32(width), Int32(height), Int32(delayMilliseconds), &err, err.count)
-        guard code == 0 else { throw VideoError(path: path, code: code, message: String(cString: err)) }
+        guard code == 0 else { throw VideoError(path: path, code: code, buffer: err) }
     }
 }

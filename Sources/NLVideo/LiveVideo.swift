@@ -30,7 +30,7 @@ public final class LiveVideo: @unchecked Sendable {
             code = nl_video_next(handle, Int32(width), Int32(height), buffer.baseAddress, &seconds, &err, err.count)
             initialized = code == 1 ? buffer.count : 0
         }
-        if code < 0 { throw VideoError(path: path, code: code, message: String(cString: err)) }
+        if code < 0 { throw VideoError(path: path, code: code, buffer: err) }
         return code == 1 ? (frame, seconds) : nil
     }
 

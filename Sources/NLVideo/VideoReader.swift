@@ -15,6 +15,11 @@ public struct VideoError: Error, CustomStringConvertible, Equatable {
         self.message = message
     }
 
+    /// An error the shim reported: its code and the message it wrote into `buffer` (NUL-ended).
+    init(path: String, code: Int32, buffer: [CChar]) {
+        self.init(path: path, code: code, message: String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+
     init(path: String, code: Int32, message: String) {
         self.path = path
         self.message = message
@@ -161,7 +166,7 @@ public final class VideoReader {
             code = nl_video_decode(handle, wanted, Int32(wanted.count), Int32(width), Int32(height), buffer.baseAddress, &err, err.count)
             initialized = buffer.count
         }
-        guard code == 0 else { throw VideoError(path: path, code: code, message: String(cString: err)) }
+        guard code == 0 else { throw VideoError(path: path, code: code, buffer: err) }
         if distinct == indices { return RGBFrames(width: width, height: height, indices: indices, bytes: decoded) }
         let position = Dictionary(uniqueKeysWithValues: distinct.enumerated().map { ($1, $0) })
         var out = [UInt8](repeating: 0, count: indices.count * frameBytes)

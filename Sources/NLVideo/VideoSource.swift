@@ -117,7 +117,7 @@ final class OpenedVideo: @unchecked Sendable {
                 }
             }
         }
-        guard code == 0, let handle else { throw VideoError(path: path, code: code, message: String(cString: err)) }
+        guard code == 0, let handle else { throw VideoError(path: path, code: code, buffer: err) }
         self.handle = handle
         var raw = nl_video_info()
         nl_video_get_info(handle, &raw)
@@ -149,7 +149,7 @@ final class SpoolFile: @unchecked Sendable {
         let code = nl_spool(url, fd, timeout, Self.maxBytes, &written, &err, err.count)
         guard code == 0 else {
             close(fd)
-            throw VideoError(path: path, code: code, message: String(cString: err))
+            throw VideoError(path: path, code: code, buffer: err)
         }
         guard written > 0 else {
             close(fd)

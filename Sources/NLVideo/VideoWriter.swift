@@ -13,7 +13,7 @@ public final class VideoWriter {
         self.height = height
         var err = [CChar](repeating: 0, count: 256)
         let code = nl_writer_open(path, Int32(width), Int32(height), Int32(fps), &handle, &err, err.count)
-        guard code == 0 else { throw VideoError(path: path, code: code, message: String(cString: err)) }
+        guard code == 0 else { throw VideoError(path: path, code: code, buffer: err) }
     }
 
     /// One frame: height rows of width × 3 bytes.
@@ -21,14 +21,14 @@ public final class VideoWriter {
         require(rgb.count == width * height * 3, "VideoWriter: \(rgb.count) bytes for a \(width)×\(height) RGB24 frame")
         var err = [CChar](repeating: 0, count: 256)
         let code = nl_writer_add(handle, rgb, &err, err.count)
-        guard code == 0 else { throw VideoError(path: path, code: code, message: String(cString: err)) }
+        guard code == 0 else { throw VideoError(path: path, code: code, buffer: err) }
     }
 
     public func finish() throws {
         var err = [CChar](repeating: 0, count: 256)
         let code = nl_writer_close(handle, &err, err.count)
         handle = nil
-        guard code == 0 else { throw VideoError(path: path, code: code, message: String(cString: err)) }
+        guard code == 0 else { throw VideoError(path: path, code: code, buffer: err) }
     }
 
     deinit { if handle != nil { nl_writer_close(handle, nil, 0) } }

@@ -124,7 +124,7 @@ struct Classify: ParsableCommand {
             entries = InputList.shard(entries, index: k, count: n)
         }
         let jsonlOutput = try jsonl.map { try LineOutput(path: $0) }
-        let progress = Progress(total: entries.count * protocolUsed.clips * protocolUsed.crops, quiet: quiet)
+        let progress = ProgressLine(total: entries.count * protocolUsed.clips * protocolUsed.crops, quiet: quiet)
         let viewsPerVideo = protocolUsed.clips * protocolUsed.crops
         var records: [VideoRecord] = []
         let scoreWriter = try scores.map { try ScoreWriter(path: $0, classes: classifier.labels) }

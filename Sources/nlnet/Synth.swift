@@ -65,7 +65,7 @@ struct Synth: ParsableCommand {
     func run() throws {
         let data = try dataset()
         let start = Date()
-        let progress = Progress(total: (train + val) * data.classes.count, quiet: quiet)
+        let progress = ProgressLine(total: (train + val) * data.classes.count, quiet: quiet)
         try data.write(to: out, layout: layout) { done, _ in progress.update(completed: done, detail: "clips") }
         progress.finish()
         print("\(out): \((train + val) * data.classes.count) clips of \(frames)×\(size)² in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; \(layout == .list ? "train.csv, val.csv" : "train/<class>/, val/<class>/")")

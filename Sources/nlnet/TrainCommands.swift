@@ -120,7 +120,7 @@ struct Train: ParsableCommand {
                               e.loss, e.accuracy, e.learningRate, e.clipsPerSecond, eta / 60, eta % 60, e.skipped > 0 ? "  (\(e.skipped) skipped)" : "")
             // A redrawn bar on a terminal; plain lines in logs and pipes.
             if terminal && !quiet {
-                FileHandle.standardError.write(Data("\r\u{1B}[K\(Progress.bar(e.iteration, of: trainConfig.maxIterations)) \(line)".utf8))
+                FileHandle.standardError.write(Data("\r\u{1B}[K\(ProgressLine.bar(e.iteration, of: trainConfig.maxIterations)) \(line)".utf8))
                 if e.iteration == trainConfig.maxIterations { FileHandle.standardError.write(Data("\n".utf8)) }
             } else {
                 log(line)
@@ -215,7 +215,7 @@ struct Eval: ParsableCommand {
         let classifier = VideoClassifier(model: model, labels: list.classes, views: views)
         let weightsFile = untrained ? nil : try selection.weightsFile()
         if !json { selection.printHeader(model, weights: weightsFile, labels: list.classes) }
-        let progress = Progress(total: list.items.count, quiet: quiet)
+        let progress = ProgressLine(total: list.items.count, quiet: quiet)
         let result = Evaluation.run(classifier, on: list, ensemble: ensemble) { done, _ in progress.update(completed: done, detail: "videos") }
         progress.finish()
         if json {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Progress on stderr: a redrawn bar on a terminal, a plain line every few seconds otherwise.
-final class Progress {
+final class ProgressLine {
     private let total: Int
     private let quiet: Bool
     private let terminal = isatty(STDERR_FILENO) != 0
@@ -23,7 +23,7 @@ final class Progress {
         let eta = rate > 0 ? Double(total - completed) / rate : 0
         let stats = String(format: "%d/%d · %.2f/s · ETA %@", completed, total, rate, format(eta))
         if terminal {
-            FileHandle.standardError.write(Data("\r\u{1B}[K\(Progress.bar(completed, of: total)) \(stats) \(detail)".utf8))
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(ProgressLine.bar(completed, of: total)) \(stats) \(detail)".utf8))
         } else if Date().timeIntervalSince(lastLine) >= 5 || completed == total {
             lastLine = Date()
             FileHandle.standardError.write(Data("progress: \(stats) \(detail)\n".utf8))
