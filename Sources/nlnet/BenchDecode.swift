@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NLModels
 import NLTensor
 import NLVideo
 
@@ -61,7 +62,7 @@ struct BenchDecode: ParsableCommand {
         }
         // ffmpeg's runs alternate with ours, so both see the same machine.
         var runs = [ours]
-        if let ffmpeg = which("ffmpeg") {
+        if let ffmpeg = ProjectFiles.which("ffmpeg") {
             runs.append {
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: ffmpeg)
@@ -98,12 +99,4 @@ struct BenchDecode: ParsableCommand {
         }
         print("10 clips × 3 crops, 32 frames stride 2: \(distinct) distinct frames needed, \(report.views.framesDecoded) decoded (frames between them are references), \(report.views.framesDecodedTwice) decoded twice, \(String(format: "%.2f", viewSeconds)) s")
     }
-}
-
-func which(_ program: String) -> String? {
-    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-        let path = "\(dir)/\(program)"
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    return nil
 }

@@ -83,7 +83,7 @@ final class PyTorchReference: CustomStringConvertible {
 
     /// nil when the script or a Python with torch is not available.
     init?(config: ModelConfig, batch: Int, frames: Int, size: Int, threads: Int) throws {
-        guard let script = locate("Scripts/bench_train_pytorch.py") else { return nil }
+        guard let script = ProjectFiles.locate("Scripts/bench_train_pytorch.py") else { return nil }
         let python = ProcessInfo.processInfo.environment["NLNET_TORCH_PYTHON"] ?? "python3"
         // The reference model reads the config as JSON, whose keys are the YAML's.
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("nlnet-bench-\(getpid()).json").path

@@ -194,37 +194,6 @@ struct Classify: ParsableCommand {
     }
 }
 
-/// A project file (Configs/default_model.safetensors, Configs/labels/…, a preset), looked up
-/// from the working directory, then beside the executable's build folder (.build/release/nlnet
-/// → the package root), then where `make install` puts them: PREFIX/share/nlnet beside the
-/// executable's PREFIX/bin (also when run through a symlink), else /usr/local/share/nlnet or
-/// /usr/share/nlnet (a binary copied elsewhere).
-func locate(_ relative: String) -> String? {
-    resourceRoots.map { ($0 as NSString).appendingPathComponent(relative) }.first { FileManager.default.fileExists(atPath: $0) }
-}
-
-let resourceRoots: [String] = {
-    let fm = FileManager.default
-    // The executable itself (links resolved), and the path it was started by (a symlink in
-    // ~/bin to an installed binary, or a name found on PATH).
-    let real = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    var invoked = CommandLine.arguments[0]
-    if !invoked.contains("/"), let found = which(invoked) { invoked = found }
-    let started = URL(fileURLWithPath: invoked)
-    var roots = [fm.currentDirectoryPath]
-    for exe in [real, started.resolvingSymlinksInPath()] {
-        let dir = exe.deletingLastPathComponent()
-        roots += [dir.deletingLastPathComponent().deletingLastPathComponent().path,
-                  dir.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path]
-    }
-    for exe in [real, started.resolvingSymlinksInPath(), started.standardizedFileURL] {
-        roots.append(exe.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("share/nlnet").path)
-    }
-    roots += ["/usr/local/share/nlnet", "/usr/share/nlnet"]
-    var seen = Set<String>()
-    return roots.filter { seen.insert($0).inserted }
-}()
-
 /// Decodes entry i+1 while entry i is classified: at most two videos' views in memory.
 final class Prefetcher: @unchecked Sendable {
     private let entries: [InputList.Entry]

@@ -40,7 +40,7 @@ struct Convert: ParsableCommand {
         let preset = try config.map { try ModelConfig.load(path: try Presets.path($0)) }
         let (model, report) = try CheckpointConverter.convert(path: input, config: preset)
         var file = ModelFile(model: model, source: URL(fileURLWithPath: input).lastPathComponent)
-        let labelFile = labels ?? (model.architecture.classes == 400 ? locate("Configs/labels/kinetics400.txt") : nil)
+        let labelFile = labels ?? (model.architecture.classes == 400 ? ProjectFiles.locate("Configs/labels/kinetics400.txt") : nil)
         if let labelFile {
             let names = try readNames(labelFile, option: "--labels")
             guard names.count == model.architecture.classes else {

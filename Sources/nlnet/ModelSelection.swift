@@ -93,7 +93,7 @@ struct ModelSelection: ParsableArguments {
             if let why = unreadableReason(path) { throw FileError("NLNET_MODEL=\(path): \(why)") }
             return path
         }
-        return locate(defaultModelFile)
+        return ProjectFiles.locate(defaultModelFile)
     }
 
     /// Nothing chosen and no $NLNET_MODEL: the shipped synthetic default model answers.
@@ -121,7 +121,7 @@ struct ModelSelection: ParsableArguments {
             names = try readNames(file, option: "--labels")
         } else if let embedded = embeddedLabels() {
             names = embedded
-        } else if classes == 400, let path = locate("Configs/labels/kinetics400.txt") {
+        } else if classes == 400, let path = ProjectFiles.locate("Configs/labels/kinetics400.txt") {
             names = try readNames(path, option: "labels")
         }
         if let names, names.count != classes {
@@ -157,7 +157,7 @@ struct ModelSelection: ParsableArguments {
             throw ValidationError("no model: pass --weights m.safetensors or set NLNET_MODEL; the default \(ModelSelection.defaultModelFile) is missing (--allow-untrained with --config PRESET runs the pipeline with random weights)")
         }
         if config != nil { return (try model(), true) }
-        guard let preset = locate(Presets.folder + "/i3d_nonlocal_8x8_r50.yaml") else {
+        guard let preset = ProjectFiles.locate(Presets.folder + "/i3d_nonlocal_8x8_r50.yaml") else {
             throw ValidationError("cannot find Configs/i3d_nonlocal_8x8_r50.yaml; pass --config")
         }
         return (ResNet3D(config: try ModelConfig.load(path: preset), seed: seed), true)

@@ -8,7 +8,7 @@ enum Presets {
     static let folder = "Configs"
 
     /// The presets folder that `locate` finds (the working directory's Configs/ first).
-    static var directory: String? { locate(folder) }
+    static var directory: String? { ProjectFiles.locate(folder) }
 
     /// Every preset file, sorted by name (subfolders such as ablations/ and bench/ are not presets).
     static func files() -> [String] {
@@ -25,7 +25,7 @@ enum Presets {
             return given
         }
         let name = given.hasSuffix(".yaml") ? String(given.dropLast(5)) : given
-        if let found = locate("\(folder)/\(name).yaml") { return found }
+        if let found = ProjectFiles.locate("\(folder)/\(name).yaml") { return found }
         let hint = ConfigText.suggestion(for: name, among: names).map { "did you mean \($0)? " } ?? ""
         throw FileError("--config \(given): no such file, and no preset of that name (\(hint)`nlnet presets` lists them)")
     }

@@ -76,13 +76,7 @@ struct Train: ParsableCommand {
         let trainConfig = try TrainConfig.load(path: config, overrides: overrides, modelCrop: modelConfig.model.trainCrop)
         let model = ResNet3D(config: modelConfig, seed: trainConfig.seed)
         if let initial, !resume {
-            let source = try ResNet3D.load(path: initial)
-            var weights = model.weights
-            var fresh: [String] = []
-            for spec in model.specs {
-                if let w = source.weights[spec.name], w.shape == spec.shape { weights[spec.name] = w } else { fresh.append(spec.name) }
-            }
-            try model.replaceWeights(weights)
+            let fresh = try model.transferWeights(from: try ResNet3D.load(path: initial))
             if !fresh.isEmpty { log("initialised afresh (not in \(initial) or of another shape): \(fresh.joined(separator: ", "))") }
         }
         let trainer = try Trainer(model: model, config: trainConfig, train: train, output: out)
