@@ -17,7 +17,7 @@ ifneq ($(BLAS_CORE),)
 export OPENBLAS_CORETYPE ?= $(BLAS_CORE)
 endif
 
-.PHONY: example all deps build test demo bench fixtures fuzz fuzz-weights fuzz-weights-build stress clean check-real-videos install uninstall
+.PHONY: docs check-docs example all deps build test demo bench fixtures fuzz fuzz-weights fuzz-weights-build stress clean check-real-videos install uninstall
 
 all: build
 
@@ -52,6 +52,19 @@ test: deps
 	  NLNET_ISA=$$isa Scripts/run-tests.sh $(SWIFT) test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build --filter '$(KERNEL_SUITES)' || exit 1; \
 	done
 	$(MAKE) example
+
+# The DocC catalog of the NonLocalNet module, with the symbols of the four layers it re-exports,
+# as a static site in .build/docs (the toolchain's docc; no plugin dependency).
+docs: deps
+	$(SWIFT) build -c $(CONFIG) --target NonLocalNet -Xswiftc -emit-symbol-graph -Xswiftc -emit-symbol-graph-dir \
+	  -Xswiftc $(CURDIR)/.build/symbol-graphs
+	docc convert Sources/NonLocalNet/NonLocalNet.docc --fallback-display-name NonLocalNet --fallback-bundle-identifier nonlocalnet \
+	  --additional-symbol-graph-dir .build/symbol-graphs --output-path .build/docs
+	@echo "documentation: .build/docs (serve it with e.g. python3 -m http.server -d .build/docs)"
+
+# Public declarations of the library targets without a doc comment.
+check-docs:
+	python3 Scripts/check_doc_comments.py
 
 # An app built against this package by URL and version (Examples/ClassifyClip): a clone of the
 # committed HEAD, tagged 1.0.0, resolved afresh each time (its own cache and pins).

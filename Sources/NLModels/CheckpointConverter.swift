@@ -252,7 +252,7 @@ public enum CheckpointConverter {
             c.model.layout = .slowfast
             c.model.nonlocal.subsample = .after
             c.model.nonlocal.scale = false
-            c.input.normalization = "imagenet"
+            c.input.normalization = .imagenet
             c.input.frames = 32; c.input.stride = 2
             notes.append("mmaction2 conventions: pool1 padded, NL pooling after φ/g, no scale, ImageNet normalisation, 32×2 clips")
         case .torchvision: break

@@ -75,14 +75,9 @@ extension ModelConfig {
     /// "a.b.c=value": sets the value (parsed as YAML) at the key path, creating mappings.
     /// `source` is the command-line text the override came from: a key the schema does not
     /// know is blamed on it, with the nearest known key.
-    static func apply(override: String, to tree: inout Any, source: String) throws {
-        guard let eq = override.firstIndex(of: "=") else {
-            throw ConfigError(source: source, keyPath: "", message: "expected key.path=value, e.g. model.nonlocal.instantiation=dot_product")
-        }
-        let path = override[..<eq].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        let raw = String(override[override.index(after: eq)...])
-        let value = (try? SafeYAML.load(raw, source: source)) ?? raw
-        guard !path.isEmpty, !path.contains("") else { throw ConfigError(source: source, keyPath: "", message: "the key path before '=' is empty or has an empty part") }
+    static func apply(override text: String, to tree: inout Any, source: String) throws {
+        let override = try ConfigOverride(text, source: source)
+        let (path, value) = (override.keyPath, override.value)
         for depth in path.indices {
             let parent = path[..<depth].joined(separator: ".")
             guard let allowed = schema[parent] else { break }
@@ -144,7 +139,30 @@ extension ModelConfig {
             "model.nonlocal.subsample": Subsampling.allCases.map(\.rawValue),
             "model.nonlocal.norm": NonLocalNorm.allCases.map(\.rawValue),
             "model.nonlocal.init": NonLocalInit.allCases.map(\.rawValue),
+            "input.normalization": InputNormalization.allCases.map(\.rawValue),
         ]
         return table[keyPath]?.joined(separator: ", ")
+    }
+}
+
+/// One override, "key.path=value" (`--set`, ablation variants): the key path and the value
+/// parsed as YAML (the text itself when it is not YAML). The one parser of override text, for
+/// the model config and the training recipe alike.
+public struct ConfigOverride {
+    public let keyPath: [String]
+    public let value: Any
+
+    /// Throws a `ConfigError` blamed on `source` when there is no '=' or the key path has an
+    /// empty part.
+    public init(_ text: String, source: String) throws {
+        guard let eq = text.firstIndex(of: "=") else {
+            throw ConfigError(source: source, keyPath: "", message: "expected key.path=value, e.g. model.nonlocal.instantiation=dot_product")
+        }
+        keyPath = text[..<eq].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard !keyPath.isEmpty, !keyPath.contains("") else {
+            throw ConfigError(source: source, keyPath: "", message: "the key path before '=' is empty or has an empty part")
+        }
+        let raw = String(text[text.index(after: eq)...])
+        value = (try? SafeYAML.load(raw, source: source)) ?? raw
     }
 }

@@ -9,8 +9,14 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Micro-batches per step: the effective batch is batchSize × accumulate.
     public var accumulate = 1
     public var baseLR: Float = 0.01
-    /// "step" (× gamma at each of `steps`) or "cosine" (SlowFast), both after a linear warm-up.
-    public var schedule = "step"
+    /// The learning-rate schedule, after a linear warm-up.
+    public enum Schedule: String, Codable, Sendable, CaseIterable {
+        /// × gamma at each of `steps` (the official recipe)
+        case step
+        /// half a cosine from base_lr to 0 over max_iterations (SlowFast)
+        case cosine
+    }
+    public var schedule = Schedule.step
     public var steps: [Int] = [150_000, 300_000, 350_000]
     public var gamma: Float = 0.1
     public var warmupIterations = 0
@@ -29,7 +35,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var checkpointEvery = 1000
     public var logEvery = 10
     public var seed: UInt64 = 0
-    /// Threads decoding and augmenting clips while the network trains.
+    /// Threads decoding and augmenting the clips of a batch (at most one per clip).
     public var workers = 2
     /// Batches for precise BN before each checkpoint (0: off; the official recipe uses 200).
     public var preciseBNBatches = 0
@@ -59,63 +65,39 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = TrainConfig()
-        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
-        accumulate = try c.decodeIfPresent(Int.self, forKey: .accumulate) ?? d.accumulate
-        baseLR = try c.decodeIfPresent(Float.self, forKey: .baseLR) ?? d.baseLR
-        schedule = try c.decodeIfPresent(String.self, forKey: .schedule) ?? d.schedule
-        steps = try c.decodeIfPresent([Int].self, forKey: .steps) ?? d.steps
-        gamma = try c.decodeIfPresent(Float.self, forKey: .gamma) ?? d.gamma
-        warmupIterations = try c.decodeIfPresent(Int.self, forKey: .warmupIterations) ?? d.warmupIterations
-        maxIterations = try c.decodeIfPresent(Int.self, forKey: .maxIterations) ?? d.maxIterations
-        momentum = try c.decodeIfPresent(Float.self, forKey: .momentum) ?? d.momentum
-        nesterov = try c.decodeIfPresent(Bool.self, forKey: .nesterov) ?? d.nesterov
-        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? d.weightDecay
-        weightDecayBN = try c.decodeIfPresent(Float.self, forKey: .weightDecayBN) ?? d.weightDecayBN
-        jitter = try c.decodeIfPresent([Int].self, forKey: .jitter) ?? d.jitter
-        crop = try c.decodeIfPresent(Int.self, forKey: .crop) ?? d.crop
-        flip = try c.decodeIfPresent(Bool.self, forKey: .flip) ?? d.flip
-        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
-        logEvery = try c.decodeIfPresent(Int.self, forKey: .logEvery) ?? d.logEvery
-        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
-        workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? d.workers
-        preciseBNBatches = try c.decodeIfPresent(Int.self, forKey: .preciseBNBatches) ?? d.preciseBNBatches
-        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? d.evalEvery
-        freeze = try c.decodeIfPresent([String].self, forKey: .freeze) ?? d.freeze
-        backboneLRScale = try c.decodeIfPresent(Float.self, forKey: .backboneLRScale) ?? d.backboneLRScale
-        bestMetric = try c.decodeIfPresent(String.self, forKey: .bestMetric) ?? d.bestMetric
-    }
-
     /// The `train:` section of a preset file (with the same `--set` overrides, "train.x=…");
     /// `crop` and `jitter`, when not given, follow `modelCrop` (the model's `train_crop`).
     public static func load(path: String, overrides: [String] = [], modelCrop: Int = 224) throws -> TrainConfig {
         let text = try ConfigText.read(path)
-        var root = (try? SafeYAML.load(text, source: path)) as? [String: Any] ?? [:]
+        let root = (try? SafeYAML.load(text, source: path)) as? [String: Any] ?? [:]
         var section = root["train"] as? [String: Any] ?? [:]
         let allowed = Set(CodingKeys.allCases.map(\.rawValue))
         let trainOverrides = overrides.filter { $0.hasPrefix("train.") }
-        for o in trainOverrides {
-            guard let eq = o.firstIndex(of: "=") else { continue }
-            let key = String(o[o.index(o.startIndex, offsetBy: 6)..<eq])
+        for text in trainOverrides {
+            let override = try ConfigOverride(text, source: "--set \(text)")
+            let key = override.keyPath.dropFirst().joined(separator: ".")
             guard allowed.contains(key) else {
-                throw ConfigError(source: "--set \(o)", keyPath: "", message: ConfigText.unknownKey(key, at: "train", allowed: allowed))
+                throw ConfigError(source: "--set \(text)", keyPath: "", message: ConfigText.unknownKey(key, at: "train", allowed: allowed))
             }
-            section[key] = (try? SafeYAML.load(String(o[o.index(after: eq)...]), source: "--set \(o)")) ?? String(o[o.index(after: eq)...])
+            section[key] = override.value
         }
         if section["crop"] == nil { section["crop"] = modelCrop }
         if section["jitter"] == nil, let crop = section["crop"] as? Int { section["jitter"] = [crop * 8 / 7, crop * 10 / 7] }
-        root["train"] = section
         if let bad = section.keys.sorted().first(where: { !allowed.contains($0) }) {
             throw ConfigError(source: path, keyPath: "train.\(bad)", message: ConfigText.unknownKey(bad, at: "train", allowed: allowed))
         }
         let blame = OverrideBlame(overrides: trainOverrides, origins: nil)
         let config: TrainConfig
-        let normalized = try SafeYAML.dump(section, source: path, keyPrefix: "train")
-        do { config = try YAMLDecoder().decode(TrainConfig.self, from: normalized) } catch {
+        do {
+            // The given keys over the defaults: the synthesized decoder then finds every key.
+            let defaults = try SafeYAML.load(try YAMLEncoder().encode(TrainConfig()), source: "defaults") as? [String: Any] ?? [:]
+            let normalized = try SafeYAML.dump(defaults.merging(section) { $1 }, source: path, keyPrefix: "train")
+            config = try YAMLDecoder().decode(TrainConfig.self, from: normalized)
+        } catch {
             // The decoder's key paths start inside the section.
-            let e = ConfigText.describe(error, source: path, tree: section)
+            let e = ConfigText.describe(error, source: path, tree: section) {
+                $0 == "schedule" ? Schedule.allCases.map(\.rawValue).joined(separator: ", ") : nil
+            }
             throw blame.blame(ConfigError(source: e.source, keyPath: e.keyPath.isEmpty ? "train" : "train.\(e.keyPath)", message: e.message))
         }
         do { try config.validate(source: path) } catch let error as ConfigError { throw blame.blame(error) }
@@ -126,7 +108,6 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         func fail(_ key: String, _ m: String) -> ConfigError { ConfigError(source: source, keyPath: "train.\(key)", message: m) }
         guard batchSize >= 1, accumulate >= 1 else { throw fail("batch_size", "batch_size and accumulate must be at least 1") }
         guard baseLR > 0 else { throw fail("base_lr", "must be positive") }
-        guard ["step", "cosine"].contains(schedule) else { throw fail("schedule", "must be step or cosine, got \(schedule)") }
         guard jitter.count == 2, jitter[0] >= crop, jitter[1] >= jitter[0] else {
             throw fail("jitter", "must be [min, max] short sides with crop \(crop) ≤ min ≤ max, got \(jitter)")
         }
@@ -151,7 +132,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// The learning rate of step `iteration` (0-based).
     public func learningRate(_ iteration: Int) -> Float {
         var lr: Float
-        if schedule == "cosine" {
+        if schedule == .cosine {
             let progress = Float(iteration) / Float(max(maxIterations, 1))
             lr = baseLR * 0.5 * (1 + cos(.pi * progress))
         } else {

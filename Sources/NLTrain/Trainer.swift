@@ -72,7 +72,7 @@ public final class Trainer: @unchecked Sendable {
         let box = SpatialTransform.randomCrop(width: size.width, height: size.height, size: config.crop, using: &rng)
         let flip = config.flip && rng.nextUnit() < 0.5
         return SpatialTransform.clipTensor(rgb, frames: Array(indices.indices), crop: box, flip: flip,
-                                           normalization: input.normalization == "imagenet" ? .imagenet : .official)
+                                           normalization: Normalization(input.normalization))
     }
 
     struct Batch: @unchecked Sendable {
@@ -90,9 +90,14 @@ public final class Trainer: @unchecked Sendable {
         let box = ResultBox(count: size)
         let items = picks.map { train.items[$0.index] }
         let seed = config.seed
-        DispatchQueue.concurrentPerform(iterations: size) { k in
-            var rng = RandomSource(seed: Trainer.mix(seed, UInt64(i), UInt64(micro), UInt64(k), 2))
-            box.set(k, Result { try self.clip(items[k], rng: &rng) })
+        // train.workers threads, each taking every workers-th clip; each clip draws from its
+        // own seed, so the batch does not depend on the thread count.
+        let workers = min(max(config.workers, 1), size)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            for k in stride(from: w, to: size, by: workers) {
+                var rng = RandomSource(seed: Trainer.mix(seed, UInt64(i), UInt64(micro), UInt64(k), 2))
+                box.set(k, Result { try self.clip(items[k], rng: &rng) })
+            }
         }
         var clips: [Tensor?] = [], failures: [String] = []
         for k in 0..<size {

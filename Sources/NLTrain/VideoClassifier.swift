@@ -13,6 +13,16 @@ public enum Ensemble: String, Codable, Sendable, CaseIterable {
     case max
 }
 
+extension Normalization {
+    /// The mean and std a config's `input.normalization` names.
+    public init(_ name: InputNormalization) {
+        switch name {
+        case .official: self = .official
+        case .imagenet: self = .imagenet
+        }
+    }
+}
+
 /// The test views of a video (docs/protocol.md#testing): clips × crops, frames × stride, short side, crop.
 public struct ViewProtocol: Sendable, Codable, Equatable {
     public var clips = 10
@@ -32,7 +42,7 @@ public struct ViewProtocol: Sendable, Codable, Equatable {
         stride = config.input.stride
         shortSide = config.input.shortSide
         crop = config.input.crop
-        normalization = config.input.normalization == "imagenet" ? .imagenet : .official
+        normalization = Normalization(config.input.normalization)
     }
 }
 

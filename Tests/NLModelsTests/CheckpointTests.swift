@@ -38,7 +38,7 @@ struct CheckpointTests {
     @Test func mmaction2CheckpointMapsNamesAndOptions() throws {
         let (detected, _) = try CheckpointConverter.convert(path: path("nl_mmaction2.pth"), config: nil)
         #expect(detected.config.model.nonlocal.subsample == .after && !detected.config.model.nonlocal.outBias
-                && !detected.config.model.nonlocal.scale && detected.config.input.normalization == "imagenet")
+                && !detected.config.model.nonlocal.scale && detected.config.input.normalization == .imagenet)
         let (model, _) = try CheckpointConverter.convert(path: path("nl_mmaction2.pth"), config: try fixtureConfig("nl_mmaction2"))
         try expectLogits(model, "nl_mmaction2")
     }

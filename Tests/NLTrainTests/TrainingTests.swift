@@ -48,11 +48,33 @@ struct ListAndScheduleTests {
         #expect(both.crop == 96 && both.jitter == [100, 120])
     }
 
+    /// Keys absent from the file take the defaults; a bad value or override is one ConfigError
+    /// naming the key (the same override parser as the model config's).
+    @Test func recipeDefaultsAndBadValues() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("recipe-\(UUID().uuidString).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "train:\n  base_lr: 0.5\n  schedule: cosine\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let c = try TrainConfig.load(path: path)
+        var expected = TrainConfig()
+        expected.baseLR = 0.5; expected.schedule = .cosine; expected.crop = 224; expected.jitter = [256, 320]
+        #expect(c == expected)
+        // An error in an override is blamed on the --set text, which names the key itself.
+        for override in ["train.schedule=linear", "train.batch_size", "train.=3"] {
+            do {
+                _ = try TrainConfig.load(path: path, overrides: [override])
+                Issue.record("\(override) was accepted")
+            } catch let e as ConfigError {
+                #expect(e.source == "--set \(override)", "\(override): \(e)")
+                if override.hasPrefix("train.schedule") { #expect("\(e)".contains("allowed: step, cosine"), "\(e)") }
+            }
+        }
+    }
+
     @Test func learningRateSchedules() {
         var c = TrainConfig()
         c.baseLR = 0.1; c.steps = [10, 20]; c.gamma = 0.1; c.maxIterations = 30
         #expect(c.learningRate(0) == 0.1 && abs(c.learningRate(10) - 0.01) < 1e-9 && abs(c.learningRate(25) - 0.001) < 1e-9)
-        c.schedule = "cosine"; c.warmupIterations = 5
+        c.schedule = .cosine; c.warmupIterations = 5
         #expect(abs(c.learningRate(0) - 0.01) < 1e-7, "warm-up starts at base/10")
         #expect(abs(c.learningRate(15) - 0.05) < 1e-6, "cosine half way")
         #expect(c.learningRate(2) > c.learningRate(1), "warm-up rises")
