@@ -9,7 +9,7 @@ public struct SGD: Sendable {
     public var momentum: Float = 0.9
     /// Nesterov momentum (the official code's; PyTorch's formulation).
     public var nesterov = true
-    /// L2 weight decay λ of conv and linear weights (1e-4).
+    /// L2 weight decay λ of every parameter but BN's γ and β (1e-4).
     public var weightDecay: Float = 1e-4
     /// Weight decay on BN scale and shift (the official WEIGHT_DECAY_BN: 0).
     public var weightDecayBN: Float = 0

@@ -25,7 +25,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var momentum: Float = 0.9
     /// Nesterov momentum, as the official code (PyTorch's SGD update, docs/protocol.md#training).
     public var nesterov = true
-    /// L2 weight decay of conv and linear weights (1e-4).
+    /// L2 weight decay of every parameter but BN's γ and β (1e-4).
     public var weightDecay: Float = 1e-4
     /// Weight decay of BN's γ and β (0 official: `WEIGHT_DECAY_BN`).
     public var weightDecayBN: Float = 0

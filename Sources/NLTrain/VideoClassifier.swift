@@ -53,7 +53,7 @@ public struct RankedClass: Codable, Sendable, Equatable {
     public var index: Int
     /// The class name, or "class N" where the model has no labels.
     public var label: String
-    /// The score in [0, 1]: the combined softmax probability (a sum when the ensemble is `.sum`).
+    /// The combined softmax probability, in [0, 1] (up to the number of views when the ensemble is `.sum`).
     public var probability: Float
 
     /// A ranked class from its fields.
