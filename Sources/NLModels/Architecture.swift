@@ -2,14 +2,20 @@ import NLTensor
 
 /// One 3D convolution's geometry and widths.
 public struct ConvSpec: Sendable, Equatable {
+    /// The weights' name without ".weight", e.g. "s2.pathway0_res0.branch2.a"
+    /// (SlowFast's names, docs/checkpoints.md#pyslowfast-names).
     public var name: String
+    /// Input and output channels.
     public var cin: Int, cout: Int
+    /// Kernel, stride and padding as [T, H, W].
     public var kernel: [Int], stride: [Int], padding: [Int]
     /// PyTorch's (O, I, kT, kH, kW).
     public var torchShape: [Int] { [cout, cin] + kernel }
 }
 
+/// One max pool's geometry, each as [T, H, W] (docs/architecture.md#stem-and-pooling-layouts).
 public struct PoolSpec: Sendable, Equatable {
+    /// Kernel, stride and padding as [T, H, W].
     public var kernel: [Int], stride: [Int], padding: [Int]
 }
 
@@ -17,7 +23,9 @@ public struct PoolSpec: Sendable, Equatable {
 public struct NonLocalSpec: Sendable, Equatable {
     /// e.g. "s3.pathway0_nonlocal1"
     public var prefix: String
+    /// Channels C of the block's input and output (the host block's output width).
     public var channels: Int
+    /// Channels of θ, φ and g: C/2, the paper's bottleneck.
     public var inner: Int { channels / 2 }
     /// Frames per temporal group (0: none).
     public var temporalGroup: Int
@@ -28,31 +36,44 @@ public struct NonLocalSpec: Sendable, Equatable {
 public struct BlockSpec: Sendable, Equatable {
     /// e.g. "s3.pathway0_res1"
     public var prefix: String
+    /// branch2a (1×1×1 or 3×1×1), branch2b (1×3×3 or 3×3×3, with the stage's spatial stride),
+    /// branch2c (1×1×1, 4× wider).
     public var a: ConvSpec, b: ConvSpec, c: ConvSpec
+    /// The projection (branch1) where the width or the stride changes; nil: identity shortcut.
     public var shortcut: ConvSpec?
+    /// The block in the non-local slot after this residual block (non-local, SE or GC); nil: none.
     public var nonlocal: NonLocalSpec?
 }
 
+/// One residual stage (res2 … res5) of the backbone.
 public struct StageSpec: Sendable, Equatable {
     /// "res2" … "res5"
     public var name: String
+    /// The stage's bottleneck blocks, first (strided, projected) to last.
     public var blocks: [BlockSpec]
 }
 
 /// The network a config describes (docs/architecture.md), independent of weights: what the
 /// forward pass, the initialiser, the checkpoint loader and the FLOP counter all walk.
 public struct Architecture: Sendable {
+    /// conv1: 7×7 spatially, 5 frames deep for I3D (1 for C2D), stride 2 in space
+    /// (docs/architecture.md#stem-and-pooling-layouts).
     public let stem: ConvSpec
+    /// The max pool after conv1, per the stem layout.
     public let pool1: PoolSpec
     /// After res2 (temporal downsampling).
     public let pool2: PoolSpec
+    /// res2 … res5.
     public let stages: [StageSpec]
+    /// Channels of res5's output, the classifier's input (2048 at width 64).
     public let features: Int
+    /// Classes the head predicts.
     public let classes: Int
     /// The head's average-pool window in the fully convolutional test: (H, W) of res5 at
     /// the training crop (7×7 for 224); T is the whole of res5.
     public let headWindow: Int
 
+    /// The layer geometry of `options`: depth, C2D/I3D and inflation pattern, stem layout, non-local slots.
     public init(_ options: ModelOptions) {
         let i3d = options.arch == .i3d
         let w = options.width

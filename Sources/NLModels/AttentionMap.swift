@@ -4,15 +4,20 @@ import NLTensor
 /// pass, addressed by positions on the block's feature grid (t, y, x) instead of the folded
 /// batch and flattened indices the block computes with.
 public struct AttentionMap: Sendable {
+    /// The block's weight prefix, e.g. "s4.pathway0_nonlocal3".
     public let block: String
     /// Feature grid of the queries: T, H, W of the block's input.
     public let grid: [Int]
     /// Feature grid the keys live on: H and W halved when subsampled.
     public let keyGrid: [Int]
+    /// Which keys each query saw (space-time, space only, time only).
     public let mode: NonLocalMode
+    /// Frames per temporal group (0: none): a query sees keys of its own group only.
     public let temporalGroup: Int
+    /// The pairwise weights P [B', N, M] (after the softmax): N queries and M keys per row of the folded batch B'.
     public let weights: Tensor   // [B', N, M]
 
+    /// Wraps the weights recorded for `block` on an input of shape [N, T, H, W, C] under `options`.
     public init(block: String, weights: Tensor, input: [Int], options: NonLocalConfig, temporalGroup: Int) {
         self.block = block
         self.weights = weights
@@ -23,9 +28,11 @@ public struct AttentionMap: Sendable {
         keyGrid = [grid[0], pooled ? grid[1] / 2 : grid[1], pooled ? grid[2] / 2 : grid[2]]
     }
 
+    /// One key a query attends to.
     public struct Key: Sendable, Equatable {
         /// Position on the key grid.
         public var t: Int, y: Int, x: Int
+        /// The query's weight on this key (a row of P sums to 1 for the softmax instantiations).
         public var weight: Float
     }
 

@@ -3,14 +3,19 @@ import NLTensor
 
 /// What a conversion did, for the user to read.
 public struct ConversionReport: Sendable {
+    /// The checkpoint file converted.
     public var source: String
+    /// The naming scheme detected: "Caffe2 blobs", "PySlowFast", "mmaction2" or "torchvision ResNet".
     public var scheme: String
+    /// Tensors taken from the checkpoint.
     public var loaded = 0
     /// (name in the file, why it was left out)
     public var skipped: [(String, String)] = []
     /// Tensors the checkpoint lacks that were initialised as the official code does.
     public var initialized: [String] = []
+    /// ImageNet 2D kernels inflated to 3D: repeated along time and divided by kT (docs/architecture.md#inflation).
     public var inflated = 0
+    /// Assumptions made in detecting the config (layout, clip, instantiation, BN), for the user to check.
     public var notes: [String] = []
 }
 
@@ -18,8 +23,12 @@ public struct ConversionReport: Sendable {
 /// PySlowFast's c2 zoo), PySlowFast .pyth, mmaction2 .pth, and ImageNet ResNet 2D weights
 /// (torchvision or Caffe2 names), inflated.
 public enum CheckpointConverter {
+    /// The checkpoint schemes read, by how they name the layers (docs/checkpoints.md).
     public enum Scheme: String, Sendable { case caffe2 = "Caffe2 blobs", slowfast = "PySlowFast", mmaction2 = "mmaction2", torchvision = "torchvision ResNet" }
 
+    /// Reads a checkpoint, maps its names to SlowFast's, and builds the network. Without `given` the config is
+    /// detected from the tensors (`report.notes` says what was assumed); ImageNet weights need `given` and
+    /// fill the layers they lack. Throws `ModelError` for an unreadable or unrecognised file or a missing tensor.
     public static func convert(path: String, config given: ModelConfig?) throws -> (ResNet3D, ConversionReport) {
         let raw = try CheckpointReader.read(path: path)
         let scheme = try detectScheme(raw, path: path)

@@ -5,8 +5,11 @@ import ZIPFoundation
 /// The tensors of a checkpoint file, by its own names, in the file's own layouts, plus the
 /// entries that were not tensors.
 public struct RawCheckpoint {
+    /// The container: an official Caffe2 pickle (.pkl) or a torch.save zip (.pyth, .pth, .pt).
     public enum Format: String, Sendable { case caffe2 = "Caffe2 pickle", torch = "PyTorch zip" }
+    /// Which of the two the bytes were.
     public var format: Format
+    /// Every tensor, by the file's own name, as Float32 in the file's layout (e.g. conv (O, I, kT, kH, kW)).
     public var tensors: [String: Tensor]
     /// Names in file order.
     public var order: [String]
@@ -16,6 +19,7 @@ public struct RawCheckpoint {
     public var topLevelKeys: [String]
 }
 
+/// Reads the official checkpoint containers into raw tensors, for `CheckpointConverter`.
 public enum CheckpointReader {
     /// Reads a Caffe2 .pkl or a torch.save zip (.pyth, .pth, .pt), whichever the bytes are.
     public static func read(path: String) throws -> RawCheckpoint {

@@ -119,6 +119,7 @@ public struct OverrideBlame: Sendable {
     /// (key path, what the user typed), in order.
     var entries: [(String, String)] = []
 
+    /// Records which override set which key path; `origins` replaces "--set <override>" as each one's name.
     public init(overrides: [String], origins: [String]?) {
         for (i, o) in overrides.enumerated() {
             guard let eq = o.firstIndex(of: "=") else { continue }

@@ -25,6 +25,8 @@ extension ModelConfig {
         try parse(yaml: try ConfigText.read(path), source: path, overrides: overrides, origins: origins)
     }
 
+    /// Parses a preset's YAML text: `source` names it in errors. Applies `overrides` like `load`, fills the
+    /// defaults, then `validate(source:)`. Throws `ConfigError` with the key path at fault.
     public static func parse(yaml text: String, source: String, overrides: [String] = [], origins: [String]? = nil) throws -> ModelConfig {
         var tree: Any
         tree = try SafeYAML.load(text, source: source) ?? [String: Any]()

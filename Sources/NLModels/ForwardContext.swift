@@ -19,6 +19,7 @@ public struct ForwardOptions {
     /// Called with each layer's name (as in `ModelSummary`) and its wall time in seconds.
     public var timer: ((String, Double) -> Void)?
 
+    /// Options for an inference pass (fused fast path) or, with `training`, a training pass.
     public init(training: Bool = false, fused: Bool = true) {
         self.training = training
         self.fused = fused

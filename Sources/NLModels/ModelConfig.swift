@@ -70,7 +70,6 @@ public enum NonLocalInit: String, Codable, Sendable, CaseIterable {
     case msra
 }
 
-/// Normalisation after W_z.
 /// What goes in the non-local slots (`model.nonlocal.blocks`): the non-local block, or one of
 /// its family compared in the same places (docs/attention-family.md).
 public enum AttentionType: String, Codable, Sendable, CaseIterable {
@@ -85,6 +84,7 @@ public enum AttentionType: String, Codable, Sendable, CaseIterable {
     public func prefix(_ i: Int) -> String { "\(rawValue)\(i)" }
 }
 
+/// Normalisation after W_z, the non-local block's output conv (docs/nonlocal-block.md#output-convolution-and-bn).
 public enum NonLocalNorm: String, Codable, Sendable, CaseIterable {
     /// BatchNorm with γ initialised to 0 (official)
     case bn
@@ -92,19 +92,26 @@ public enum NonLocalNorm: String, Codable, Sendable, CaseIterable {
     case none
 }
 
+/// The non-local slots of a network: where the blocks go and how each is built (`model.nonlocal`;
+/// docs/nonlocal-block.md#config-keys).
 public struct NonLocalConfig: Codable, Sendable, Equatable {
     /// Block indices (0-based, the host residual block) per stage, e.g. ["res3": [1, 3]].
     public var blocks: [String: [Int]] = [:]
+    /// The pairwise function f: embedded Gaussian (softmax of θᵀφ, official), Gaussian, dot product, concatenation.
     public var instantiation: Instantiation = .embeddedGaussian
     /// Multiply θᵀφ by (C/2)^-0.5 before the softmax (official; mmaction2 sets it off).
     public var scale: Bool = true
+    /// Which keys a query attends to: all T×H×W positions, its own frame, or its own position across frames.
     public var mode: NonLocalMode = .spacetime
+    /// Where the 1×2×2 max pool that subsamples the keys and values (φ and g) sits.
     public var subsample: Subsampling = .before
     /// A bias on W_z (official yes; mmaction2 no).
     public var outBias: Bool = true
+    /// What follows W_z before the residual sum: BN with γ = 0 (official), or nothing.
     public var norm: NonLocalNorm = .bn
     /// Frames per temporal group per stage (docs/nonlocal-block.md#temporal-groups), e.g. ["res3": 4]; absent: no groups.
     public var temporalGroups: [String: Int] = [:]
+    /// How θ, φ, g and W_z are initialised (Gaussian std 0.01, official; MSRA).
     public var initializer: NonLocalInit = .gaussian
     /// The block in the slots: nonlocal, se or gc.
     public var type: AttentionType = .nonlocal
@@ -116,8 +123,10 @@ public struct NonLocalConfig: Codable, Sendable, Equatable {
         case temporalGroups = "temporal_groups", initializer = "init", type, reduction
     }
 
+    /// No blocks; the official block's settings for any that are added.
     public init() {}
 
+    /// Decodes `model.nonlocal`; every absent key keeps its default.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = NonLocalConfig()
@@ -135,6 +144,7 @@ public struct NonLocalConfig: Codable, Sendable, Equatable {
     }
 }
 
+/// Batch norm settings of every BN layer in the network (`model.batch_norm`; docs/architecture.md#batch-norm).
 public struct BatchNormConfig: Codable, Sendable, Equatable {
     /// Caffe2's 1.0000001e-5 by default (docs/architecture.md#batch-norm).
     public var epsilon: Float = 1.0000001e-5
@@ -143,7 +153,9 @@ public struct BatchNormConfig: Codable, Sendable, Equatable {
     /// Frozen BN: running statistics also in training (the 128-frame recipe).
     public var frozen: Bool = false
 
+    /// Caffe2's epsilon, momentum 0.1, BN updated in training.
     public init() {}
+    /// Decodes `model.batch_norm`; every absent key keeps its default.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         epsilon = try c.decodeIfPresent(Float.self, forKey: .epsilon) ?? 1.0000001e-5
@@ -154,17 +166,25 @@ public struct BatchNormConfig: Codable, Sendable, Equatable {
 
 /// The network. Every field has the official code's default.
 public struct ModelOptions: Codable, Sendable, Equatable {
+    /// C2D or I3D (`model.arch`).
     public var arch: Arch = .i3d
+    /// ResNet depth: 50 (3, 4, 6, 3 blocks in res2…res5) or 101 (3, 4, 23, 3).
     public var depth: Int = 50
+    /// Stem and pool1/pool2 kernels and strides (`model.layout`).
     public var layout: StemLayout = .official
+    /// Which conv of an I3D bottleneck is temporal (ignored for C2D, which must keep the default).
     public var inflation: Inflation = .t3x1x1
     /// Width of res2's bottleneck (64 in ResNet; smaller for tests and CPU-scale runs).
     public var width: Int = 64
+    /// Number of output classes (400 for Kinetics).
     public var classes: Int = 400
+    /// Dropout probability before the classifier, in training only (0.5 official).
     public var dropout: Float = 0.5
     /// The spatial crop the head's average pool was trained for (its window is crop/32).
     public var trainCrop: Int = 224
+    /// Batch norm epsilon, momentum and freezing.
     public var batchNorm = BatchNormConfig()
+    /// Where the non-local (or SE/GC) blocks sit and how they are built.
     public var nonlocal = NonLocalConfig()
 
     enum CodingKeys: String, CodingKey {
@@ -172,7 +192,9 @@ public struct ModelOptions: Codable, Sendable, Equatable {
         case batchNorm = "batch_norm", nonlocal
     }
 
+    /// The official I3D ResNet-50 baseline with no non-local blocks, 400 classes.
     public init() {}
+    /// Decodes `model`; every absent key keeps its official default.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = ModelOptions()
@@ -191,9 +213,13 @@ public struct ModelOptions: Codable, Sendable, Equatable {
 
 /// How clips are sampled and normalised for this model (docs/protocol.md).
 public struct InputOptions: Codable, Sendable, Equatable {
+    /// Frames T per clip (`input.frames`).
     public var frames: Int = 8
+    /// Temporal stride between a clip's sampled frames, in video frames (`input.stride`).
     public var stride: Int = 8
+    /// Pixels the shorter side is resized to before cropping (`input.short_side`; 256 at test).
     public var shortSide: Int = 256
+    /// Side in pixels of the square test crop (`input.crop`); the training crop is `model.train_crop`.
     public var crop: Int = 256
     /// official ((x − 114.75)/57.375) or imagenet (per-channel, mmaction2).
     public var normalization = InputNormalization.official
@@ -202,7 +228,9 @@ public struct InputOptions: Codable, Sendable, Equatable {
         case frames, stride, shortSide = "short_side", crop, normalization
     }
 
+    /// 8 frames at stride 8, short side 256, crop 256, official normalisation: the 8×8 test input.
     public init() {}
+    /// Decodes `input`; every absent key keeps its default.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = InputOptions()
@@ -216,13 +244,18 @@ public struct InputOptions: Codable, Sendable, Equatable {
 
 /// A model preset: the network, its input, and what it is.
 public struct ModelConfig: Codable, Sendable, Equatable {
+    /// The preset's name, e.g. "c2d_baseline_8x8_r50", shown by `nlnet info` and stored in model files.
     public var name: String = "model"
     /// Which published checkpoint (if any) this preset fits, and where it came from.
     public var checkpoint: String?
+    /// The network (`model`).
     public var model = ModelOptions()
+    /// The clip sampling and normalisation it expects (`input`).
     public var input = InputOptions()
 
+    /// A preset named "model" with the default network and input (I3D ResNet-50, no blocks, 8×8).
     public init() {}
+    /// Decodes a preset; absent sections keep their defaults. Call `validate(source:)` afterwards.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decodeIfPresent(String.self, forKey: .name) ?? "model"
@@ -234,12 +267,17 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
 /// A config the user got wrong, with the key path that is wrong.
 public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    /// The file (or other origin) the config came from.
     public let source: String
+    /// The dotted key that is wrong, e.g. "model.nonlocal.blocks.res3"; empty for the whole config.
     public let keyPath: String
+    /// What is wrong and what is allowed.
     public let message: String
+    /// An error from its parts.
     public init(source: String, keyPath: String, message: String) {
         self.source = source; self.keyPath = keyPath; self.message = message
     }
+    /// "source: key.path: message".
     public var description: String { "\(source): \(keyPath.isEmpty ? "" : "\(keyPath): ")\(message)" }
 }
 

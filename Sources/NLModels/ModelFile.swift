@@ -5,8 +5,11 @@ import NLTensor
 /// between this tool and PyTorch unchanged), plus the config as YAML in the metadata, so a
 /// weights file alone describes its network.
 extension ResNet3D {
+    /// The safetensors metadata key holding the model's `ModelConfig` as YAML.
     public static let configMetadataKey = "nlnet.config"
 
+    /// Writes the weights as safetensors in PyTorch's layouts under SlowFast's names, with the config
+    /// under `configMetadataKey`, "format": "pt" and any `extra` metadata. Throws when the file cannot be written.
     public func save(to path: String, metadata extra: [String: String] = [:]) throws {
         var tensors: [String: Tensor] = [:]
         for spec in specs { tensors[spec.name] = spec.toTorch(weights[spec.name]!) }
@@ -61,15 +64,19 @@ extension ResNet3D {
 /// `ResNet3D.load`/`save` read and write the network alone; this type adds the rest of the
 /// file's metadata under one set of keys.
 public struct ModelFile {
+    /// The metadata key of the class names: one per line, in the head's output order.
     public static let labelsKey = "nlnet.labels"
+    /// The metadata key of `source`.
     public static let sourceKey = "nlnet.source"
 
+    /// The network with its config and weights.
     public var model: ResNet3D
     /// One name per class, in the head's order.
     public var labels: [String]?
     /// The file the weights were converted from, e.g. an official checkpoint's name.
     public var source: String?
 
+    /// A model file's contents, to be written with `save(to:metadata:)`.
     public init(model: ResNet3D, labels: [String]? = nil, source: String? = nil) {
         self.model = model
         self.labels = labels

@@ -4,9 +4,11 @@ import NLTensor
 /// The non-local block's two matrix products (θᵀφ and P·g) and its softmax are counted:
 /// most FLOP counters leave them out.
 public struct LayerSummary: Sendable, Codable {
+    /// The layer's name in the table: "conv1", "pool1", "res3_res1" (stage and block), "res4_nonlocal3", "head".
     public var name: String
     /// Output [T, H, W, C] per clip.
     public var output: [Int]
+    /// Trainable parameters of the layer (BN's γ and β included, running statistics not).
     public var parameters: Int
     /// Multiply-adds per clip.
     public var macs: Int
@@ -14,14 +16,20 @@ public struct LayerSummary: Sendable, Codable {
     public var otherFLOPs: Int
 }
 
+/// A network's cost for one clip, layer by layer (`nlnet info`; docs/architecture.md#parameters-and-multiply-adds).
 public struct ModelSummary: Sendable, Codable {
+    /// The clip [T, H, W, 3].
     public var input: [Int]
+    /// In forward order: stem, pools, every bottleneck, every block in a non-local slot, head.
     public var layers: [LayerSummary]
+    /// Total trainable parameters.
     public var parameters: Int { layers.reduce(0) { $0 + $1.parameters } }
+    /// Total multiply-adds per clip.
     public var macs: Int { layers.reduce(0) { $0 + $1.macs } }
     /// 2 FLOPs per multiply-add, plus the rest.
     public var flops: Int { 2 * macs + layers.reduce(0) { $0 + $1.otherFLOPs } }
 
+    /// A summary from its layers.
     public init(input: [Int], layers: [LayerSummary]) {
         self.input = input
         self.layers = layers
@@ -31,11 +39,13 @@ public struct ModelSummary: Sendable, Codable {
     // are written (the table prints them) and ignored when decoding.
     enum CodingKeys: String, CodingKey { case input, layers, parameters, macs, flops }
 
+    /// Decodes input and layers; the written totals are recomputed, not read.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(input: try c.decode([Int].self, forKey: .input), layers: try c.decode([LayerSummary].self, forKey: .layers))
     }
 
+    /// Writes input, layers and the totals parameters, macs and flops.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(input, forKey: .input)
@@ -54,6 +64,7 @@ extension ResNet3D {
 }
 
 extension ModelSummary {
+    /// The per-layer summary of architecture `a` built from `options` for one clip of `frames` × `size` × `size`.
     public static func of(_ a: Architecture, options: ModelOptions, frames: Int, size: Int) -> ModelSummary {
         var layers: [LayerSummary] = []
         var shape = [frames, size, size, 3]

@@ -4,6 +4,7 @@ import NLTensor
 /// One named tensor of a model: its PyTorch shape, how it is initialised, whether SGD
 /// updates it.
 public struct ParameterSpec: Sendable, Equatable {
+    /// How a parameter starts when no checkpoint supplies it (the official code's fillers).
     public enum Initializer: Sendable, Equatable {
         /// He/MSRA normal with fan-out (Caffe2's MSRAFill, SlowFast's c2_msra_fill)
         case msra
@@ -13,10 +14,13 @@ public struct ParameterSpec: Sendable, Equatable {
     /// How the tensor is stored: a conv kernel, a linear weight, or a vector (C).
     public enum Kind: Sendable, Equatable { case conv, linear, vector }
 
+    /// The name in model files, SlowFast's, e.g. "s2.pathway0_res0.branch2.a.weight" (docs/checkpoints.md).
     public var name: String
     /// PyTorch / Caffe2 shape: conv (O, I, kT, kH, kW), linear (Out, In), vectors (C).
     public var torchShape: [Int]
+    /// Conv kernel, linear weight or per-channel vector: decides the conversion to and from PyTorch layouts.
     public var kind: Kind
+    /// Its filler: MSRA, Gaussian with a standard deviation, or a constant (BN γ = 0 on residual ends).
     public var initializer: Initializer
     /// False for BN running statistics.
     public var trainable: Bool
@@ -51,8 +55,11 @@ public struct ParameterSpec: Sendable, Equatable {
 
 /// Weights, a missing or mis-shaped tensor named with both shapes.
 public struct ModelError: Error, CustomStringConvertible {
+    /// What is wrong, naming the file and the tensor with the expected and found shapes.
     public let message: String
+    /// An error with this message.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 }
 

@@ -79,8 +79,11 @@ public indirect enum PickleValue: CustomStringConvertible {
     }
 }
 
+/// A pickle that is malformed, unsupported or over a limit; the checkpoint reader adds the file's name.
 public struct PickleError: Error, CustomStringConvertible {
+    /// What is wrong, e.g. "stack deeper than 1048576" or "protocol 6 is not supported".
     public let message: String
+    /// The message.
     public var description: String { message }
 }
 
@@ -88,8 +91,11 @@ public struct PickleError: Error, CustomStringConvertible {
 /// bounds check on every read and limits on depth and size, so a hostile file is an error,
 /// never a crash or a huge allocation.
 public struct PickleReader {
+    /// Most values on the VM's stack at once.
     public static let maxStack = 1 << 20
+    /// Most memo entries (values a pickle refers back to).
     public static let maxMemo = 1 << 22
+    /// Most items in one list, tuple or dict.
     public static let maxContainer = 1 << 24
     /// How deep values may nest (checkpoints: about 6). Every use of a value (printing it in an
     /// error, releasing it) recurses through its levels: a million TUPLE1s in a row, one byte
@@ -105,8 +111,10 @@ public struct PickleReader {
     private var memo: [Int: (value: PickleValue, depth: Int)] = [:]
     private var allocated = 0
 
+    /// A reader over the bytes of one pickle (an official Caffe2 .pkl checkpoint, docs/checkpoints.md#caffe2-pickles).
     public init(_ data: [UInt8]) { self.data = data }
 
+    /// The value a whole pickle builds; throws `PickleError` on a malformed, unsupported or oversized pickle.
     public static func load(_ data: [UInt8]) throws -> PickleValue {
         var reader = PickleReader(data)
         return try reader.run()
@@ -205,6 +213,7 @@ public struct PickleReader {
         }
     }
 
+    /// Runs the pickle's opcodes up to STOP and returns the value on top of the stack; throws `PickleError`.
     public mutating func run() throws -> PickleValue {
         while true {
             let op = try byte()

@@ -11,9 +11,13 @@ import NLTensor
 /// is near 0 when every query attends alike, near 1 when queries differ as much as unrelated
 /// maps (and above 1 when they look at deliberately different places).
 public struct QueryDependence: Codable, Sendable {
+    /// The block's layer name, e.g. "res4_nonlocal3".
     public var block: String
+    /// Queries in the map: rows of the folded batch × queries per row.
     public var queries: Int
+    /// Keys each query attends over (M).
     public var keys: Int
+    /// Query pairs actually compared (0 when a row has fewer than two queries).
     public var pairs: Int
     /// Mean JS divergence between the maps of two queries (bits).
     public var betweenQueries: Double

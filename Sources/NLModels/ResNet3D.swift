@@ -12,7 +12,9 @@ public struct Prediction: Sendable {
 /// C2D / I3D ResNet-50/101 with non-local blocks (docs/architecture.md, docs/nonlocal-block.md), channels-last.
 /// Input [N, T, H, W, 3], normalised as the config's `input.normalization` says.
 public final class ResNet3D: @unchecked Sendable {
+    /// The preset the network was built from (also stored in its model files).
     public let config: ModelConfig
+    /// The layer geometry `config.model` describes: stem, pools, stages, non-local slots, head.
     public let architecture: Architecture
     /// Every tensor's name, shape and initialiser, in forward order.
     public let specs: [ParameterSpec]

@@ -15,6 +15,7 @@ import Yams
 public enum SafeYAML {
     /// More than any preset needs (they nest 7 deep and hold about 60 values).
     public static let maxDepth = 64
+    /// Most scalars and collections one document may hold once aliases are expanded (a billion-laughs guard).
     public static let maxValues = 100_000
     /// A bound on the nesting the text can produce (see `nestingBound`), far below what overflows
     /// the stack in Yams's recursive parser (about 10,000 levels in an AddressSanitizer build).

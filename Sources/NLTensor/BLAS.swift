@@ -81,6 +81,7 @@ struct GEMMSplit: Sendable {
 /// ("Prescott") on them. `OPENBLAS_CORETYPE` fixes that, but the library reads it only when
 /// it loads, so the `nlnet` binary re-executes itself with it set (see `suggestedCoreType`).
 public enum BLASKernel {
+    /// The kernel family OpenBLAS chose for this CPU (e.g. "Haswell", "SkylakeX", "Prescott"), or "unknown".
     public static var coreName: String {
         guard let name = openblas_get_corename() else { return "unknown" }
         return String(cString: name)

@@ -7,15 +7,20 @@ import CKernels
 /// the unbiased variance for the running one. momentum 0.1 here is Caffe2's 0.9.
 /// Inference uses the running statistics.
 
+/// A BN layer's running mean and variance over the batch, used at inference (BN's `running_mean`/`running_var`).
 public struct BatchNormStatistics: Sendable {
+    /// Running mean per channel, [C].
     public var mean: Tensor
+    /// Running (unbiased) variance per channel, [C].
     public var variance: Tensor
 
+    /// Fresh statistics for `channels` channels: mean 0, variance 1 (as PyTorch starts them).
     public init(channels: Int) {
         mean = Tensor(zeros: [channels])
         variance = Tensor(repeating: 1, shape: [channels])
     }
 
+    /// Statistics from stored tensors; traps unless both are [C] of the same C.
     public init(mean: Tensor, variance: Tensor) {
         require(mean.shape == variance.shape && mean.rank == 1,
                      "BatchNormStatistics: mean \(mean.shape) and variance \(variance.shape) must be equal [C]")

@@ -7,12 +7,18 @@ import CKernels
 /// copies patches of contiguous Cin-vectors into a bounded scratch matrix (im2col), one tile
 /// of output rows at a time, and multiplies each tile by the weight.
 
+/// A 3D convolution's (or pool's) kernel, stride, padding and dilation, each as [T, H, W].
 public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
+    /// Kernel size [kT, kH, kW].
     public var kernel: [Int]
+    /// Step between output positions [T, H, W].
     public var stride: [Int]
+    /// Zero padding on each side [T, H, W].
     public var padding: [Int]
+    /// Spacing between kernel taps [T, H, W] (1: dense).
     public var dilation: [Int]
 
+    /// A geometry; traps unless each array has 3 entries, kernel/stride/dilation ≥ 1 and padding ≥ 0.
     public init(kernel: [Int], stride: [Int] = [1, 1, 1], padding: [Int] = [0, 0, 0],
                 dilation: [Int] = [1, 1, 1]) {
         require(kernel.count == 3 && stride.count == 3 && padding.count == 3 && dilation.count == 3,
@@ -41,6 +47,7 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
         kernel[1] == 1 && kernel[2] == 1 && stride == [1, 1, 1] && padding[1] == 0 && padding[2] == 0
     }
 
+    /// "kernel 3×1×1 stride [1, 1, 1] pad [1, 0, 0]" (dilation only when not 1).
     public var description: String {
         "kernel \(kernel.map(String.init).joined(separator: "×")) stride \(stride) pad \(padding)"
             + (dilation == [1, 1, 1] ? "" : " dilation \(dilation)")

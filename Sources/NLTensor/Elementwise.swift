@@ -44,6 +44,8 @@ private func binary(_ a: Tensor, _ b: Tensor, _ name: String, _ f: @escaping @Se
     return y
 }
 
+/// a + b elementwise, b broadcast over a's leading dimensions (same shape, a suffix, or a scalar);
+/// traps otherwise. Recorded on the tape: b's gradient is summed over the broadcast dimensions.
 public func + (a: Tensor, b: Tensor) -> Tensor {
     let y = binary(a, b, "add", +)
     let bShape = b.shape
@@ -52,8 +54,10 @@ public func + (a: Tensor, b: Tensor) -> Tensor {
     }
 }
 
+/// a − b elementwise, broadcast as `+`.
 public func - (a: Tensor, b: Tensor) -> Tensor { a + b * Tensor(shape: [], scalars: [-1]) }
 
+/// a · b elementwise (Hadamard), broadcast as `+`; recorded on the tape.
 public func * (a: Tensor, b: Tensor) -> Tensor {
     let y = binary(a, b, "multiply", *)
     let bShape = b.shape
@@ -63,6 +67,7 @@ public func * (a: Tensor, b: Tensor) -> Tensor {
     }
 }
 
+/// Every element of a times s; recorded on the tape.
 public func * (a: Tensor, s: Float) -> Tensor {
     let y = Tensor(uninitialized: a.shape)
     let pa = SharedPointer(a.pointer), py = SharedPointer(y.pointer)
@@ -70,6 +75,7 @@ public func * (a: Tensor, s: Float) -> Tensor {
     return y.recorded(inputs: [a]) { g in [g * s] }
 }
 
+/// Every element of a times s.
 public func * (s: Float, a: Tensor) -> Tensor { a * s }
 
 /// Sum of all elements, as a one-element tensor [].

@@ -40,6 +40,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     return y
 }
 
+/// A PyTorch linear weight (Out, In) in this project's layout [In, Out] for `linear`.
 public func linearWeight(fromPyTorch w: Tensor) -> Tensor {
     require(w.rank == 2, "linearWeight(fromPyTorch:): expected (Out, In), got \(w.shape)")
     return w.permuted([1, 0])

@@ -11,6 +11,8 @@ import Glibc
 /// - a regular file, or nothing yet, is written to a temporary file beside it and renamed into
 ///   place, so a reader never sees half a file and a failed write leaves the old one.
 public enum OutputFile {
+    /// Writes `data` to `path` by the rule above (standard output, in place, or a temporary file renamed
+    /// into place). Throws `TensorFileError` when `path` is a directory or cannot be written or replaced.
     public static func write(_ data: Data, to path: String) throws {
         if path == "-" {
             try FileHandle.standardOutput.write(contentsOf: data)
@@ -60,9 +62,12 @@ public enum OutputFile {
 /// output; anything else is opened in place and truncated (a device or FIFO stays one). Lines
 /// reach the file as they are written, so a reader can follow it.
 public final class LineOutput {
+    /// The file as given (`-`: standard output).
     public let path: String
     private let fd: Int32
 
+    /// Opens `path` for writing, truncating it (`-`: standard output). Throws `TensorFileError` when it is
+    /// a directory or cannot be opened.
     public init(path: String) throws {
         self.path = path
         if path == "-" { fd = STDOUT_FILENO; return }
@@ -72,6 +77,7 @@ public final class LineOutput {
         guard fd >= 0 else { throw TensorFileError(path, "cannot write: \(String(cString: strerror(errno)))") }
     }
 
+    /// Writes `line` as it is (add the newline yourself); throws `TensorFileError` when the write fails.
     public func write(_ line: String) throws { try OutputFile.writeAll(Data(line.utf8), to: fd, path: path) }
 
     deinit { if fd != STDOUT_FILENO { close(fd) } }

@@ -46,6 +46,8 @@ struct PoolPlan: Sendable {
     }
 }
 
+/// Max pooling of x [N, T, H, W, C] with kernel, stride (default: the kernel) and padding as [T, H, W];
+/// padding counts as −∞. Returns [N, T', H', W', C]; traps when a kernel is larger than its padded input.
 public func maxPool3d(_ x: Tensor, kernel: [Int], stride: [Int]? = nil, padding: [Int] = [0, 0, 0]) -> Tensor {
     let plan = PoolPlan("maxPool3d", input: x.shape, kernel: kernel, stride: stride ?? kernel, padding: padding)
     let c = plan.c
@@ -95,6 +97,8 @@ final class IndexBuffer: @unchecked Sendable {
     deinit { pointer.deallocate() }
 }
 
+/// Average pooling of x [N, T, H, W, C] as `maxPool3d`, each window divided by its full size
+/// (padding included). Returns [N, T', H', W', C].
 public func avgPool3d(_ x: Tensor, kernel: [Int], stride: [Int]? = nil, padding: [Int] = [0, 0, 0]) -> Tensor {
     let plan = PoolPlan("avgPool3d", input: x.shape, kernel: kernel, stride: stride ?? kernel, padding: padding)
     let c = plan.c

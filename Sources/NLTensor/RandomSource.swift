@@ -1,8 +1,10 @@
 /// A small, fast, seedable generator (xoshiro256**), whose state can be saved and restored so
 /// a resumed run draws the same numbers.
 public struct RandomSource: RandomNumberGenerator, Sendable, Codable, Equatable {
+    /// The four 64-bit words of xoshiro256** state; a copy (or its Codable form) resumes the same sequence.
     public var state: [UInt64]
 
+    /// A generator seeded through SplitMix64: equal seeds give equal sequences.
     public init(seed: UInt64) {
         // SplitMix64 spreads the seed over the four words.
         var z = seed
@@ -15,6 +17,7 @@ public struct RandomSource: RandomNumberGenerator, Sendable, Codable, Equatable 
         }
     }
 
+    /// The next 64 random bits.
     public mutating func next() -> UInt64 {
         let result = ((state[1] &* 5) << 7 | (state[1] &* 5) >> 57) &* 9
         let t = state[1] << 17

@@ -5,9 +5,13 @@ import Glibc
 
 /// A bad tensor file or a missing or mis-shaped tensor, named for the user.
 public struct TensorFileError: Error, CustomStringConvertible {
+    /// The file the error is about.
     public let path: String
+    /// What is wrong, naming the tensor where one is at fault.
     public let message: String
+    /// An error about the file at `path`.
     public init(_ path: String, _ message: String) { self.path = path; self.message = message }
+    /// "path: message".
     public var description: String { "\(path): \(message)" }
 }
 
@@ -19,12 +23,16 @@ public struct TensorFileError: Error, CustomStringConvertible {
 /// touched pages) and hands F32 tensors out without copying; other float and integer dtypes
 /// are converted to Float32.
 public struct SafeTensors: Sendable {
+    /// The file it was read from.
     public let path: String
+    /// The header's `__metadata__` (e.g. "nlnet.config", "format"); empty when the file has none.
     public let metadata: [String: String]
     /// Tensor names in file order.
     public let names: [String]
     private let tensors: [String: Tensor]
 
+    /// Maps and parses the file at `path`. Throws `TensorFileError` when the file cannot be read, its header
+    /// is malformed, a dtype is unsupported, or a tensor's bytes fall outside the file.
     public init(contentsOf path: String) throws {
         self.path = path
         let mapping = try MappedFile(path: path)
@@ -80,6 +88,7 @@ public struct SafeTensors: Sendable {
         names = order.sorted { $0.1 < $1.1 }.map(\.0)
     }
 
+    /// The tensor `name` as Float32 (shape as stored), or nil when the file has none.
     public subscript(name: String) -> Tensor? { tensors[name] }
 
     /// The tensor `name`, or an error naming it (and the expected shape, when given).

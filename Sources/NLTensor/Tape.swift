@@ -15,6 +15,7 @@ public final class Tape: @unchecked Sendable {
 
     private var nodes: [Node] = []
 
+    /// An empty tape; keep it alive while recording (tensors hold it weakly).
     public init() {}
 
     /// Number of recorded nodes (leaves included).

@@ -3,7 +3,9 @@ import Foundation
 /// Memory behind a `Tensor`: either a heap allocation this object owns, or a view into
 /// memory kept alive by `owner` (an mmapped safetensors file).
 public final class TensorStorage: @unchecked Sendable {
+    /// The first of `count` Float32 values (64-byte aligned when this object allocated them).
     public let pointer: UnsafeMutablePointer<Float>
+    /// Number of Float32 values at `pointer`.
     public let count: Int
     private let owner: AnyObject?
 
@@ -42,6 +44,7 @@ public final class TensorStorage: @unchecked Sendable {
 /// (`withUnsafeMutableBufferPointer` copies first when the storage is shared).
 /// A tensor that takes part in a gradient computation also carries its `Tape` and slot.
 public struct Tensor: @unchecked Sendable, CustomStringConvertible {
+    /// Dimensions, outermost first (row-major); video activations are [N, T, H, W, C].
     public private(set) var shape: [Int]
     var storage: TensorStorage
     /// The tape recording operations on this tensor, when gradients are wanted. Weak: the tape's
@@ -51,21 +54,27 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     /// This tensor's node on `tape`.
     var slot: Int = -1
 
+    /// Number of elements: the product of `shape` (1 for a scalar of shape []).
     public var count: Int { storage.count }
+    /// Number of dimensions.
     public var rank: Int { shape.count }
+    /// Whether operations on this tensor are recorded on a tape for backpropagation.
     public var requiresGradient: Bool { tape != nil }
 
+    /// A zero-filled tensor. Traps on a negative dimension.
     public init(zeros shape: [Int]) {
         Tensor.checkShape(shape)
         self.shape = shape
         storage = TensorStorage(zeros: shape.reduce(1, *))
     }
 
+    /// A tensor with every element `value`.
     public init(repeating value: Float, shape: [Int]) {
         self.init(uninitialized: shape)
         storage.pointer.update(repeating: value, count: count)
     }
 
+    /// A tensor from its elements in row-major order; traps unless `scalars.count` is the product of `shape`.
     public init(shape: [Int], scalars: [Float]) {
         Tensor.checkShape(shape)
         require(shape.reduce(1, *) == scalars.count,
@@ -92,6 +101,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         require(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
     }
 
+    /// A copy of the elements in row-major order.
     public var scalars: [Float] { Array(UnsafeBufferPointer(start: storage.pointer, count: count)) }
 
     /// The single value of a one-element tensor.
@@ -100,10 +110,13 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         return storage.pointer[0]
     }
 
+    /// Calls `body` with the elements in row-major order; the pointer is valid only inside `body`.
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try body(UnsafeBufferPointer(start: storage.pointer, count: count))
     }
 
+    /// Calls `body` with writable elements in row-major order, first copying the storage if another tensor
+    /// shares it (copy on write); the pointer is valid only inside `body`. Writes are not recorded on a tape.
     public mutating func withUnsafeMutableBufferPointer<R>(
         _ body: (UnsafeMutableBufferPointer<Float>) throws -> R
     ) rethrows -> R {
@@ -136,6 +149,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         return result.recorded(inputs: [self]) { g in [g.reshaped(oldShape)] }
     }
 
+    /// "Tensor([shape]: [the first 8 elements, …])", for debugging.
     public var description: String {
         let preview = scalars.prefix(8).map { String(format: "%.4g", $0) }.joined(separator: ", ")
         return "Tensor(\(shape): [\(preview)\(count > 8 ? ", …" : "")])"

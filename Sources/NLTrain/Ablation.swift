@@ -7,34 +7,51 @@ import Yams
 /// evaluated for several seeds. Every run lives in its own folder and is resumable; a finished
 /// run's result.json is reused.
 public struct AblationPlan {
+    /// A variant of the base preset: its name in the tables and its `--set`-style overrides (`set:` in the plan).
     public struct Variant { public var name: String; public var overrides: [String] }
 
     /// A claim the report checks against seed noise: variant `better` beats variant `than` on
     /// `metric` (`top1`, `top5`, or a validation class name for that class's top-1).
     public struct Claim: Sendable, Equatable {
+        /// The variant expected to score higher.
         public var better: String
+        /// The variant it is compared with.
         public var than: String
+        /// `top1`, `top5`, a validation class name, or class names joined by `+`.
         public var metric: String
+        /// A claim from its parts (top-1 by default).
         public init(better: String, than: String, metric: String = "top1") {
             self.better = better; self.than = than; self.metric = metric
         }
     }
 
+    /// The plan's `name:`, or the file's name without its extension.
     public var name: String
+    /// Path of the preset every variant starts from (`base:`, resolved against the plan's folder).
     public var base: String
+    /// Training video list (`data.train`), absolute; nil with synthetic data.
     public var trainList: String?
+    /// Validation video list (`data.val`), absolute; nil with synthetic data.
     public var valList: String?
+    /// The synthetic data set (`data.synth`), generated into the run store on first use.
     public var synthetic: SyntheticDataset?
+    /// Seeds per variant (`seeds:`, 1…1000); seed s trains with `train.seed=s`.
     public var seeds: Int
+    /// Overrides added to every variant by `--quick` (`quick:`), for a smoke run.
     public var quick: [String]
+    /// The variants in table order (`variants:`).
     public var variants: [Variant]
+    /// Clips per validation video in the final evaluation (`eval.clips`, default 1).
     public var evalClips: Int
+    /// Crops per clip in the final evaluation (`eval.crops`, default 1).
     public var evalCrops: Int
     /// The plan's `claims:`, each tested by Welch's t-test in results.md and results.json.
     public var claims: [Claim] = []
     /// The plan's `curves:`: variants whose validation top-1 over training steps goes into curves.svg.
     public var curves: [String] = []
 
+    /// Reads and checks a plan file (YAML). Throws `ConfigError` naming the key that is wrong,
+    /// e.g. an unknown key, a missing `base:`/`data:`/`variants:`, or a claim naming no variant.
     public static func load(path: String) throws -> AblationPlan {
         func fail(_ key: String, _ message: String) -> ConfigError { ConfigError(source: path, keyPath: key, message: message) }
         let text = try ConfigText.read(path)
@@ -116,18 +133,26 @@ public struct AblationPlan {
         return plan
     }
 
+    /// One trained and evaluated run: a variant at one seed (result.json in its folder).
     public struct Result: Codable, Sendable {
+        /// The variant's name.
         public var variant: String
+        /// The seed it was trained with.
         public var seed: Int
+        /// Top-1 accuracy on the validation set, a fraction in [0, 1].
         public var top1: Double
+        /// Top-5 accuracy on the validation set, a fraction in [0, 1].
         public var top5: Double
+        /// The network's parameter count.
         public var parameters: Int
+        /// Floating-point operations per clip at the input size, in billions (2 × multiply-adds + the rest).
         public var gflops: Double
         /// The run's folder (weights, metrics) in the run store.
         public var folder: String?
         /// Top-1 per validation class, by class name.
         public var perClass: [String: Double]?
 
+        /// A result from its fields.
         public init(variant: String, seed: Int, top1: Double, top5: Double, parameters: Int, gflops: Double,
                     folder: String? = nil, perClass: [String: Double]? = nil) {
             self.variant = variant; self.seed = seed; self.top1 = top1; self.top5 = top5
@@ -135,11 +160,6 @@ public struct AblationPlan {
         }
     }
 
-    /// Trains and evaluates every variant × seed, then writes results.md, results.csv and
-    /// results.svg under `output`. Runs live under `runs` (default: `output`) in folders named
-    /// by a digest of everything that decides the run (resolved model and training
-    /// configs, data, evaluation), so plans sharing a run store train a shared variant once, and a
-    /// changed plan or a --quick run never reuses a stale result. `log` gets one line per event.
     /// What `run` does with the plan's runs.
     public enum Mode: Sendable {
         /// Train what is missing (waiting for runs another process holds), then write reports.
@@ -151,6 +171,13 @@ public struct AblationPlan {
         case report
     }
 
+    /// Trains and evaluates every variant × seed, then writes results.md, results.csv and
+    /// results.svg under `output`. Runs live under `runs` (default: `output`) in folders named
+    /// by a digest of everything that decides the run (resolved model and training
+    /// configs, data, evaluation), so plans sharing a run store train a shared variant once, and a
+    /// changed plan or a --quick run never reuses a stale result. `log` gets one line per event.
+    /// `seeds` overrides the plan's seed count, `quick` adds its `quick:` overrides. Returns a result per run.
+    /// Throws when a list or preset cannot be read, a run fails, or (mode `.report`) runs are unfinished.
     public func run(output: String, runs: String? = nil, seeds: Int? = nil, quick: Bool, mode: Mode = .trainAndReport,
                     log: (String) -> Void) throws -> [Result] {
         let out = URL(fileURLWithPath: output)

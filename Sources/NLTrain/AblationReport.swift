@@ -264,9 +264,13 @@ extension SVGChart {
     /// A bar of ``bars(title:yLabel:bars:chance:)``: a value in percent and an optional interval
     /// (drawn as a whisker) around it.
     public struct Bar: Sendable {
+        /// The label under the bar (a variant's name).
         public var name: String
+        /// The bar's height, in percent.
         public var value: Double
+        /// The whisker's ends in percent (e.g. a 95% confidence interval); nil: no whisker.
         public var interval: ClosedRange<Double>?
+        /// A bar from its parts.
         public init(name: String, value: Double, interval: ClosedRange<Double>?) {
             self.name = name; self.value = value; self.interval = interval
         }
@@ -275,8 +279,11 @@ extension SVGChart {
     /// A line of ``curves(title:xLabel:yLabel:curves:chance:)``: at each x the value y (percent)
     /// and the band low…high around it.
     public struct Curve: Sendable {
+        /// The curve's name in the legend.
         public var name: String
+        /// The points in x order: y and its band low…high, in percent.
         public var points: [(x: Double, y: Double, low: Double, high: Double)]
+        /// A curve from its parts.
         public init(name: String, points: [(x: Double, y: Double, low: Double, high: Double)]) {
             self.name = name; self.points = points
         }

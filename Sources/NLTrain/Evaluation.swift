@@ -4,20 +4,31 @@ import NLTensor
 /// Accuracy of a classifier on a labelled list under its view protocol. A video that cannot be
 /// read counts as wrong, as in the official evaluation.
 public struct Evaluation: Codable, Sendable {
+    /// The outcome for one video of the list.
     public struct VideoResult: Codable, Sendable {
+        /// The video's path as listed.
         public var path: String
+        /// Its true class index.
         public var label: Int
+        /// The up to 5 best classes of the combined views; empty when the video could not be read.
         public var top: [RankedClass]
+        /// Why the video could not be read or decoded; nil when it was classified.
         public var error: String?
     }
 
+    /// Videos in the list.
     public var videos: Int
+    /// Videos that could not be read (each counted as wrong).
     public var failed: Int
+    /// Fraction of the list whose best class is the true one.
     public var top1: Double
+    /// Fraction of the list whose true class is among the best five.
     public var top5: Double
+    /// Mean over the classes present of each class's top-1 (the confusion matrix's diagonal over its rows).
     public var meanClassAccuracy: Double
     /// confusion[true][predicted]
     public var confusion: [[Int]]
+    /// Per video, in list order.
     public var results: [VideoResult]
 
     /// `decoded`, when given, holds the list's videos already decoded (by `decodeAll`), in

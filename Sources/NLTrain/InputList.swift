@@ -13,7 +13,9 @@ public enum InputList {
     public static let videoExtensions: Set<String> = ["mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "ts", "mts",
                                                       "m2ts", "flv", "wmv", "3gp", "ogv", "gif"]
 
+    /// One input after expansion: a video path, or an argument that could not be expanded.
     public struct Entry: Equatable, Sendable {
+        /// The video's path (or the argument as typed, when `error` is set).
         public var path: String
         /// Set when the argument itself could not be expanded (a missing path, an unreadable list).
         public var error: String?

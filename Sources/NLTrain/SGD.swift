@@ -5,14 +5,18 @@ import NLTensor
 /// Nesterov, weight decay 1e-4 and none on BN parameters. The update follows PyTorch's SGD:
 /// d = g + λw; b = μb + d (b = d at the first step); d = d + μb (Nesterov) or b; w −= lr·d.
 public struct SGD: Sendable {
+    /// Momentum μ (0.9).
     public var momentum: Float = 0.9
+    /// Nesterov momentum (the official code's; PyTorch's formulation).
     public var nesterov = true
+    /// L2 weight decay λ of every parameter but BN's γ and β (1e-4).
     public var weightDecay: Float = 1e-4
     /// Weight decay on BN scale and shift (the official WEIGHT_DECAY_BN: 0).
     public var weightDecayBN: Float = 0
     /// Momentum buffers by parameter name (this project's layouts).
     public var velocity: [String: Tensor] = [:]
 
+    /// An optimizer with empty momentum buffers (the official settings by default).
     public init(momentum: Float = 0.9, nesterov: Bool = true, weightDecay: Float = 1e-4, weightDecayBN: Float = 0) {
         self.momentum = momentum
         self.nesterov = nesterov
@@ -40,7 +44,9 @@ public struct SGD: Sendable {
 
 /// What one forward/backward pass on a batch produced.
 public struct TrainingStep {
+    /// Mean softmax cross-entropy over the batch.
     public let loss: Float
+    /// The head's output before the softmax, [N, classes].
     public let logits: Tensor
     /// argmax of each clip's logits
     public let predictions: [Int]

@@ -30,20 +30,30 @@ public enum SyntheticAction: String, CaseIterable, Sendable {
     public static let benchmark: [SyntheticAction] = [.leftToRight, .rightToLeft, .coloursMatch, .coloursDiffer]
 }
 
+/// The settings of a synthetic benchmark (`nlnet synth`, an ablation plan's `data.synth`): classes, sizes and seed.
 public struct SyntheticDataset {
+    /// The classes to draw (the four benchmark classes by default).
     public var classes: [SyntheticAction] = SyntheticAction.benchmark
+    /// Training clips per class.
     public var train = 40
+    /// Validation clips per class.
     public var val = 20
+    /// Frames per clip.
     public var frames = 16
+    /// Side of the square frames in pixels (even).
     public var size = 64
+    /// Frame rate written into the videos, frames per second.
     public var fps = 10
+    /// Seed of everything drawn: the same settings and seed give the same pixels.
     public var seed: UInt64 = 0
     /// Distractors per clip: drifting walkers and randomly blinking decoys.
     public var walkers = 3
+    /// Decoys per clip: squares that blink at random.
     public var decoys = 2
     /// Colours an event of the colour pair can have (2…4 of `eventPalette`).
     public var colours = 2
 
+    /// The default benchmark: 4 classes, 40 + 20 clips each, 16 frames of 64 × 64 at 10 fps, seed 0.
     public init() {}
 
     /// What is wrong with these settings, in the words of `nlnet synth`'s options (nil: fine).

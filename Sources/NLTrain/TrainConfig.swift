@@ -5,9 +5,11 @@ import Yams
 /// The `train:` section of a preset: the official recipe by default (docs/protocol.md#training), every knob
 /// settable. Iteration counts are optimizer steps.
 public struct TrainConfig: Codable, Sendable, Equatable {
+    /// Clips per micro-batch (`batch_size`; the official 64 clips is 8 with `accumulate: 8`).
     public var batchSize = 8
     /// Micro-batches per step: the effective batch is batchSize × accumulate.
     public var accumulate = 1
+    /// Learning rate at the start of the schedule, after warm-up (`base_lr`; 0.01 official).
     public var baseLR: Float = 0.01
     /// The learning-rate schedule, after a linear warm-up.
     public enum Schedule: String, Codable, Sendable, CaseIterable {
@@ -16,24 +18,38 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         /// half a cosine from base_lr to 0 over max_iterations (SlowFast)
         case cosine
     }
+    /// `step` or `cosine` (`schedule`).
     public var schedule = Schedule.step
+    /// Iterations at which the step schedule multiplies the rate by `gamma` (official: drops at 150k and 300k).
     public var steps: [Int] = [150_000, 300_000, 350_000]
+    /// Factor applied to the rate at each of `steps` (0.1).
     public var gamma: Float = 0.1
+    /// Steps of linear warm-up from base_lr/10 to the schedule's rate (0: none).
     public var warmupIterations = 0
+    /// Optimizer steps in the whole run (400k official).
     public var maxIterations = 400_000
+    /// SGD momentum (0.9).
     public var momentum: Float = 0.9
+    /// Nesterov momentum, as the official code (PyTorch's SGD update, docs/protocol.md#training).
     public var nesterov = true
+    /// L2 weight decay of every parameter but BN's γ and β (1e-4).
     public var weightDecay: Float = 1e-4
+    /// Weight decay of BN's γ and β (0 official: `WEIGHT_DECAY_BN`).
     public var weightDecayBN: Float = 0
     /// Short side drawn uniformly from this range before the random crop. In a preset, both
     /// default to the model's `train_crop` (official: crop 224, jitter [256, 320], the same
     /// 8/7 and 10/7 of the crop for smaller models), so the crop the network trains on is the
     /// window its test head pools.
     public var jitter = [256, 320]
+    /// Side in pixels of the square random training crop (224 official; the model's `train_crop` by default).
     public var crop = 224
+    /// Random horizontal flips with probability 0.5.
     public var flip = true
+    /// Steps between checkpoints (checkpoint.safetensors, resumable).
     public var checkpointEvery = 1000
+    /// Steps between progress lines in the training log.
     public var logEvery = 10
+    /// Seed of the weight initialisation, clip sampling and augmentation; same seed, same run.
     public var seed: UInt64 = 0
     /// Threads decoding and augmenting the clips of a batch (at most one per clip).
     public var workers = 2
@@ -63,6 +79,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case freeze, backboneLRScale = "backbone_lr_scale", bestMetric = "best_metric"
     }
 
+    /// The official recipe's values (docs/protocol.md#training).
     public init() {}
 
     /// The `train:` section of a preset file (with the same `--set` overrides, "train.x=…");
@@ -104,6 +121,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         return config
     }
 
+    /// Checks ranges and names Codable cannot: positive sizes and counts, a known schedule, jitter ≥ crop,
+    /// freezable parts, best metric. Throws `ConfigError` with the `train.` key path.
     public func validate(source: String) throws {
         func fail(_ key: String, _ m: String) -> ConfigError { ConfigError(source: source, keyPath: "train.\(key)", message: m) }
         guard batchSize >= 1, accumulate >= 1 else { throw fail("batch_size", "batch_size and accumulate must be at least 1") }

@@ -11,22 +11,34 @@ import NLVideo
 /// therefore resumes exactly, and background loading cannot change what is computed. The
 /// loader threads read only immutable state (configs, the list), hence @unchecked Sendable.
 public final class Trainer: @unchecked Sendable {
+    /// The network being trained, updated in place.
     public let model: ResNet3D
+    /// The recipe: batch, schedule, optimizer, augmentation, checkpoints.
     public let config: TrainConfig
+    /// The training videos and their class indices.
     public let train: VideoList
+    /// The run's folder: checkpoint.safetensors, metrics.jsonl/.csv, validation.jsonl, best.safetensors.
     public let output: URL
+    /// SGD with the config's momentum and weight decay; holds the momentum buffers.
     public private(set) var optimizer: SGD
+    /// Optimizer steps done so far (restored by `loadCheckpoint()`).
     public private(set) var iteration = 0
     /// Videos that could not be read: reported once, skipped.
     public private(set) var unreadable: Set<String> = []
 
+    /// One optimizer step's figures: a row of metrics.jsonl and metrics.csv.
     public struct StepLog: Codable, Sendable {
+        /// The step number (1-based after the step) and the epoch its first batch came from.
         public var iteration: Int, epoch: Int
+        /// Mean cross-entropy over the step's clips, their training top-1 (a fraction), and the step's learning rate.
         public var loss: Float, accuracy: Float, learningRate: Float
+        /// Training throughput: clips through forward and backward per wall-clock second.
         public var clipsPerSecond: Double
+        /// Clips of the step dropped because their video could not be read.
         public var skipped: Int
     }
 
+    /// A trainer for `model` writing into `output` (created if missing). Throws when the folder cannot be made.
     public init(model: ResNet3D, config: TrainConfig, train: VideoList, output: String) throws {
         self.model = model
         self.config = config
@@ -37,6 +49,7 @@ public final class Trainer: @unchecked Sendable {
         try FileManager.default.createDirectory(at: self.output, withIntermediateDirectories: true)
     }
 
+    /// Path of the resumable training checkpoint: weights in this tool's layouts plus SGD momentum buffers.
     public var checkpointPath: String { output.appendingPathComponent("checkpoint.safetensors").path }
 
     // MARK: Data
@@ -281,6 +294,8 @@ public final class Trainer: @unchecked Sendable {
         }
     }
 
+    /// Restores weights, momentum buffers and the step number from `checkpointPath`. Throws when the
+    /// file is missing, not a training checkpoint, or does not fit the model's config.
     public func loadCheckpoint() throws {
         let file = try SafeTensors(contentsOf: checkpointPath)
         guard let it = file.metadata["iteration"].flatMap(Int.init) else {

@@ -3,13 +3,21 @@ import Foundation
 /// The training log read back: per-step rows from metrics.jsonl (a resumed run repeats the
 /// steps after its last checkpoint; the later row wins), per-epoch means, and the curve.
 public enum TrainingLog {
+    /// The steps of one epoch of training, summarised: a row of epochs.csv and epochs.jsonl.
     public struct EpochSummary: Codable, Sendable, Equatable {
+        /// The epoch (a pass over the shuffled training list), from 0.
         public var epoch: Int
+        /// Steps logged in the epoch.
         public var steps: Int
+        /// The epoch's last step number.
         public var lastIteration: Int
+        /// Mean training loss (cross-entropy) over the epoch's steps.
         public var loss: Double
+        /// Mean training-batch top-1 over the epoch's steps, a fraction.
         public var accuracy: Double
+        /// The learning rate of the epoch's last step.
         public var learningRate: Double
+        /// Mean training throughput, clips per second.
         public var clipsPerSecond: Double
     }
 

@@ -5,14 +5,21 @@ import NLModels
 /// are decoded once (test views as the final evaluation takes them) and each evaluation runs
 /// only the network, so a learning curve costs forward passes, not decoding.
 public final class Validation {
+    /// The validation videos and their true classes.
     public let list: VideoList
+    /// Class names in the model's output order (the training list's classes).
     public let labels: [String]
+    /// The test views each video is cut into (often 1 clip × 1 crop during training, for speed).
     public let views: ViewProtocol
     let decoded: [Result<VideoClassifier.DecodedVideo, Error>]
 
+    /// One point of the learning curve: a line of validation.jsonl.
     public struct Point: Codable, Sendable, Equatable {
+        /// The optimizer step after which the model was evaluated.
         public var step: Int
+        /// Top-1 accuracy on the validation list, a fraction in [0, 1].
         public var top1: Double
+        /// Top-5 accuracy on the validation list, a fraction in [0, 1].
         public var top5: Double
         /// Mean per-class accuracy (absent from curves written before it was recorded).
         public var meanClass: Double?
@@ -27,6 +34,7 @@ public final class Validation {
         }
     }
 
+    /// Decodes every video's test views now (unreadable ones are kept as errors and count as wrong later).
     public init(list: VideoList, labels: [String], views: ViewProtocol) {
         self.list = list
         self.labels = labels

@@ -10,6 +10,8 @@ public enum VideoAnnotator {
     static let palette: [(UInt8, UInt8, UInt8)] = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
                                                    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212)]
 
+    /// Decodes the video at `path` and writes it to `output` with `top` in a box and `timeline` as a bar
+    /// (see above). Throws `VideoError` when the input cannot be read or the output written.
     public static func write(video path: String, input: VideoOpenOptions = .init(), to output: String,
                              top: [RankedClass], timeline: [VideoClassifier.TimelineEntry]) throws {
         let reader = try VideoReader(path: path, options: input)

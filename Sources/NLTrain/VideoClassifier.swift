@@ -25,15 +25,24 @@ extension Normalization {
 
 /// The test views of a video (docs/protocol.md#testing): clips × crops, frames × stride, short side, crop.
 public struct ViewProtocol: Sendable, Codable, Equatable {
+    /// Clips per video, started evenly over its frames (`ClipSampler.testClips`; 10 in docs/protocol.md#testing).
     public var clips = 10
+    /// Spatial crops per clip along the longer side (3: left/top, centre, right/bottom; 1: centre only).
     public var crops = 3
+    /// Frames T per clip, the model's input length.
     public var frames = 8
+    /// Temporal stride: frames of the video between two sampled frames of a clip.
     public var stride = 8
+    /// Pixels the shorter side of each frame is resized to before cropping (256).
     public var shortSide = 256
+    /// Side of the square crop in pixels (256: the fully convolutional head sees 2 × 2 windows).
     public var crop = 256
+    /// What a clip does past the video's ends: wrap around (the official test) or clamp.
     public var boundary = FrameBoundary.wrap
+    /// The pixel normalisation the model was trained with (docs/protocol.md#input-normalisation).
     public var normalization = Normalization.official
 
+    /// The official test protocol: 10 clips × 3 crops of 8 frames at stride 8, short side 256, crop 256.
     public init() {}
 
     /// The protocol a model config asks for.
@@ -46,12 +55,18 @@ public struct ViewProtocol: Sendable, Codable, Equatable {
     }
 }
 
+/// One class of a ranked prediction.
 public struct RankedClass: Codable, Sendable, Equatable {
+    /// 1 for the most probable class.
     public var rank: Int
+    /// The class index in the model's output (the label file's order, docs/protocol.md#class-order).
     public var index: Int
+    /// The class name, or "class N" where the model has no labels.
     public var label: String
+    /// The combined softmax probability, in [0, 1] (up to the number of views when the ensemble is `.sum`).
     public var probability: Float
 
+    /// A ranked class from its fields.
     public init(rank: Int, index: Int, label: String, probability: Float) {
         self.rank = rank
         self.index = index
@@ -83,12 +98,16 @@ public func topK(_ scores: [Float], k: Int, labels: [String]) -> [RankedClass] {
 /// network (`classify`) are separate steps so a caller can overlap the next video's decoding
 /// with this one's network.
 public final class VideoClassifier: @unchecked Sendable {
+    /// The network each view is run through.
     public let model: ResNet3D
+    /// Class names in output order; may be empty (then `RankedClass.label` is "class N").
     public let labels: [String]
+    /// The test views each video is cut into.
     public let views: ViewProtocol
     /// How videos are opened (stream choice, frames-folder rate).
     public let input: VideoOpenOptions
 
+    /// A classifier for a model already built, its class names and test views.
     public init(model: ResNet3D, labels: [String], views: ViewProtocol, input: VideoOpenOptions = .init()) {
         self.model = model
         self.labels = labels
@@ -109,13 +128,20 @@ public final class VideoClassifier: @unchecked Sendable {
         topK(aggregate(classify(try decodeViews(path)), ensemble), k: k, labels: labels)
     }
 
+    /// A video cut into its test views, ready for `classify(_:progress:)`.
     public struct DecodedVideo: Sendable {
+        /// The path it was opened from.
         public let path: String
+        /// What the decoder found in the file (size, frame rate, frame count…).
         public let info: VideoInfo
+        /// The views: clips × crops tensors of [T, crop, crop, 3] (channels-last, normalised).
         public let views: TestViews
+        /// Wall-clock seconds spent opening, decoding and cropping.
         public let decodeSeconds: Double
     }
 
+    /// The test views of a video under this classifier's protocol and open options (no network run).
+    /// Throws `VideoError` when the file cannot be opened or decoded.
     public func decodeViews(_ path: String, threads: Int = 2) throws -> DecodedVideo {
         try Self.decodeViews(path, views: views, threads: threads, input: input)
     }
@@ -141,11 +167,16 @@ public final class VideoClassifier: @unchecked Sendable {
         }
     }
 
+    /// One point of `timeline(_:interval:top:threads:)`: the prediction of the clip centred at `time`.
     public struct TimelineEntry: Codable, Sendable {
+        /// Seconds from the start of the video (or of its time range) to the clip's centre.
         public var time: Double
+        /// Indices of the clip's T frames (clamped at the video's ends).
         public var frames: [Int]
+        /// The best classes of that one clip (centre crop only).
         public var top: [RankedClass]
 
+        /// A timeline point from its fields.
         public init(time: Double, frames: [Int], top: [RankedClass]) {
             self.time = time
             self.frames = frames

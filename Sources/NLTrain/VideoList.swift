@@ -6,12 +6,16 @@ import NLVideo
 /// detected), mmaction2 rawframe lists `dir n_frames label`, Kinetics annotation CSVs, UCF101
 /// and HMDB51 split files, and class-per-folder trees. Paths are relative to the list's folder.
 public struct VideoList: Sendable {
+    /// One labelled video (or a time range of one).
     public struct Item: Sendable, Equatable {
+        /// The video file or frame folder, resolved against the list's folder.
         public var path: String
+        /// The class index into `VideoList.classes`.
         public var label: Int
         /// Seconds of `path` this item covers (a Kinetics clip inside a full video), or all.
         public var timeRange: Range<Double>?
 
+        /// An item from its fields.
         public init(path: String, label: Int, timeRange: Range<Double>? = nil) {
             self.path = path
             self.label = label
@@ -22,14 +26,20 @@ public struct VideoList: Sendable {
         public var openOptions: VideoOpenOptions { VideoOpenOptions(timeRange: timeRange) }
     }
 
+    /// The videos, in the list's order.
     public var items: [Item]
+    /// Class names by index: given, found in the list (sorted), or the folder names of a tree.
     public var classes: [String]
 
+    /// A list file that cannot be read or parsed, with the line at fault.
     public struct LineError: Error, CustomStringConvertible {
+        /// The list file, the 1-based line (0: the whole file) and what is wrong there.
         public let file: String, line: Int, message: String
+        /// "file:line: message", or "file: message" for the whole file.
         public var description: String { line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)" }
     }
 
+    /// A list from items already made.
     public init(items: [Item], classes: [String]) {
         self.items = items
         self.classes = classes

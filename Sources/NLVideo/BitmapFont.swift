@@ -4,6 +4,7 @@ import Foundation
 /// 14 px, 8 × 16 pixels a character, coverage 0…255 (anti-aliased), scaled by whole
 /// multiples for large frames. Other characters are drawn as '?'.
 public enum BitmapFont {
+    /// Size in pixels of one character cell at scale 1.
     public static let cellWidth = 8, cellHeight = 16
 
     /// 95 glyphs × 128 coverage bytes.
@@ -23,9 +24,12 @@ public enum BitmapFont {
 
 /// Drawing on one RGB24 frame (rows of width × 3 bytes): filled boxes and text, blended.
 public struct FrameCanvas {
+    /// Frame size in pixels.
     public let width: Int, height: Int
+    /// RGB24 bytes, `height` rows of `width` × 3; drawing changes them in place.
     public var pixels: [UInt8]
 
+    /// A canvas on a frame's bytes; traps unless `pixels.count` is width × height × 3.
     public init(width: Int, height: Int, pixels: [UInt8]) {
         precondition(pixels.count == width * height * 3, "FrameCanvas: \(pixels.count) bytes for \(width)×\(height) RGB24")
         self.width = width

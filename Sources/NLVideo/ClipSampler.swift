@@ -10,10 +10,14 @@ public enum FrameBoundary: String, Sendable, Codable, CaseIterable {
 
 /// Chooses which frames form a clip: T frames, `stride` apart.
 public struct ClipSampler: Sendable, Equatable {
+    /// Frames T per clip (at least 1).
     public var frames: Int
+    /// Video frames between two sampled frames (at least 1): 8 for 8×8 clips, 2 for 32×2.
     public var stride: Int
+    /// What indices past the video's ends become: wrapped mod N (official) or clamped.
     public var boundary: FrameBoundary
 
+    /// A sampler; `frames` and `stride` below 1 are raised to 1.
     public init(frames: Int, stride: Int, boundary: FrameBoundary = .wrap) {
         self.frames = max(frames, 1)
         self.stride = max(stride, 1)
@@ -23,6 +27,8 @@ public struct ClipSampler: Sendable, Equatable {
     /// Frames spanned by one clip.
     public var span: Int { (frames - 1) * stride + 1 }
 
+    /// The T frame indices from `start` at `stride` apart, each folded into 0..<n by `boundary`
+    /// (a negative start is allowed). Requires n > 0.
     public func clip(startingAt start: Int, frameCount n: Int) -> [Int] {
         (0..<frames).map { k in
             let i = start + k * stride

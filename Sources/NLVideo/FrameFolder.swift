@@ -8,14 +8,19 @@ import Foundation
 /// (a folder holding `img_*` and optical-flow `flow_x_*` images reads as its `img_*` frames).
 /// The numbers must run without a gap: a missing frame is an error, not a shorter video.
 public struct FrameFolder: Sendable, Equatable {
+    /// The folder as given.
     public let directory: String
     /// image2's pattern, e.g. `/data/v1/img_%05d.jpg`.
     public let pattern: String
+    /// Number in the first frame's file name (e.g. 1 for img_00001.jpg): image2's start number.
     public let firstNumber: Int
+    /// Frames in the run of consecutive numbers.
     public let count: Int
 
     static let imageExtensions: Set<String> = ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp", "ppm", "pgm"]
 
+    /// Finds the numbered frames in `directory`. Throws `VideoError` when the folder cannot be listed,
+    /// holds no numbered images, or its numbers have a gap, a repeat or mixed widths.
     public init(directory: String) throws {
         self.directory = directory
         let names: [String]

@@ -22,6 +22,8 @@ public enum ImageWriter {
         return out
     }
 
+    /// Writes width × height RGB24 pixels as a PNG at `path`; traps on a wrong byte count, throws `VideoError`
+    /// when encoding or writing fails.
     public static func png(_ path: String, rgb: [UInt8], width: Int, height: Int) throws {
         require(rgb.count == width * height * 3, "png: \(rgb.count) bytes for \(width)×\(height) RGB24")
         var err = [CChar](repeating: 0, count: 256)

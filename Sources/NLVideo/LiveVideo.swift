@@ -5,8 +5,10 @@ import Foundation
 /// (http, tcp, udp, rtsp, …) or a camera. Nothing is indexed or sought, so it suits sources
 /// without an end. `cancel()` (from any thread, e.g. on SIGINT) makes a waiting `next` end.
 public final class LiveVideo: @unchecked Sendable {
+    /// The source as given: a file, `-`, a FIFO, a URL or a camera device.
     public let path: String
     private let opened: OpenedVideo
+    /// What the shim found; frameCount and keyframeCount are 0 (`live` is true).
     public var info: VideoInfo { opened.info }
     private var handle: OpaquePointer { opened.handle }
 
@@ -34,5 +36,6 @@ public final class LiveVideo: @unchecked Sendable {
         return code == 1 ? (frame, seconds) : nil
     }
 
+    /// Makes a waiting or later `next` return nil (end of stream); callable from any thread, e.g. on SIGINT.
     public func cancel() { nl_video_cancel(handle) }
 }

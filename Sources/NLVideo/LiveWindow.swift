@@ -9,6 +9,7 @@ import Foundation
 /// span of frames and the lag does not grow. Paced (files), a push waits until the window it
 /// completes has been taken, so every due window is classified, as fast as the network goes.
 public final class LiveWindow: @unchecked Sendable {
+    /// One clip handed to the classifying thread.
     public struct Window: Sendable {
         /// The clip's frames, `indices` being their numbers in the stream.
         public let frames: RGBFrames
@@ -18,7 +19,10 @@ public final class LiveWindow: @unchecked Sendable {
         public let arrival: UInt64
     }
 
+    /// Frames T per clip, video frames between them, stream seconds between windows, and whether pushes wait
+    /// for the window they complete to be taken (files) instead of dropping old frames (live sources).
     public let frames: Int, stride: Int, every: Double, paced: Bool
+    /// Frame size in pixels of every pushed frame (RGB24).
     public let width: Int, height: Int
     /// Frames one clip spans: (frames − 1) × stride + 1.
     public var span: Int { (frames - 1) * stride + 1 }
@@ -31,6 +35,7 @@ public final class LiveWindow: @unchecked Sendable {
     private var ended = false
     private let condition = NSCondition()
 
+    /// An empty ring for clips of `frames` at `stride`, due every `every` seconds; traps unless all are positive.
     public init(frames: Int, stride: Int, every: Double, width: Int, height: Int, paced: Bool) {
         precondition(frames >= 1 && stride >= 1 && every > 0)
         self.frames = frames

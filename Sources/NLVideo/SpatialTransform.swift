@@ -4,9 +4,12 @@ import NLTensor
 
 /// Per-channel normalisation of RGB values in 0…255: (x − mean) / std.
 public struct Normalization: Sendable, Codable, Equatable {
+    /// Per-channel means [R, G, B] on the 0…255 scale.
     public var mean: [Float]
+    /// Per-channel standard deviations [R, G, B] on the 0…255 scale, each positive.
     public var std: [Float]
 
+    /// A normalisation; traps unless there are 3 means and 3 positive stds.
     public init(mean: [Float], std: [Float]) {
         require(mean.count == 3 && std.count == 3 && std.allSatisfy { $0 > 0 },
                      "Normalization needs 3 means and 3 positive stds, got \(mean) / \(std)")
@@ -23,12 +26,16 @@ public struct Normalization: Sendable, Codable, Equatable {
 
 /// A rectangle in a frame: origin and size in pixels.
 public struct CropBox: Sendable, Equatable, Codable {
+    /// Left and top edge in pixels, then width and height.
     public var x: Int, y: Int, width: Int, height: Int
+    /// A box from its origin and size.
     public init(x: Int, y: Int, width: Int, height: Int) {
         self.x = x; self.y = y; self.width = width; self.height = height
     }
 }
 
+/// Resizing, cropping and flipping of decoded frames, and turning them into normalised clip tensors
+/// [T, H, W, 3] (docs/protocol.md#testing, #training).
 public enum SpatialTransform {
     /// The size with the shorter side scaled to `shortSide`, keeping the aspect ratio.
     public static func resized(width: Int, height: Int, shortSide: Int) -> (width: Int, height: Int) {

@@ -4,7 +4,9 @@ import NLTensor
 public struct TestViews: Sendable {
     /// View v = clip (v / crops), crop (v % crops).
     public let tensors: [Tensor]
+    /// The frame indices of each clip (T each), in clip order.
     public let clips: [[Int]]
+    /// The crop boxes on the decoded frames, in crop order (left/top, centre, right/bottom for 3).
     public let crops: [CropBox]
     /// The frame size the video was decoded to (shorter side = the requested short side).
     public let frameSize: (width: Int, height: Int)

@@ -3,10 +3,16 @@ import Foundation
 
 /// A video file that could not be read, with the file and the cause.
 public struct VideoError: Error, CustomStringConvertible, Equatable {
+    /// What went wrong: open (the file or URL), noVideo (no video stream), codec (no decoder), decode,
+    /// argument (a bad frame index or time range), memory, timeout (see `VideoReader(timeout:)`), tooLarge.
     public enum Kind: String, Sendable, Codable { case open, noVideo, codec, decode, argument, memory, timeout, tooLarge }
+    /// The file, folder or URL that was being read.
     public let path: String
+    /// The kind of failure, for callers that handle some kinds differently.
     public let kind: Kind
+    /// The reason, in words (FFmpeg's or the shim's).
     public let message: String
+    /// "path: message".
     public var description: String { "\(path): \(message)" }
 
     init(path: String, kind: Kind, message: String) {
@@ -38,24 +44,39 @@ public struct VideoError: Error, CustomStringConvertible, Equatable {
 
 /// What the shim found in a file.
 public struct VideoInfo: Sendable, Codable, Equatable {
+    /// The file, folder or URL as opened.
     public var path: String
+    /// The container format's FFmpeg name (e.g. "mov,mp4,m4a,3gp,3g2,mj2", "avi").
     public var container: String
+    /// The codec's FFmpeg name (e.g. "h264").
     public var codec: String
+    /// The decoded pixel format's FFmpeg name (e.g. "yuv420p").
     public var pixelFormat: String
+    /// Coded frame size in pixels, before the sample aspect ratio and rotation (see `displaySize`).
     public var width: Int, height: Int
+    /// Display rotation in degrees clockwise: 0, 90, 180 or 270.
     public var rotation: Int
+    /// Sample (pixel) aspect ratio as [numerator, denominator]; [1, 1] for square pixels.
     public var sampleAspectRatio: [Int]
+    /// Frames per second (0 when the container does not say; readers then assume 25).
     public var frameRate: Double
+    /// Seconds of video (the stream's, or the time range's when one was given).
     public var duration: Double
+    /// Seconds of the first frame's timestamp.
     public var startTime: Double
     /// Frames the container's header claims (0: it does not say).
     public var headerFrameCount: Int
     /// Frames actually present, counted from the packets.
     public var frameCount: Int
+    /// Keyframes among the counted packets: the points a seek can start decoding from.
     public var keyframeCount: Int
+    /// Index of the chosen video stream among all the file's streams.
     public var streamIndex: Int
+    /// Video streams in the file, cover art excluded.
     public var videoStreams: Int
+    /// Bits per component of the decoded pixels (8, 10…).
     public var bitDepth: Int
+    /// True for full-range (JPEG) YUV, false for limited (TV) range.
     public var fullRange: Bool
     /// Frames are numbered in the order the decoder gives them, because the container's
     /// timestamps cannot identify them: missing (MPEG-4 Part 2 with B-frames in AVI, raw
@@ -75,11 +96,16 @@ public struct VideoInfo: Sendable, Codable, Equatable {
 
 /// Frames decoded to RGB24, frame after frame, each `height` rows of `width`×3 bytes.
 public struct RGBFrames: Sendable {
+    /// Frame size in pixels.
     public let width: Int, height: Int
+    /// The video's index of each frame, in the order they are stored.
     public let indices: [Int]
+    /// RGB24 bytes, `indices.count` frames of `frameBytes` each.
     public var bytes: [UInt8]
+    /// Bytes of one frame: width × height × 3.
     public var frameBytes: Int { width * height * 3 }
 
+    /// Frames from bytes already laid out as described above; `bytes.count` must be `indices.count × frameBytes`.
     public init(width: Int, height: Int, indices: [Int], bytes: [UInt8]) {
         self.width = width
         self.height = height
@@ -87,16 +113,22 @@ public struct RGBFrames: Sendable {
         self.bytes = bytes
     }
 
+    /// The RGB24 bytes of the i-th stored frame (a position in `indices`, not a video frame index).
     public func frame(_ i: Int) -> ArraySlice<UInt8> { bytes[(i * frameBytes)..<((i + 1) * frameBytes)] }
 }
 
 /// Decoding counters, e.g. to check that no frame was decoded twice.
 public struct DecodeStats: Sendable, Codable {
+    /// Frames the decoder produced, every decode counted (frames on the way to a wanted one included).
     public var framesDecoded: Int
+    /// Seeks to a keyframe made so far.
     public var seeks: Int
+    /// Packets the decoder rejected and skipped.
     public var corruptPackets: Int
     /// Frames output with damaged parts concealed by the decoder.
     public var concealedFrames: Int
+    /// Requested frames that could not be decoded, replaced by the nearest decoded one
+    /// (more than half replaced is an error).
     public var substitutedFrames: Int
     /// Frames decoded more than once (a seek went back over them).
     public var redecodedFrames: Int
@@ -107,6 +139,7 @@ public struct DecodeStats: Sendable, Codable {
 /// do it, by decoder order), so seeking gives the same pixels as decoding from the start.
 /// Not for use from two threads at once.
 public final class VideoReader {
+    /// The path it was opened with.
     public let path: String
     private let opened: OpenedVideo
     /// What the shim found; with a time range, frameCount and duration are the range's.
@@ -141,6 +174,7 @@ public final class VideoReader {
         firstFrame = first
     }
 
+    /// The decoding counters so far.
     public var stats: DecodeStats {
         var s = nl_video_stats()
         nl_video_get_stats(handle, &s)

@@ -13,6 +13,7 @@ public struct VideoOpenOptions: Sendable, Equatable {
     /// Frame times are index ÷ frame rate.
     public var timeRange: Range<Double>?
 
+    /// Options for opening a video: the default stream, 30 fps for frame folders, the whole video.
     public init(stream: Int? = nil, folderFrameRate: Double = 30, timeRange: Range<Double>? = nil) {
         self.stream = stream
         self.folderFrameRate = folderFrameRate

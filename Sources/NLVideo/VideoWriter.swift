@@ -3,10 +3,14 @@ import NLTensor
 
 /// Writes generated RGB24 frames as a video file (H.264 via libx264, else MPEG-4 part 2).
 public final class VideoWriter {
+    /// The file being written; its extension picks the container (.mp4, .avi, …).
     public let path: String
+    /// Frame size in pixels; every appended frame must have it.
     public let width: Int, height: Int
     private var handle: OpaquePointer?
 
+    /// Opens `path` for frames of width × height at `fps` frames per second. Throws `VideoError` when no
+    /// encoder is available or the file cannot be created.
     public init(path: String, width: Int, height: Int, fps: Int) throws {
         self.path = path
         self.width = width
@@ -24,6 +28,7 @@ public final class VideoWriter {
         guard code == 0 else { throw VideoError(path: path, code: code, buffer: err) }
     }
 
+    /// Flushes the encoder and closes the file; call once after the last frame. Throws `VideoError` on a failed write.
     public func finish() throws {
         var err = [CChar](repeating: 0, count: 256)
         let code = nl_writer_close(handle, &err, err.count)
