@@ -6,8 +6,9 @@ import NLTensor
 /// and the others, H + W + T − 2 keys, one softmax over all of them:
 ///   d_{i,u} = Q_uᵀ K_{Ω_u,i},  A_u = softmax_i(d_u),  H′_u = γ · Σ_i A_{i,u} V_{Ω_u,i} + H_u
 /// Q, K: C/8 channels, V: C. Applied R = 2 times with the same weights (CCNet's recurrent
-/// module), so information from any position reaches any other; γ starts at 0: the block
-/// starts as the identity (docs/attention-family.md#criss-cross).
+/// module): in 2D that connects every pair of positions; in 3D two passes reach every position
+/// differing from u in at most two of (t, h, w), the rest through the next block. γ starts
+/// at 0: the block starts as the identity (docs/attention-family.md#criss-cross).
 extension ForwardContext {
     mutating func crissCrossAttention(_ x: Tensor, _ spec: NonLocalSpec) -> Tensor {
         var h = x
