@@ -19,16 +19,16 @@ extension ForwardContext {
             ConvSpec(name: "\(p).\(name)", cin: cin, cout: cout, kernel: [1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0])
         }
         let key = convBN(x, pointwiseSpec("key", c, inner), bn: "\(p).key_bn", hasBias: true, relu: true)  // [N, T, H, W, C/2]
-        let value = pointwise(x, ["\(p).value"])[0]                                                        // [N, T, H, W, C/2]
+        let value = pointwise(x, ["\(p).value"])[0]                                           // [N, T, H, W, C/2]
         // One matrix for the whole pyramid: [HW, 110], bins in the order 1, 3, 6, 8 (ANN's PSPModule).
         let pyramid = concat(Self.pyramidBins.map { FrameResampling.adaptiveAveragePool(height: h, width: w, bins: $0) }, axis: 1)
         let bins = pyramid.shape[1]
-        let pooledKeys = FrameResampling.apply(key, pyramid).reshaped([n, t * bins, inner])               // [N, 110·T, C/2]
-        let pooledValues = FrameResampling.apply(value, pyramid).reshaped([n, t * bins, inner])           // [N, 110·T, C/2]
-        let queries = key.reshaped([n, positions, inner]) * (1 / Float(inner).squareRoot())               // [N, THW, C/2]
+        let pooledKeys = FrameResampling.apply(key, pyramid).reshaped([n, t * bins, inner])   // [N, 110·T, C/2]
+        let pooledValues = FrameResampling.apply(value, pyramid).reshaped([n, t * bins, inner])  // [N, 110·T, C/2]
+        let queries = key.reshaped([n, positions, inner]) * (1 / Float(inner).squareRoot())   // [N, THW, C/2]
         let y = fused
             ? attention(queries: queries, keys: pooledKeys, values: pooledValues, normalization: .softmax)
-            : matmul(softmax(matmul(queries, pooledKeys, transposeB: true)), pooledValues)               // [N, THW, C/2]
+            : matmul(softmax(matmul(queries, pooledKeys, transposeB: true)), pooledValues)    // [N, THW, C/2]
         return convBN(y.reshaped([n, t, h, w, inner]), pointwiseSpec("out", inner, c), bn: nil, hasBias: true, residual: x)
     }
 }

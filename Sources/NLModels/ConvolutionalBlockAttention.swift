@@ -13,9 +13,8 @@ extension ForwardContext {
         // Channel attention: both descriptors through the shared MLP in one batch of 2N rows.
         let average = globalAvgPool3d(x).reshaped([n, c])                                     // [N, C]
         let maximum = maxPool3d(x, kernel: [t, h, w]).reshaped([n, c])                        // [N, C]
-        let hidden = relu(linear(concat([average, maximum], axis: 0),
-                                 weight: weight("\(p).fc1.weight"), bias: weight("\(p).fc1.bias")))  // [2N, C/r]
-        let scores = linear(hidden, weight: weight("\(p).fc2.weight"), bias: weight("\(p).fc2.bias"))    // [2N, C]
+        let hidden = relu(dense(concat([average, maximum], axis: 0), "\(p).fc1"))             // [2N, C/r]
+        let scores = dense(hidden, "\(p).fc2")                                                // [2N, C]
         let channelGate = sigmoid(scores.slice(axis: 0, range: 0..<n) + scores.slice(axis: 0, range: n..<(2 * n)))  // [N, C]
         let refined = channelBroadcast(x, channelGate, .multiply)                             // x′ [N, T, H, W, C]
 
@@ -25,7 +24,7 @@ extension ForwardContext {
         let channelMax = maxPool3d(rows, kernel: [1, 1, c]).reshaped([n, t, h, w, 1])
         let maps = concat([channelMean, channelMax], axis: 4)                                 // [N, T, H, W, 2]
         let spatialGate = sigmoid(conv3d(maps, weight: weight("\(p).spatial.weight"), bias: weight("\(p).spatial.bias"),
-                                         padding: [0, 3, 3]))                                  // [N, T, H, W, 1]
+                                         padding: [0, 3, 3]))                                 // [N, T, H, W, 1]
         return positionGate(refined, spatialGate)                                             // [N, T, H, W, C]
     }
 }

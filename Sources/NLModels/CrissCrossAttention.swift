@@ -20,21 +20,21 @@ extension ForwardContext {
     func crissCrossPass(_ x: Tensor, _ spec: NonLocalSpec) -> Tensor {
         let p = spec.prefix
         let (t, h, w) = (x.shape[1], x.shape[2], x.shape[3])
-        let q = linear(x, weight: weight("\(p).query.weight"), bias: weight("\(p).query.bias"))   // [N, T, H, W, C/8]
-        let k = linear(x, weight: weight("\(p).key.weight"), bias: weight("\(p).key.bias"))       // [N, T, H, W, C/8]
-        let v = linear(x, weight: weight("\(p).value.weight"), bias: weight("\(p).value.bias"))   // [N, T, H, W, C]
+        let q = dense(x, "\(p).query")                                                        // [N, T, H, W, C/8]
+        let k = dense(x, "\(p).key")                                                          // [N, T, H, W, C/8]
+        let v = dense(x, "\(p).value")                                                        // [N, T, H, W, C]
         // Each line as a batch of sequences: (dimension order that puts the line's axis 4th, its length).
         // The column and time lines leave the position itself out (CCNet's −∞ on the diagonal
         // of its H direction): it is counted once, on the row.
         let lines: [(order: [Int], length: Int, dropSelf: Bool)] = [
-            ([0, 1, 3, 2, 4], h, true),    // column: [N, T, W, H, ·]
-            ([0, 1, 2, 3, 4], w, false),   // row:    [N, T, H, W, ·]
-            ([0, 2, 3, 1, 4], t, true),    // time:   [N, H, W, T, ·]
+            ([0, 1, 3, 2, 4], h, true),                                                       // column: [N, T, W, H, ·]
+            ([0, 1, 2, 3, 4], w, false),                                                      // row:    [N, T, H, W, ·]
+            ([0, 2, 3, 1, 4], t, true),                                                       // time:   [N, H, W, T, ·]
         ]
-        func along(_ y: Tensor, _ order: [Int], _ length: Int) -> Tensor {          // [N·…, length, channels]
+        func along(_ y: Tensor, _ order: [Int], _ length: Int) -> Tensor {                    // [N·…, length, channels]
             y.permuted(order).reshaped([-1, length, y.shape[4]])
         }
-        func back(_ y: Tensor, _ order: [Int], _ length: Int, _ width: Int) -> Tensor {   // → [N, T, H, W, width]
+        func back(_ y: Tensor, _ order: [Int], _ length: Int, _ width: Int) -> Tensor {       // → [N, T, H, W, width]
             let shape = order.map { x.shape[$0] }
             var inverse = [Int](repeating: 0, count: 5)
             for (i, o) in order.enumerated() { inverse[o] = i }
@@ -46,17 +46,17 @@ extension ForwardContext {
             if line.dropSelf { d = d + Self.selfMask(line.length) }
             return back(d, line.order, line.length, line.length)
         }
-        let a = softmax(concat(energies, axis: 4))                                       // A: [N, T, H, W, H + W + T]
+        let a = softmax(concat(energies, axis: 4))                                            // A: [N, T, H, W, H + W + T]
         var start = 0
         var out: Tensor?
         for line in lines {
-            let part = a.slice(axis: 4, range: start..<(start + line.length))            // [N, T, H, W, L]
+            let part = a.slice(axis: 4, range: start..<(start + line.length))                 // [N, T, H, W, L]
             start += line.length
             let gathered = matmul(along(part, line.order, line.length), along(v, line.order, line.length))  // [·, L, C]
             let y = back(gathered, line.order, line.length, x.shape[4])
             out = out.map { $0 + y } ?? y
         }
-        return x + out! * weight("\(p).gamma")                                           // [N, T, H, W, C]
+        return x + out! * weight("\(p).gamma")                                                // [N, T, H, W, C]
     }
 
     /// [L, L] with −∞ on the diagonal: a query's own key drops out of the softmax.

@@ -16,9 +16,9 @@ extension ForwardContext {
         let flat = x.reshaped([n, positions, c])                                              // A: [N, P, C]
 
         // Position attention module.
-        let queries = linear(flat, weight: weight("\(p).pam.query.weight"), bias: weight("\(p).pam.query.bias"))  // B: [N, P, C/8]
-        let keys = linear(flat, weight: weight("\(p).pam.key.weight"), bias: weight("\(p).pam.key.bias"))        // C: [N, P, C/8]
-        let values = linear(flat, weight: weight("\(p).pam.value.weight"), bias: weight("\(p).pam.value.bias"))  // D: [N, P, C]
+        let queries = dense(flat, "\(p).pam.query")                                           // B: [N, P, C/8]
+        let keys = dense(flat, "\(p).pam.key")                                                // C: [N, P, C/8]
+        let values = dense(flat, "\(p).pam.value")                                            // D: [N, P, C]
         let position: Tensor
         if fused {
             // Inference: the P×P map never exists whole (THW² floats: 2.5 GB at res3 of a 32-frame clip).

@@ -88,6 +88,12 @@ extension Architecture {
                     vector("\(n.prefix).\(name).bias", cout, .constant(0))
                 }
                 let squeezed = max(1, n.channels / nl.reduction)
+                /// DANet's and CCNet's embeddings: queries and keys C → C/8, values C → C.
+                func queryKeyValue(_ scope: String) {
+                    linear("\(scope)query", cin: n.channels, cout: max(1, n.channels / 8), init: .msra)
+                    linear("\(scope)key", cin: n.channels, cout: max(1, n.channels / 8), init: .msra)
+                    linear("\(scope)value", cin: n.channels, cout: n.channels, init: .msra)
+                }
                 switch nl.type {
                 case .se:
                     // W₂ = 0: every gate starts at σ(0) = 1/2 (docs/attention-family.md#squeeze-excitation).
@@ -113,19 +119,13 @@ extension Architecture {
                     continue
                 case .danet:
                     // α = β = 0 (DANet's own init): the block starts as the identity.
-                    let qk = max(1, n.channels / 8)
-                    linear("pam.query", cin: n.channels, cout: qk, init: .msra)
-                    linear("pam.key", cin: n.channels, cout: qk, init: .msra)
-                    linear("pam.value", cin: n.channels, cout: n.channels, init: .msra)
+                    queryKeyValue("pam.")
                     vector("\(n.prefix).pam.gamma", 1, .constant(0))
                     vector("\(n.prefix).cam.gamma", 1, .constant(0))
                     continue
                 case .cc:
                     // γ = 0 (CCNet's own init): the block starts as the identity.
-                    let qk = max(1, n.channels / 8)
-                    linear("query", cin: n.channels, cout: qk, init: .msra)
-                    linear("key", cin: n.channels, cout: qk, init: .msra)
-                    linear("value", cin: n.channels, cout: n.channels, init: .msra)
+                    queryKeyValue("")
                     vector("\(n.prefix).gamma", 1, .constant(0))
                     continue
                 case .apnb:
