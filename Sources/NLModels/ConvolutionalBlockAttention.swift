@@ -18,11 +18,8 @@ extension ForwardContext {
         let channelGate = sigmoid(scores.slice(axis: 0, range: 0..<n) + scores.slice(axis: 0, range: n..<(2 * n)))  // [N, C]
         let refined = channelBroadcast(x, channelGate, .multiply)                             // x′ [N, T, H, W, C]
 
-        // Spatial attention: each position's channels as one pooling window of a [P, 1, 1, C, 1] view.
-        let rows = refined.reshaped([n * t * h * w, 1, 1, c, 1])
-        let channelMean = avgPool3d(rows, kernel: [1, 1, c]).reshaped([n, t, h, w, 1])
-        let channelMax = maxPool3d(rows, kernel: [1, 1, c]).reshaped([n, t, h, w, 1])
-        let maps = concat([channelMean, channelMax], axis: 4)                                 // [N, T, H, W, 2]
+        // Spatial attention: the channel mean and maximum at each position, a 1×7×7 conv of the two maps.
+        let maps = channelMeanMax(refined)                                                    // [N, T, H, W, 2]
         let spatialGate = sigmoid(conv3d(maps, weight: weight("\(p).spatial.weight"), bias: weight("\(p).spatial.bias"),
                                          padding: [0, 3, 3]))                                 // [N, T, H, W, 1]
         return positionGate(refined, spatialGate)                                             // [N, T, H, W, C]
