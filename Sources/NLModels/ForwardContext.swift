@@ -60,6 +60,11 @@ struct ForwardContext {
 
     var bnConfig: BatchNormConfig { model.config.model.batchNorm }
 
+    /// The biased linear layer `name` (weights `name.weight` [In, Out], `name.bias` [Out]) on x's last axis.
+    func dense(_ x: Tensor, _ name: String) -> Tensor {
+        linear(x, weight: weight("\(name).weight"), bias: weight("\(name).bias"))
+    }
+
     /// relu?(BN(conv(x) + bias) + residual) — the unit every layer is built from.
     /// Shapes: x [N, T, H, W, c.cin] → [N, T', H', W', c.cout].
     mutating func convBN(_ x: Tensor, _ c: ConvSpec, bn: String?, hasBias: Bool = false,

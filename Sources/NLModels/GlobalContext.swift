@@ -10,12 +10,12 @@ extension ForwardContext {
         let p = spec.prefix, n = x.shape[0], c = x.shape[4]
         let positions = x.shape[1] * x.shape[2] * x.shape[3]
         let flat = x.reshaped([n, positions, c])                                              // [N, THW, C]
-        let logits = linear(flat, weight: weight("\(p).conv_mask.weight"), bias: weight("\(p).conv_mask.bias"))  // [N, THW, 1]
+        let logits = dense(flat, "\(p).conv_mask")                                            // [N, THW, 1]
         let attention = softmax(logits.reshaped([n, 1, positions]))                           // [N, 1, THW]
         let context = matmul(attention, flat).reshaped([n, c])                                // [N, C]
-        let squeezed = linear(context, weight: weight("\(p).fc1.weight"), bias: weight("\(p).fc1.bias"))       // [N, C/r]
+        let squeezed = dense(context, "\(p).fc1")                                             // [N, C/r]
         let hidden = relu(layerNorm(squeezed, scale: weight("\(p).ln.weight"), shift: weight("\(p).ln.bias")))
-        let transform = linear(hidden, weight: weight("\(p).fc2.weight"), bias: weight("\(p).fc2.bias"))       // [N, C]
+        let transform = dense(hidden, "\(p).fc2")                                             // [N, C]
         return channelBroadcast(x, transform, .add)
     }
 }

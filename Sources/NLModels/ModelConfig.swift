@@ -79,8 +79,19 @@ public enum AttentionType: String, Codable, Sendable, CaseIterable {
     case se
     /// global context (Cao et al., GCNet): x + W₂ ReLU(LN(W₁ Σ_j softmax(w_k·x)_j x_j)), reduction r
     case gc
+    /// CBAM (Woo et al.): a channel gate from average- and max-pooled descriptors through one
+    /// MLP (reduction r), then a spatial gate from a 7×7 conv per frame over the channel mean and max
+    case cbam
+    /// dual attention (Fu et al., DANet): x + α·(position attention, C/8 queries and keys) + β·(channel attention)
+    case danet
+    /// criss-cross attention (Huang et al., CCNet) in 3D: row, column and time line, applied twice with shared weights
+    case cc
+    /// asymmetric pyramid non-local block (Zhu et al., ANN): keys and values pooled to bins 1, 3, 6, 8 per frame
+    case apnb
+    /// residual attention (Wang et al. 2017): (1 + M(x))·x, M a down/up-sampling mask branch, reduction r
+    case residualAttention = "residual_attention"
 
-    /// The weights' name for the block after host block i: "nonlocal3", "se3", "gc3".
+    /// The weights' name for the block after host block i: "nonlocal3", "se3", "gc3", "residual_attention3".
     public func prefix(_ i: Int) -> String { "\(rawValue)\(i)" }
 }
 
@@ -113,9 +124,9 @@ public struct NonLocalConfig: Codable, Sendable, Equatable {
     public var temporalGroups: [String: Int] = [:]
     /// How θ, φ, g and W_z are initialised (Gaussian std 0.01, official; MSRA).
     public var initializer: NonLocalInit = .gaussian
-    /// The block in the slots: nonlocal, se or gc.
+    /// The block in the slots: nonlocal or one of its family (AttentionType).
     public var type: AttentionType = .nonlocal
-    /// The channel reduction r of the se and gc bottlenecks (C → C/r → C; 16 in both papers).
+    /// The channel reduction r of the se, gc, cbam and residual_attention bottlenecks (C → C/r → C; 16 in the papers).
     public var reduction = 16
 
     enum CodingKeys: String, CodingKey {

@@ -127,6 +127,43 @@ extension ModelSummary {
             // position), LN and the add at every position.
             return LayerSummary(name: name, output: shape, parameters: parameters, macs: 2 * positions * c + 2 * c * squeezed,
                                 otherFLOPs: 3 * positions + 8 * squeezed + positions * c)
+        case .cbam:
+            // The shared MLP on two descriptors; the 1×7×7 conv of the 2 maps at every position.
+            // Other: the two pools over positions and over channels, both gates (2·THW·C each).
+            return LayerSummary(name: name, output: shape, parameters: parameters,
+                                macs: 2 * 2 * c * squeezed + positions * 2 * 49,
+                                otherFLOPs: 2 * positions * c + 2 * positions * c + 2 * positions * c + 8 * c + 4 * positions)
+        case .danet:
+            // Position: B, C (C/8 each) and D (C) at every position, BᵀC (P·P·C/8), S·D (P·P·C).
+            // Channel: AᵀA (C·C·P) and the C×C map applied (P·C·C). Softmax 3 per entry; α, β and the sums.
+            let qk = max(1, c / 8)
+            let position = positions * c * (2 * qk + c) + positions * positions * (qk + c)
+            return LayerSummary(name: name, output: shape, parameters: parameters, macs: position + 2 * positions * c * c,
+                                otherFLOPs: 3 * positions * positions + 3 * c * c + 4 * positions * c)
+        case .cc:
+            // Per pass: Q, K (C/8) and V (C) at every position; each position's H + W + T − 2
+            // energies and values read from its three lines (the −∞ self entries are computed too:
+            // H + W + T). Two passes with the same weights.
+            let qk = max(1, c / 8), line = h + w + t
+            let pass = positions * c * (2 * qk + c) + positions * line * (qk + c)
+            return LayerSummary(name: name, output: shape, parameters: parameters, macs: 2 * pass,
+                                otherFLOPs: 2 * (3 * positions * line + 3 * positions * c))
+        case .apnb:
+            // Key and value embeddings (C/2) at every position; the pyramid pooling of both as a
+            // matrix product (FrameResampling: HW·110 per channel and frame); the THW × 110·T
+            // attention and its values; W_o back to C. Other: key BN and ReLU, softmax, the add.
+            let inner = nl.inner, bins = ForwardContext.pyramidBins.map { $0 * $0 }.reduce(0, +)
+            let macs = 2 * positions * c * inner + 2 * t * h * w * bins * inner + 2 * positions * t * bins * inner + positions * inner * c
+            return LayerSummary(name: name, output: shape, parameters: parameters, macs: macs,
+                                otherFLOPs: 3 * positions * inner + 3 * positions * t * bins + positions * c)
+        case .residualAttention:
+            // 3×3 max pool (9 compares per output), the 3×3 conv C → C/r at the low resolution,
+            // bilinear up-sampling as a matrix (h′w′·HW per channel and frame), the 1×1 conv C/r → C;
+            // other: the pool, sigmoid (3), multiply and add at every element.
+            let lowH = (h - 1) / 2 + 1, lowW = (w - 1) / 2 + 1, low = t * lowH * lowW
+            let macs = low * 9 * c * squeezed + t * lowH * lowW * h * w * squeezed + positions * squeezed * c
+            return LayerSummary(name: name, output: shape, parameters: parameters, macs: macs,
+                                otherFLOPs: 9 * low * c + 5 * positions * c)
         case .nonlocal: return nonLocalOnlySummary(nl, name: name, shape: shape, options: options, parameters: parameters)
         }
     }

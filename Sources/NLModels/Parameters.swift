@@ -96,6 +96,12 @@ extension Architecture {
                     vector("\(n.prefix).\(name).bias", cout, .constant(0))
                 }
                 let squeezed = max(1, n.channels / nl.reduction)
+                /// DANet's and CCNet's embeddings: queries and keys C → C/8, values C → C.
+                func queryKeyValue(_ scope: String) {
+                    linear("\(scope)query", cin: n.channels, cout: max(1, n.channels / 8), init: .msra)
+                    linear("\(scope)key", cin: n.channels, cout: max(1, n.channels / 8), init: .msra)
+                    linear("\(scope)value", cin: n.channels, cout: n.channels, init: .msra)
+                }
                 switch nl.type {
                 case .se:
                     // W₂ = 0: every gate starts at σ(0) = 1/2 (docs/attention-family.md#squeeze-excitation).
@@ -109,6 +115,48 @@ extension Architecture {
                     vector("\(n.prefix).ln.weight", squeezed, .constant(1))
                     vector("\(n.prefix).ln.bias", squeezed, .constant(0))
                     linear("fc2", cin: squeezed, cout: n.channels, init: .constant(0))
+                    continue
+                case .cbam:
+                    // The MLP's W₀ = 0 and the spatial conv = 0: both gates start at σ(0) = 1/2, the
+                    // block at x/4 (a gate cannot start at 1; docs/attention-family.md#cbam).
+                    linear("fc1", cin: n.channels, cout: squeezed, init: .msra)
+                    linear("fc2", cin: squeezed, cout: n.channels, init: .constant(0))
+                    conv(ConvSpec(name: "\(n.prefix).spatial", cin: 2, cout: 1, kernel: [1, 7, 7], stride: [1, 1, 1], padding: [0, 3, 3]),
+                         init: .constant(0))
+                    vector("\(n.prefix).spatial.bias", 1, .constant(0))
+                    continue
+                case .danet:
+                    // α = β = 0 (DANet's own init): the block starts as the identity.
+                    queryKeyValue("pam.")
+                    vector("\(n.prefix).pam.gamma", 1, .constant(0))
+                    vector("\(n.prefix).cam.gamma", 1, .constant(0))
+                    continue
+                case .cc:
+                    // γ = 0 (CCNet's own init): the block starts as the identity.
+                    queryKeyValue("")
+                    vector("\(n.prefix).gamma", 1, .constant(0))
+                    continue
+                case .apnb:
+                    // W_o = 0 (ANN's own init of its W): the block starts as the identity.
+                    func pointwise(_ name: String, cin: Int, cout: Int, init initializer: ParameterSpec.Initializer) {
+                        conv(ConvSpec(name: "\(n.prefix).\(name)", cin: cin, cout: cout, kernel: [1, 1, 1], stride: [1, 1, 1],
+                                      padding: [0, 0, 0]), init: initializer)
+                        vector("\(n.prefix).\(name).bias", cout, .constant(0))
+                    }
+                    pointwise("key", cin: n.channels, cout: n.inner, init: .msra)
+                    bn("\(n.prefix).key_bn", n.inner)
+                    pointwise("value", cin: n.channels, cout: n.inner, init: .msra)
+                    pointwise("out", cin: n.inner, cout: n.channels, init: .constant(0))
+                    continue
+                case .residualAttention:
+                    // The last conv = 0: the mask starts at σ(0) = 1/2, the block at 1.5·x (a sigmoid
+                    // mask cannot start at 0; docs/attention-family.md#residual-attention).
+                    conv(ConvSpec(name: "\(n.prefix).down", cin: n.channels, cout: squeezed, kernel: [1, 3, 3], stride: [1, 1, 1],
+                                  padding: [0, 1, 1]))
+                    vector("\(n.prefix).down.bias", squeezed, .constant(0))
+                    conv(ConvSpec(name: "\(n.prefix).mask", cin: squeezed, cout: n.channels, kernel: [1, 1, 1], stride: [1, 1, 1],
+                                  padding: [0, 0, 0]), init: .constant(0))
+                    vector("\(n.prefix).mask.bias", n.channels, .constant(0))
                     continue
                 case .nonlocal: break
                 }

@@ -104,6 +104,11 @@ public final class ResNet3D: @unchecked Sendable {
                         case .nonlocal: ctx.nonLocal(h, nl)
                         case .se: ctx.squeezeExcitation(h, nl)
                         case .gc: ctx.globalContext(h, nl)
+                        case .cbam: ctx.convolutionalBlockAttention(h, nl)
+                        case .danet: ctx.dualAttention(h, nl)
+                        case .cc: ctx.crissCrossAttention(h, nl)
+                        case .apnb: ctx.asymmetricPyramidNonLocal(h, nl)
+                        case .residualAttention: ctx.residualAttention(h, nl)
                         }
                     }
                 }

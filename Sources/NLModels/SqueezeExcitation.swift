@@ -7,9 +7,9 @@ import NLTensor
 extension ForwardContext {
     mutating func squeezeExcitation(_ x: Tensor, _ spec: NonLocalSpec) -> Tensor {
         let p = spec.prefix, n = x.shape[0], c = x.shape[4]
-        let squeezed = globalAvgPool3d(x).reshaped([n, c])                                  // [N, C]
-        let hidden = relu(linear(squeezed, weight: weight("\(p).fc1.weight"), bias: weight("\(p).fc1.bias")))   // [N, C/r]
-        let gate = sigmoid(linear(hidden, weight: weight("\(p).fc2.weight"), bias: weight("\(p).fc2.bias")))  // [N, C]
-        return channelBroadcast(x, gate, .multiply)                                          // [N, T, H, W, C]
+        let squeezed = globalAvgPool3d(x).reshaped([n, c])                                    // [N, C]
+        let hidden = relu(dense(squeezed, "\(p).fc1"))                                        // [N, C/r]
+        let gate = sigmoid(dense(hidden, "\(p).fc2"))                                         // [N, C]
+        return channelBroadcast(x, gate, .multiply)                                           // [N, T, H, W, C]
     }
 }

@@ -196,6 +196,13 @@ public final class Trainer: @unchecked Sendable {
                     gradients[name] = gradients[name].map { $0 + scaled } ?? scaled
                 }
             }
+            // A diverged step (an infinite or NaN loss) would poison every weight it updates:
+            // stop here with the step's number rather than train on, or fail writing the log.
+            guard seen == 0 || (lossSum / Float(seen)).isFinite else {
+                throw ModelError("training diverged: the loss is \(lossSum / Float(seen)) at iteration \(iteration + 1) "
+                                 + "(learning rate \(lr)); the last checkpoint in \(output.path) (if any) is from before it. "
+                                 + "Lower train.base_lr, or check the data.")
+            }
             if !gradients.isEmpty {
                 let backbone = lr * config.backboneLRScale
                 model.apply(gradients, optimizer: &optimizer) { TrainConfig.part(of: $0) == "head" ? lr : backbone }

@@ -259,7 +259,15 @@ VARIANTS = [
     # The non-local family in the same slots (docs/attention-family.md); r = 4 at width 4.
     variant("se_c2d_r50", arch="c2d", nonlocal__type="se", nonlocal__reduction=4),
     variant("gc_c2d_r50", arch="c2d", nonlocal__type="gc", nonlocal__reduction=4),
+    variant("cbam_c2d_r50", arch="c2d", nonlocal__type="cbam", nonlocal__reduction=4),
+    variant("danet_c2d_r50", arch="c2d", nonlocal__type="danet"),
+    variant("cc_c2d_r50", arch="c2d", nonlocal__type="cc"),
+    variant("apnb_c2d_r50", arch="c2d", nonlocal__type="apnb"),
+    variant("residual_attention_c2d_r50", arch="c2d", nonlocal__type="residual_attention", nonlocal__reduction=4),
 ]
+
+
+FAMILY = ("se", "gc", "cbam", "danet", "cc", "apnb", "residual_attention")
 
 
 def fill(name, shape):
@@ -272,6 +280,8 @@ def fill(name, shape):
         return (r() - 0.5) * 0.2
     if leaf == "running_var":
         return 0.5 + r()
+    if leaf == "gamma":   # the family's learned scales (DANet's alpha, beta; CCNet's gamma): away from 0
+        return 0.5 + r()
     if len(shape) == 1 and leaf == "weight":
         return 0.3 + 0.5 * r()
     if len(shape) == 1:
@@ -279,7 +289,7 @@ def fill(name, shape):
     fan_in = 1
     for d in shape[1:]:
         fan_in *= d
-    std = 0.2 if "nonlocal" in name else (3.0 / fan_in) ** 0.5 if any(f"_{k}" in name for k in ("se", "gc")) else (1.0 / fan_in) ** 0.5
+    std = 0.2 if "nonlocal" in name else (3.0 / fan_in) ** 0.5 if any(f"_{k}" in name for k in FAMILY) else (1.0 / fan_in) ** 0.5
     return torch.randn(shape, generator=g) * std
 
 

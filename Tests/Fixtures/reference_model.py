@@ -144,12 +144,133 @@ class GlobalContext(nn.Module):
         return x + t[:, :, None, None, None]
 
 
+class CBAM(nn.Module):
+    """Woo et al. 2018, eq. 2-3, in 3D: channel gate sigmoid(MLP(avg) + MLP(max)) over T*H*W,
+    then a spatial gate sigmoid(conv_1x7x7([mean_c; max_c])) per frame."""
+    def __init__(self, c, r):
+        super().__init__()
+        self.fc1 = nn.Linear(c, max(1, c // r))
+        self.fc2 = nn.Linear(max(1, c // r), c)
+        self.spatial = nn.Conv3d(2, 1, (1, 7, 7), padding=(0, 3, 3))
+
+    def forward(self, x):
+        mlp = lambda d: self.fc2(F.relu(self.fc1(d)))
+        gate = torch.sigmoid(mlp(x.mean(dim=(2, 3, 4))) + mlp(x.amax(dim=(2, 3, 4))))
+        x = x * gate[:, :, None, None, None]
+        maps = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)   # [N, 2, T, H, W]
+        return x * torch.sigmoid(self.spatial(maps))
+
+
+class DualAttention(nn.Module):
+    """Fu et al. (DANet) 2019, eq. 1-4, in 3D: x + alpha * PAM + beta * CAM (the paper's
+    softmax of A_i . A_j in CAM, not the official code's max - energy)."""
+    def __init__(self, c):
+        super().__init__()
+        self.pam = nn.Module()
+        self.pam.query = nn.Linear(c, max(1, c // 8))
+        self.pam.key = nn.Linear(c, max(1, c // 8))
+        self.pam.value = nn.Linear(c, c)
+        self.pam.gamma = nn.Parameter(torch.zeros(1))
+        self.cam = nn.Module()
+        self.cam.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        a = x.flatten(2).transpose(1, 2)                                   # [N, P, C]
+        s = F.softmax(self.pam.query(a) @ self.pam.key(a).transpose(1, 2), dim=-1)   # [N, P, P]
+        pos = s @ self.pam.value(a)                                        # [N, P, C]
+        chan_map = F.softmax(a.transpose(1, 2) @ a, dim=-1)                # [N, C, C]: row j, softmax over i
+        chan = a @ chan_map.transpose(1, 2)                                # [N, P, C]
+        out = self.pam.gamma * pos + self.cam.gamma * chan
+        return x + out.transpose(1, 2).reshape(x.shape)
+
+
+class CrissCross(nn.Module):
+    """Huang et al. (CCNet) 2019, eq. 1-2, in 3D: each position attends to its row, column and
+    time line (itself once: masked in the column and time lines), one softmax over
+    H + W + T keys; H' = gamma * sum A V + H; applied twice with the same weights."""
+    def __init__(self, c):
+        super().__init__()
+        self.query = nn.Linear(c, max(1, c // 8))
+        self.key = nn.Linear(c, max(1, c // 8))
+        self.value = nn.Linear(c, c)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def one_pass(self, x):
+        h = x.permute(0, 2, 3, 4, 1)                                       # [N, T, H, W, C]
+        q, k, v = self.query(h), self.key(h), self.value(h)
+        T, H, W = h.shape[1:4]
+        eye = lambda n: torch.diag(torch.full((n,), float("-inf")))
+        e_col = torch.einsum("nthwd,ntgwd->nthwg", q, k) + eye(H)[None, None, :, None, :]   # key row g of column w
+        e_row = torch.einsum("nthwd,nthvd->nthwv", q, k)                                     # key column v of row h
+        e_time = torch.einsum("nthwd,nshwd->nthws", q, k) + eye(T)[None, :, None, None, :]  # key frame s
+        a = F.softmax(torch.cat([e_col, e_row, e_time], dim=-1), dim=-1)
+        a_col, a_row, a_time = a[..., :H], a[..., H:H + W], a[..., H + W:]
+        out = (torch.einsum("nthwg,ntgwc->nthwc", a_col, v) + torch.einsum("nthwv,nthvc->nthwc", a_row, v)
+               + torch.einsum("nthws,nshwc->nthwc", a_time, v))
+        return x + self.gamma * out.permute(0, 4, 1, 2, 3)
+
+    def forward(self, x):
+        return self.one_pass(self.one_pass(x))
+
+
+class APNB(nn.Module):
+    """Zhu et al. (ANN) 2019, APNB, in 3D: keys and values average-pooled per frame to bins
+    1, 3, 6, 8 (110 per frame); the queries share the key embedding (conv, BN, ReLU);
+    z = x + W_o softmax(Q K^T / sqrt(C/2)) V."""
+    def __init__(self, c, eps):
+        super().__init__()
+        self.key = nn.Conv3d(c, c // 2, 1)
+        self.key_bn = nn.BatchNorm3d(c // 2, eps=eps)
+        self.value = nn.Conv3d(c, c // 2, 1)
+        self.out = nn.Conv3d(c // 2, c, 1)
+
+    @staticmethod
+    def pyramid(x):                                                        # [N, C, T, H, W] -> [N, T*110, C]
+        n, c, t = x.shape[:3]
+        frames = x.transpose(1, 2).reshape(n * t, c, *x.shape[3:])
+        pooled = torch.cat([F.adaptive_avg_pool2d(frames, b).flatten(2) for b in (1, 3, 6, 8)], dim=2)   # [NT, C, 110]
+        return pooled.reshape(n, t, c, -1).permute(0, 1, 3, 2).reshape(n, -1, c)
+
+    def forward(self, x):
+        k = F.relu(self.key_bn(self.key(x)))
+        v = self.value(x)
+        q = k.flatten(2).transpose(1, 2) / (k.shape[1] ** 0.5)             # [N, P, C/2]
+        y = F.softmax(q @ self.pyramid(k).transpose(1, 2), dim=-1) @ self.pyramid(v)   # [N, P, C/2]
+        return x + self.out(y.transpose(1, 2).reshape(k.shape))
+
+
+class ResidualAttention(nn.Module):
+    """Wang et al. 2017, eq. 3, in 3D: (1 + M(x)) * x, M = sigmoid(conv1x1(up(relu(conv3x3(maxpool(x)))))),
+    per frame: 3x3 max pool stride 2, bilinear up-sampling with aligned corners."""
+    def __init__(self, c, r):
+        super().__init__()
+        self.down = nn.Conv3d(c, max(1, c // r), (1, 3, 3), padding=(0, 1, 1))
+        self.mask = nn.Conv3d(max(1, c // r), c, 1)
+
+    def forward(self, x):
+        d = F.max_pool3d(x, (1, 3, 3), (1, 2, 2), (0, 1, 1))
+        h = F.relu(self.down(d))
+        up = F.interpolate(h, size=x.shape[2:], mode="trilinear", align_corners=True)
+        return x * (1 + torch.sigmoid(self.mask(up)))
+
+
 def slot_block(c, nl, group, eps):
     kind = nl.get("type", "nonlocal")
+    r = nl.get("reduction", 16)
     if kind == "se":
-        return SqueezeExcitation(c, nl.get("reduction", 16))
+        return SqueezeExcitation(c, r)
     if kind == "gc":
-        return GlobalContext(c, nl.get("reduction", 16))
+        return GlobalContext(c, r)
+    if kind == "cbam":
+        return CBAM(c, r)
+    if kind == "danet":
+        return DualAttention(c)
+    if kind == "cc":
+        return CrissCross(c)
+    if kind == "apnb":
+        return APNB(c, eps)
+    if kind == "residual_attention":
+        return ResidualAttention(c, r)
     return NonLocal(c, nl, group, eps)
 
 

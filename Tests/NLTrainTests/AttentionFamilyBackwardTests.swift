@@ -8,16 +8,18 @@ import Testing
 /// BN, blocks in res3 and res4) equals central finite differences for the blocks' own weights.
 @Suite("Attention-family blocks: backward through the network")
 struct AttentionFamilyBackwardTests {
-    @Test(arguments: ["se", "gc"])
+    @Test(arguments: ["se", "gc", "cbam", "danet", "cc", "apnb", "residual_attention"])
     func blockWeightGradientsMatchFiniteDifferences(_ type: String) throws {
         let yaml = """
         model: {arch: c2d, width: 4, classes: 3, dropout: 0, train_crop: 32, nonlocal: {type: \(type), reduction: 4, blocks: {res3: [1], res4: [1]}}}
         input: {frames: 4, stride: 2, short_side: 32, crop: 32}
         """
         let model = ResNet3D(config: try ModelConfig.parse(yaml: yaml, source: type), seed: 3)
-        // W₂ starts at 0 (the block adds nothing, or gates by 1/2): move it so every weight matters.
+        // The last layer (W₂, γ, W_o, the mask conv) starts at 0 (the block adds nothing, or gates
+        // by 1/2): move every zero-initialised weight so every weight matters.
         var rng = RandomSource(seed: 8)
-        for spec in model.specs where spec.name.contains(".fc2.weight") {
+        for spec in model.specs where spec.name.contains("pathway0_\(type)") && spec.trainable && spec.initializer == .constant(0)
+            && !spec.name.hasSuffix(".bias") {
             model.setWeight(spec.name, Tensor(shape: spec.shape, scalars: (0..<spec.shape.reduce(1, *)).map { _ in 0.3 * rng.nextGaussian() }))
         }
         var inputRNG = RandomSource(seed: 9)
@@ -33,14 +35,21 @@ struct AttentionFamilyBackwardTests {
         var r = RandomSource(seed: 1)
         let analytic = model.gradients(x, labels: labels, rng: &r).gradients
         try model.replaceWeights(base)   // gradients() wrote BN running statistics back
-        let names = model.specs.map(\.name).filter { $0.contains("pathway0_\(type)") && !$0.hasSuffix(".bias") || $0.hasSuffix("fc2.bias") }
+        let names = model.specs.filter(\.trainable).map(\.name)
+            .filter { $0.contains("pathway0_\(type)") && !$0.hasSuffix(".bias") || $0.hasSuffix("fc2.bias") }
         #expect(!names.isEmpty)
         var probe = RandomSource(seed: 4)
         for name in names {
             let w = base[name]!
             for _ in 0..<3 {
                 let i = Int(probe.next() % UInt64(w.count))
-                let h: Float = 1e-2
+                // A one-element scale (DANet's α, β; CCNet's γ) moves every position of the
+                // block's output at once, so a step of 1e-3 already crosses many ReLU and max-pool
+                // kinks downstream: measured, the difference quotient converges to the analytic
+                // value only below ~1e-3 (e.g. 0.0025, 0.0023, 0.0022, 0.0020, 0.0014 at steps 3e-2
+                // … 3e-4 against 0.0015). Those take 3e-4 and 5%; weight matrices 1e-3 and 3%.
+                let scale = w.count == 1
+                let h: Float = scale ? 3e-4 : 1e-3
                 var plus = base, minus = base
                 var wp = w.copied, wm = w.copied
                 wp.withUnsafeMutableBufferPointer { $0[i] += h }
@@ -48,7 +57,8 @@ struct AttentionFamilyBackwardTests {
                 plus[name] = wp; minus[name] = wm
                 let numeric = Float((loss(plus) - loss(minus)) / Double(2 * h))
                 let a = analytic[name]!.scalars[i]
-                #expect(abs(numeric - a) <= 3e-2 * max(1e-2, abs(numeric)) + 2e-4, "\(name)[\(i)]: analytic \(a), numeric \(numeric)")
+                #expect(abs(numeric - a) <= (scale ? 5e-2 : 3e-2) * max(1e-2, abs(numeric)) + (scale ? 3e-4 : 2e-4),
+                        "\(name)[\(i)]: analytic \(a), numeric \(numeric)")
             }
         }
     }
@@ -60,7 +70,7 @@ struct AttentionFamilyBackwardTests {
 struct AttentionFamilyPresetTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    @Test(arguments: ["se", "gc"])
+    @Test(arguments: ["se", "gc", "cbam", "danet", "cc", "apnb", "residual_attention"])
     func presetLoadsAndRuns(_ type: String) throws {
         let path = Self.root.appendingPathComponent("Configs/attention/\(type)_c2d_r50.yaml").path
         let config = try ModelConfig.load(path: path, overrides: ["model.width=8", "model.classes=5"])

@@ -130,6 +130,23 @@ struct TrainingTests {
         #expect(FileManager.default.fileExists(atPath: out + "/metrics.jsonl") && FileManager.default.fileExists(atPath: out + "/checkpoint.safetensors"))
     }
 
+    /// A learning rate that blows the weights up ends training with one clear error naming the
+    /// step (it used to end in a JSON encoding error about a NaN in the step log).
+    @Test func aDivergedLossStopsWithAClearError() throws {
+        let dir = try Self.dataset()
+        let list = try VideoList(path: dir + "/train.csv")
+        var config = Self.trainConfig(6)
+        config.baseLR = 1e30
+        let trainer = try Trainer(model: try Self.tinyModel(seed: 3), config: config, train: list, output: dir + "/diverged")
+        do {
+            try trainer.run(resume: false) { _ in }
+            Issue.record("training at a learning rate of 1e30 did not stop")
+        } catch {
+            #expect("\(error)".contains("training diverged: the loss is"), "\(error)")
+            #expect("\(error)".contains("Lower train.base_lr"), "\(error)")
+        }
+    }
+
     /// Stopping after some steps and resuming from the checkpoint ends bit-identical to one run.
     @Test func resumeIsExact() throws {
         let dir = try Self.dataset()
