@@ -45,6 +45,7 @@ build: deps
 # level this CPU has (NLNET_ISA; the kernels are chosen at run time).
 KERNEL_SUITES := KernelLevelTests|OpParityTests|GradientCheckTests|AttentionFamilyGradientTests|InferenceTests|ModelParityTests
 test: deps
+	python3 Scripts/check_doc_comments.py
 	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --build-tests
 	Scripts/run-tests.sh $(SWIFT) test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build
 	for isa in avx2 baseline; do \

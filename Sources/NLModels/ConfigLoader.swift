@@ -151,7 +151,9 @@ extension ModelConfig {
 /// parsed as YAML (the text itself when it is not YAML). The one parser of override text, for
 /// the model config and the training recipe alike.
 public struct ConfigOverride {
+    /// The key path before '=', split at '.': ["model", "nonlocal", "instantiation"].
     public let keyPath: [String]
+    /// The text after '=' as YAML (a number, list, mapping…), or that text itself.
     public let value: Any
 
     /// Throws a `ConfigError` blamed on `source` when there is no '=' or the key path has an

@@ -2,7 +2,7 @@ import Foundation
 
 /// A value the pickle VM builds. Calls (REDUCE, NEWOBJ) and state (BUILD) are kept as data
 /// for the caller to interpret: nothing is ever executed.
-public indirect enum PickleValue: CustomStringConvertible {
+package indirect enum PickleValue: CustomStringConvertible {
     case none
     case bool(Bool)
     case int(Int)
@@ -21,7 +21,7 @@ public indirect enum PickleValue: CustomStringConvertible {
     /// A short rendering for error messages: three levels and eight tuple items at most (a
     /// value can hold itself many times over: `(x, x)` of `(x, x)` … doubles with every 2 bytes
     /// of a file, so printing it whole never ends).
-    public var description: String { render(levels: 3) }
+    package var description: String { render(levels: 3) }
 
     private func render(levels: Int) -> String {
         guard levels > 0 else { return "…" }
@@ -80,27 +80,27 @@ public indirect enum PickleValue: CustomStringConvertible {
 }
 
 /// A pickle that is malformed, unsupported or over a limit; the checkpoint reader adds the file's name.
-public struct PickleError: Error, CustomStringConvertible {
+package struct PickleError: Error, CustomStringConvertible {
     /// What is wrong, e.g. "stack deeper than 1048576" or "protocol 6 is not supported".
-    public let message: String
+    package let message: String
     /// The message.
-    public var description: String { message }
+    package var description: String { message }
 }
 
 /// The subset of the pickle virtual machine that checkpoints use (protocols 0–4), with a
 /// bounds check on every read and limits on depth and size, so a hostile file is an error,
 /// never a crash or a huge allocation.
-public struct PickleReader {
+package struct PickleReader {
     /// Most values on the VM's stack at once.
-    public static let maxStack = 1 << 20
+    package static let maxStack = 1 << 20
     /// Most memo entries (values a pickle refers back to).
-    public static let maxMemo = 1 << 22
+    package static let maxMemo = 1 << 22
     /// Most items in one list, tuple or dict.
-    public static let maxContainer = 1 << 24
+    package static let maxContainer = 1 << 24
     /// How deep values may nest (checkpoints: about 6). Every use of a value (printing it in an
     /// error, releasing it) recurses through its levels: a million TUPLE1s in a row, one byte
     /// each, overflowed the stack.
-    public static let maxNesting = 1_000
+    package static let maxNesting = 1_000
 
     private let data: [UInt8]
     private var position = 0
@@ -112,10 +112,10 @@ public struct PickleReader {
     private var allocated = 0
 
     /// A reader over the bytes of one pickle (an official Caffe2 .pkl checkpoint, docs/checkpoints.md#caffe2-pickles).
-    public init(_ data: [UInt8]) { self.data = data }
+    package init(_ data: [UInt8]) { self.data = data }
 
     /// The value a whole pickle builds; throws `PickleError` on a malformed, unsupported or oversized pickle.
-    public static func load(_ data: [UInt8]) throws -> PickleValue {
+    package static func load(_ data: [UInt8]) throws -> PickleValue {
         var reader = PickleReader(data)
         return try reader.run()
     }
@@ -214,7 +214,7 @@ public struct PickleReader {
     }
 
     /// Runs the pickle's opcodes up to STOP and returns the value on top of the stack; throws `PickleError`.
-    public mutating func run() throws -> PickleValue {
+    package mutating func run() throws -> PickleValue {
         while true {
             let op = try byte()
             switch op {
