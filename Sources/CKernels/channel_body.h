@@ -88,3 +88,23 @@ static void NL_FN(max_pool_tap)(const float *restrict src, float *restrict best,
         arg[j] = take ? row : arg[j];
     }
 }
+
+static void NL_FN(bias_residual_relu)(float *restrict y, const float *restrict bias, const float *restrict residual,
+                                      int relu, ptrdiff_t rows, ptrdiff_t w) {
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        float *restrict yr = y + r * w;
+        if (bias) {
+#pragma clang loop vectorize(enable)
+            for (ptrdiff_t j = 0; j < w; j++) yr[j] += bias[j];
+        }
+        if (residual) {
+            const float *restrict rr = residual + r * w;
+#pragma clang loop vectorize(enable)
+            for (ptrdiff_t j = 0; j < w; j++) yr[j] += rr[j];
+        }
+        if (relu) {
+#pragma clang loop vectorize(enable)
+            for (ptrdiff_t j = 0; j < w; j++) yr[j] = yr[j] < 0 ? 0 : yr[j];
+        }
+    }
+}

@@ -94,12 +94,13 @@ typedef struct {
     void (*batch_norm_backward_input)(const float *, const float *, const float *, const float *, const float *,
                                       const float *, const float *, const float *, ptrdiff_t, ptrdiff_t, float *);
     void (*max_pool_tap)(const float *, float *, int *, int, ptrdiff_t);
+    void (*bias_residual_relu)(float *, const float *, const float *, int, ptrdiff_t, ptrdiff_t);
 } kernel_table;
 
 #define NL_LEVEL(isa, direct_forward, direct_weight_grad, suffix)                                                   \
     {isa, direct_forward, direct_weight_grad, softmax_rows_##suffix, channel_sum_##suffix,                         \
      channel_squared_deviation_##suffix, batch_norm_apply_##suffix, batch_norm_backward_sums_##suffix,              \
-     batch_norm_backward_input_##suffix, max_pool_tap_##suffix}
+     batch_norm_backward_input_##suffix, max_pool_tap_##suffix, bias_residual_relu_##suffix}
 
 // Ordered best first.
 static const kernel_table levels[] = {
@@ -199,4 +200,8 @@ void nl_batch_norm_backward_input(const float *dy, const float *y, const float *
 
 void nl_max_pool_tap(const float *src, float *best, int *arg, int row, ptrdiff_t c) {
     table()->max_pool_tap(src, best, arg, row, c);
+}
+
+void nl_bias_residual_relu(float *y, const float *bias, const float *residual, int relu, ptrdiff_t rows, ptrdiff_t w) {
+    table()->bias_residual_relu(y, bias, residual, relu, rows, w);
 }

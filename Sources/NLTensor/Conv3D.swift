@@ -235,15 +235,8 @@ struct ConvEpilogue: @unchecked Sendable {
         let res = residual.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
         let relu = relu
         Parallel.forEach(count, grain: max(1, 8192 / width)) { range in
-            for r in range {
-                let row = ys + (first + r) * width
-                if let b { for c in 0..<width { row[c] += b[c] } }
-                if let res {
-                    let rr = res + (first + r) * width
-                    for c in 0..<width { row[c] += rr[c] }
-                }
-                if relu { for c in 0..<width { row[c] = max(row[c], 0) } }
-            }
+            let at = (first + range.lowerBound) * width
+            nl_bias_residual_relu(ys + at, b?.base, res.map { $0 + at }, relu ? 1 : 0, range.count, width)
         }
     }
 }

@@ -112,6 +112,8 @@ struct BenchModel: ParsableCommand {
         var model: String
         var input: [Int]
         var blasKernel: String
+        /// The project's own kernels' instruction set (KernelLevel).
+        var kernelLevel: String
         var msPerClip: Double
         var gflops: Double
         var gflopsPerSecond: Double
@@ -134,11 +136,11 @@ struct BenchModel: ParsableCommand {
         let total = times.values.reduce(0, +)
         let layers = summary.layers.compactMap { l in times[l.name].map { LayerTime(name: l.name, ms: 1000 * $0, share: $0 / total) } }
         let report = Report(model: model.config.name, input: [t, size, size, 3], blasKernel: BLASKernel.coreName,
-                            msPerClip: 1000 * seconds, gflops: Double(summary.flops) / 1e9,
+                            kernelLevel: KernelLevel.current, msPerClip: 1000 * seconds, gflops: Double(summary.flops) / 1e9,
                             gflopsPerSecond: Double(summary.flops) / seconds / 1e9, squareSgemmGFLOPS: peak,
                             fractionOfSgemm: Double(summary.flops) / seconds / 1e9 / peak, layers: layers)
         if output.json { print(try jsonLine(report)); return }
-        print("\(report.model), input \(t)×\(size)×\(size), OpenBLAS \(report.blasKernel)")
+        print("\(report.model), input \(t)×\(size)×\(size), OpenBLAS \(report.blasKernel), kernels \(report.kernelLevel)")
         print(String(format: "%.1f ms/clip, %.1f GFLOP/clip, %.1f GFLOP/s = %.0f%% of sgemm 2048³ (%.1f GFLOP/s, same run)",
                      report.msPerClip, report.gflops, report.gflopsPerSecond, 100 * report.fractionOfSgemm, peak))
         print(pad("layer", 18) + pad("ms", 10) + "share")

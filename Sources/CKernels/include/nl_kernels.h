@@ -65,6 +65,10 @@ void nl_batch_norm_backward_input(const float *dy, const float *y, const float *
 /// arg = row.
 void nl_max_pool_tap(const float *src, float *best, int *arg, int row, ptrdiff_t c);
 
+/// A convolution's epilogue on `rows` rows of w channels, in place: y = relu?(y + bias +
+/// residual), bias [w] and residual [rows, w] each skipped when null.
+void nl_bias_residual_relu(float *y, const float *bias, const float *residual, int relu, ptrdiff_t rows, ptrdiff_t w);
+
 #ifdef __cplusplus
 }
 #endif
