@@ -9,6 +9,10 @@ public struct ConvSpec: Sendable, Equatable {
     public var cin: Int, cout: Int
     /// Kernel, stride and padding as [T, H, W].
     public var kernel: [Int], stride: [Int], padding: [Int]
+    /// The batch norm that follows it, by its name in model files (e.g.
+    /// "s2.pathway0_res0.branch2.a_bn"); nil: none. Named here once, for the forward pass,
+    /// the parameter list and the summary alike.
+    public var bn: String? = nil
     /// PyTorch's (O, I, kT, kH, kW).
     public var torchShape: [Int] { [cout, cin] + kernel }
 }
@@ -27,6 +31,19 @@ public struct NonLocalSpec: Sendable, Equatable {
     public var channels: Int
     /// Channels of θ, φ and g: C/2, the paper's bottleneck.
     public var inner: Int { channels / 2 }
+    /// The block's layers by their names in model files (SlowFast's, docs/checkpoints.md):
+    /// the θ, φ, g embeddings, the concatenation instantiation's projection, W_z and its BN.
+    public var theta: String { prefix + ".conv_theta" }
+    /// φ, the keys' embedding.
+    public var phi: String { prefix + ".conv_phi" }
+    /// g, the values' embedding.
+    public var g: String { prefix + ".conv_g" }
+    /// w_f of the concatenation instantiation: [θ, φ] → one affinity.
+    public var concatProject: String { prefix + ".concat_project" }
+    /// W_z, back to C channels.
+    public var out: String { prefix + ".conv_out" }
+    /// The BN after W_z (γ = 0 at init).
+    public var outBN: String { prefix + ".bn" }
     /// Frames per temporal group (0: none).
     public var temporalGroup: Int
 }
@@ -56,6 +73,8 @@ public struct StageSpec: Sendable, Equatable {
 /// The network a config describes (docs/architecture.md), independent of weights: what the
 /// forward pass, the initialiser, the checkpoint loader and the FLOP counter all walk.
 public struct Architecture: Sendable {
+    /// The classifier's name in model files: "head.projection" (.weight, .bias).
+    public static let head = "head.projection"
     /// conv1: 7×7 spatially, 5 frames deep for I3D (1 for C2D), stride 2 in space
     /// (docs/architecture.md#stem-and-pooling-layouts).
     public let stem: ConvSpec
@@ -80,7 +99,7 @@ public struct Architecture: Sendable {
         let kT = i3d ? 5 : 1
         let stride1 = [StemLayout.officialOrg, .paper].contains(options.layout) ? 2 : 1
         stem = ConvSpec(name: "s1.pathway0_stem.conv", cin: 3, cout: w, kernel: [kT, 7, 7],
-                        stride: [stride1, 2, 2], padding: [kT / 2, 3, 3])
+                        stride: [stride1, 2, 2], padding: [kT / 2, 3, 3], bn: "s1.pathway0_stem.bn")
         switch options.layout {
         case .official: pool1 = PoolSpec(kernel: [1, 3, 3], stride: [1, 2, 2], padding: [0, 0, 0])
         case .officialOrg: pool1 = PoolSpec(kernel: [2, 3, 3], stride: [2, 2, 2], padding: [0, 0, 0])
@@ -108,14 +127,14 @@ public struct Architecture: Sendable {
                 let onA = inflated && options.inflation == .t3x1x1, onB = inflated && options.inflation == .t3x3x3
                 let blockIn = i == 0 ? cin : cout
                 let a = ConvSpec(name: "\(prefix).branch2.a", cin: blockIn, cout: inner, kernel: [onA ? 3 : 1, 1, 1],
-                                 stride: [1, 1, 1], padding: [onA ? 1 : 0, 0, 0])
+                                 stride: [1, 1, 1], padding: [onA ? 1 : 0, 0, 0], bn: "\(prefix).branch2.a_bn")
                 let b = ConvSpec(name: "\(prefix).branch2.b", cin: inner, cout: inner, kernel: [onB ? 3 : 1, 3, 3],
-                                 stride: [1, spatial, spatial], padding: [onB ? 1 : 0, 1, 1])
+                                 stride: [1, spatial, spatial], padding: [onB ? 1 : 0, 1, 1], bn: "\(prefix).branch2.b_bn")
                 let c = ConvSpec(name: "\(prefix).branch2.c", cin: inner, cout: cout, kernel: [1, 1, 1],
-                                 stride: [1, 1, 1], padding: [0, 0, 0])
+                                 stride: [1, 1, 1], padding: [0, 0, 0], bn: "\(prefix).branch2.c_bn")
                 let shortcut = (blockIn != cout || spatial != 1)
                     ? ConvSpec(name: "\(prefix).branch1", cin: blockIn, cout: cout, kernel: [1, 1, 1],
-                               stride: [1, spatial, spatial], padding: [0, 0, 0]) : nil
+                               stride: [1, spatial, spatial], padding: [0, 0, 0], bn: "\(prefix).branch1_bn") : nil
                 let nl = nlBlocks.contains(i)
                     ? NonLocalSpec(prefix: "s\(s + 2).pathway0_\(options.nonlocal.type.prefix(i))", channels: cout,
                                    temporalGroup: options.nonlocal.temporalGroups[stageName] ?? 0) : nil

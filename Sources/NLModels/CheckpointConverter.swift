@@ -115,8 +115,8 @@ public enum CheckpointConverter {
 
     static func caffe2Name(_ n: String) -> String? {
         if n == "conv1_w" { return "s1.pathway0_stem.conv.weight" }
-        if n == "pred_w" { return "head.projection.weight" }
-        if n == "pred_b" { return "head.projection.bias" }
+        if n == "pred_w" { return Architecture.head + ".weight" }
+        if n == "pred_b" { return Architecture.head + ".bias" }
         if n.hasPrefix("res_conv1_bn_"), let leaf = bnLeaf[String(n.dropFirst("res_conv1_bn_".count))] {
             return "s1.pathway0_stem.bn.\(leaf)"
         }
@@ -149,7 +149,7 @@ public enum CheckpointConverter {
     }
 
     static func mmactionName(_ n: String) -> String? {
-        if n.hasPrefix("cls_head.fc_cls.") { return "head.projection." + n.dropFirst("cls_head.fc_cls.".count) }
+        if n.hasPrefix("cls_head.fc_cls.") { return Architecture.head + "." + n.dropFirst("cls_head.fc_cls.".count) }
         if n.hasPrefix("backbone.conv1.conv.") { return "s1.pathway0_stem.conv." + n.dropFirst("backbone.conv1.conv.".count) }
         if n.hasPrefix("backbone.conv1.bn.") { return "s1.pathway0_stem.bn." + n.dropFirst("backbone.conv1.bn.".count) }
         let p = n.split(separator: ".").map(String.init)

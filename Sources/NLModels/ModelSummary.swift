@@ -81,7 +81,7 @@ extension ModelSummary {
         }
         // Stem
         shape = convOut(shape, a.stem)
-        layers.append(LayerSummary(name: "conv1", output: shape, parameters: params("s1.pathway0_stem.conv") + params("s1.pathway0_stem.bn"),
+        layers.append(LayerSummary(name: "conv1", output: shape, parameters: params(a.stem.name) + params(a.stem.bn!),
                                    macs: convMACs(shape, a.stem), otherFLOPs: 0))
         shape = poolOut(shape, a.pool1)
         layers.append(LayerSummary(name: "pool1", output: shape, parameters: 0, macs: 0, otherFLOPs: 0))
@@ -106,7 +106,7 @@ extension ModelSummary {
                 layers.append(LayerSummary(name: "pool2", output: shape, parameters: 0, macs: 0, otherFLOPs: 0))
             }
         }
-        layers.append(LayerSummary(name: "head", output: [1, 1, 1, a.classes], parameters: params("head.projection"),
+        layers.append(LayerSummary(name: "head", output: [1, 1, 1, a.classes], parameters: params(Architecture.head),
                                    macs: a.features * a.classes, otherFLOPs: 0))
         return ModelSummary(input: [frames, size, size, 3], layers: layers)
     }

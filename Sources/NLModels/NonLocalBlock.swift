@@ -31,14 +31,14 @@ extension ForwardContext {
         case (.gaussian, let sub):
             theta = xs                                                   // θ(x) = x
             phi = sub == .none ? xs : pool(xs)                           // φ(x) = x, subsampled
-            g = pointwise(sub == .before ? pool(xs) : xs, ["\(p).conv_g"])[0]
+            g = pointwise(sub == .before ? pool(xs) : xs, [spec.g])[0]
             if sub == .after { g = pool(g) }
         case (_, .before):
-            theta = pointwise(xs, ["\(p).conv_theta"])[0]
-            let pg = pointwise(pool(xs), ["\(p).conv_phi", "\(p).conv_g"])   // pool x first (official)
+            theta = pointwise(xs, [spec.theta])[0]
+            let pg = pointwise(pool(xs), [spec.phi, spec.g])   // pool x first (official)
             (phi, g) = (pg[0], pg[1])
         case (_, let sub):
-            let tpg = pointwise(xs, ["\(p).conv_theta", "\(p).conv_phi", "\(p).conv_g"])
+            let tpg = pointwise(xs, [spec.theta, spec.phi, spec.g])
             theta = tpg[0]
             (phi, g) = sub == .after ? (pool(tpg[1]), pool(tpg[2])) : (tpg[1], tpg[2])  // mmaction2: pool after
         }
@@ -63,8 +63,8 @@ extension ForwardContext {
         default: y = y.reshaped([n, t, h, w, inner])
         }
         // z = x + BN(W_z y): BN γ starts at 0, so a new block is the identity.
-        let out = ConvSpec(name: "\(p).conv_out", cin: inner, cout: c, kernel: [1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0])
-        return convBN(y, out, bn: nl.norm == .bn ? "\(p).bn" : nil, hasBias: nl.outBias, residual: x)
+        let out = ConvSpec(name: spec.out, cin: inner, cout: c, kernel: [1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0])
+        return convBN(y, out, bn: nl.norm == .bn ? spec.outBN : nil, hasBias: nl.outBias, residual: x)
     }
 
     /// Pairwise weights P [B', N, M] of θ [B', N, d] (already scaled) and φ [B', M, d],
@@ -82,7 +82,7 @@ extension ForwardContext {
             weights = matmul(theta * (1 / Float(keys)), phi, transposeB: true)  // θ_iᵀ φ_j / M
         case .concatenation:
             // ReLU(w_fᵀ [θ_i; φ_j]) = ReLU(w_θ·θ_i + w_φ·φ_j), the sum built as [w_θθ_i, 1]·[1, w_φφ_j]ᵀ.
-            let project = weight("\(p).concat_project.weight").reshaped([2 * inner, 1])
+            let project = weight(spec.concatProject + ".weight").reshaped([2 * inner, 1])
             let wTheta = project.slice(axis: 0, range: 0..<inner), wPhi = project.slice(axis: 0, range: inner..<(2 * inner))
             let q = linear(theta, weight: wTheta), k = linear(phi, weight: wPhi)      // [B', N, 1], [B', M, 1]
             let ones = (Tensor(repeating: 1, shape: [b, queries, 1]), Tensor(repeating: 1, shape: [b, keys, 1]))

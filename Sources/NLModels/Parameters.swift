@@ -79,16 +79,17 @@ extension Architecture {
             vector(prefix + ".running_mean", n, .constant(0), trainable: false)
             vector(prefix + ".running_var", n, .constant(1), trainable: false)
         }
-        conv(stem)
-        bn("s1.pathway0_stem.bn", stem.cout)
+        /// A conv and the BN its spec names.
+        func convAndBN(_ c: ConvSpec, gamma: Float = 1) { conv(c); bn(c.bn!, c.cout, gamma: gamma) }
+        convAndBN(stem)
         let nl = options.nonlocal
         for stage in stages {
             for block in stage.blocks {
-                if let s = block.shortcut { conv(s); bn("\(block.prefix).branch1_bn", s.cout) }
-                conv(block.a); bn("\(block.prefix).branch2.a_bn", block.a.cout)
-                conv(block.b); bn("\(block.prefix).branch2.b_bn", block.b.cout)
+                if let s = block.shortcut { convAndBN(s) }
+                convAndBN(block.a)
+                convAndBN(block.b)
                 // The last BN of each block starts at γ = 0 (the official BN_INIT_GAMMA).
-                conv(block.c); bn("\(block.prefix).branch2.c_bn", block.c.cout, gamma: 0)
+                convAndBN(block.c, gamma: 0)
                 guard let n = block.nonlocal else { continue }
                 func linear(_ name: String, cin: Int, cout: Int, init initializer: ParameterSpec.Initializer) {
                     specs.append(ParameterSpec(name: "\(n.prefix).\(name).weight", torchShape: [cout, cin], kind: .linear,
@@ -162,25 +163,25 @@ extension Architecture {
                 }
                 let std: ParameterSpec.Initializer = nl.initializer == .msra ? .msra : .gaussian(std: 0.01)
                 func nlConv(_ name: String, cin: Int, cout: Int, bias: Bool, init initializer: ParameterSpec.Initializer = std) {
-                    conv(ConvSpec(name: "\(n.prefix).\(name)", cin: cin, cout: cout, kernel: [1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0]), init: initializer)
-                    if bias { vector("\(n.prefix).\(name).bias", cout, .constant(0)) }
+                    conv(ConvSpec(name: name, cin: cin, cout: cout, kernel: [1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0]), init: initializer)
+                    if bias { vector("\(name).bias", cout, .constant(0)) }
                 }
                 if nl.instantiation != .gaussian {
-                    nlConv("conv_theta", cin: n.channels, cout: n.inner, bias: true)
-                    nlConv("conv_phi", cin: n.channels, cout: n.inner, bias: true)
+                    nlConv(n.theta, cin: n.channels, cout: n.inner, bias: true)
+                    nlConv(n.phi, cin: n.channels, cout: n.inner, bias: true)
                 }
-                nlConv("conv_g", cin: n.channels, cout: n.inner, bias: true)
+                nlConv(n.g, cin: n.channels, cout: n.inner, bias: true)
                 if nl.instantiation == .concatenation {
-                    nlConv("concat_project", cin: 2 * n.inner, cout: 1, bias: false)
+                    nlConv(n.concatProject, cin: 2 * n.inner, cout: 1, bias: false)
                 }
-                nlConv("conv_out", cin: n.inner, cout: n.channels, bias: nl.outBias,
+                nlConv(n.out, cin: n.inner, cout: n.channels, bias: nl.outBias,
                        init: nl.norm == .none ? .constant(0) : std)
-                if nl.norm == .bn { bn("\(n.prefix).bn", n.channels, gamma: 0) }
+                if nl.norm == .bn { bn(n.outBN, n.channels, gamma: 0) }
             }
         }
-        specs.append(ParameterSpec(name: "head.projection.weight", torchShape: [classes, features], kind: .linear,
+        specs.append(ParameterSpec(name: Architecture.head + ".weight", torchShape: [classes, features], kind: .linear,
                                    initializer: .gaussian(std: 0.01), trainable: true))
-        vector("head.projection.bias", classes, .constant(0))
+        vector(Architecture.head + ".bias", classes, .constant(0))
         return specs
     }
 }

@@ -91,7 +91,7 @@ public final class ResNet3D: @unchecked Sendable {
     func features(_ x: Tensor, _ ctx: inout ForwardContext, through last: String? = nil) -> Tensor {
         require(x.rank == 5 && x.shape[4] == 3, "ResNet3D: input must be [N, T, H, W, 3], got \(x.shape)")
         let a = architecture
-        var h = ctx.layer("conv1") { $0.convBN(x, a.stem, bn: "s1.pathway0_stem.bn", relu: true) }   // [N, T, H/2, W/2, w]
+        var h = ctx.layer("conv1") { $0.convBN(x, a.stem, bn: a.stem.bn, relu: true) }   // [N, T, H/2, W/2, w]
         h = ctx.layer("pool1") { _ in maxPool3d(h, kernel: a.pool1.kernel, stride: a.pool1.stride, padding: a.pool1.padding) }
         for (s, stage) in a.stages.enumerated() {
             for block in stage.blocks {
@@ -129,7 +129,7 @@ public final class ResNet3D: @unchecked Sendable {
         if options.training && config.model.dropout > 0 {
             pooled = dropout(pooled, probability: config.model.dropout, using: &ctx.rng)
         }
-        let logits = linear(pooled, weight: ctx.weight("head.projection.weight"), bias: ctx.weight("head.projection.bias"))
+        let logits = linear(pooled, weight: ctx.weight(Architecture.head + ".weight"), bias: ctx.weight(Architecture.head + ".bias"))
         return (logits, ctx.statistics, ctx.rng)
     }
 
@@ -161,8 +161,8 @@ public final class ResNet3D: @unchecked Sendable {
         defer { options.timer?("head", Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         let window = [h.shape[1], min(architecture.headWindow, h.shape[2]), min(architecture.headWindow, h.shape[3])]
         let pooled = avgPool3d(h, kernel: window, stride: [1, 1, 1])                    // [N, t, h, w, C]
-        let windows = linear(pooled, weight: ctx.weight("head.projection.weight"),
-                             bias: ctx.weight("head.projection.bias"))                   // [N, t, h, w, classes]
+        let windows = linear(pooled, weight: ctx.weight(Architecture.head + ".weight"),
+                             bias: ctx.weight(Architecture.head + ".bias"))                   // [N, t, h, w, classes]
         let n = x.shape[0], k = architecture.classes
         let perWindow = softmax(windows).reshaped([n, -1, k])                            // [N, windows, classes]
         var mean = Tensor(zeros: [n, k])
@@ -217,9 +217,9 @@ public final class ResNet3D: @unchecked Sendable {
 extension ForwardContext {
     /// relu(BN_c(W_c · relu(BN_b(W_b · relu(BN_a(W_a · x))))) + shortcut(x)).
     mutating func bottleneck(_ x: Tensor, _ b: BlockSpec) -> Tensor {
-        let shortcut = b.shortcut.map { convBN(x, $0, bn: "\(b.prefix).branch1_bn") } ?? x   // [N, T, H/s, W/s, 4w]
-        var h = convBN(x, b.a, bn: "\(b.prefix).branch2.a_bn", relu: true)                  // [N, T, H, W, w]
-        h = convBN(h, b.b, bn: "\(b.prefix).branch2.b_bn", relu: true)                      // [N, T, H/s, W/s, w]
-        return convBN(h, b.c, bn: "\(b.prefix).branch2.c_bn", residual: shortcut, relu: true) // [N, T, H/s, W/s, 4w]
+        let shortcut = b.shortcut.map { convBN(x, $0, bn: $0.bn) } ?? x   // [N, T, H/s, W/s, 4w]
+        var h = convBN(x, b.a, bn: b.a.bn, relu: true)                  // [N, T, H, W, w]
+        h = convBN(h, b.b, bn: b.b.bn, relu: true)                      // [N, T, H/s, W/s, w]
+        return convBN(h, b.c, bn: b.c.bn, residual: shortcut, relu: true) // [N, T, H/s, W/s, 4w]
     }
 }
