@@ -1,15 +1,16 @@
 import Foundation
 
 /// Progress on stderr: a redrawn bar on a terminal, a plain line every few seconds otherwise.
+/// With no total (inputs streamed from standard input) it counts without a bar or ETA.
 final class Progress {
-    private let total: Int
+    private let total: Int?
     private let quiet: Bool
     private let terminal = isatty(STDERR_FILENO) != 0
     private let start = Date()
     private var lastLine = Date.distantPast
     private var done = 0
 
-    init(total: Int, quiet: Bool) {
+    init(total: Int?, quiet: Bool) {
         self.total = total
         self.quiet = quiet || total == 0
     }
@@ -20,6 +21,13 @@ final class Progress {
         done = completed
         let elapsed = Date().timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(completed) / elapsed : 0
+        guard let total else {
+            if Date().timeIntervalSince(lastLine) >= 5 {
+                lastLine = Date()
+                FileHandle.standardError.write(Data(String(format: "progress: %d done · %.2f/s %@\n", completed, rate, detail).utf8))
+            }
+            return
+        }
         let eta = rate > 0 ? Double(total - completed) / rate : 0
         let stats = String(format: "%d/%d · %.2f/s · ETA %@", completed, total, rate, format(eta))
         if terminal {
@@ -37,7 +45,7 @@ final class Progress {
     }
 
     func finish() {
-        guard !quiet, terminal else { return }
+        guard !quiet, terminal, total != nil else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 
