@@ -37,6 +37,12 @@ def video_paths(arguments):
     return found
 
 
+def shown(path):
+    """A path under the working directory relative to it, any other as it is."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", help="videos, or folders searched for videos")
@@ -69,10 +75,10 @@ def main():
     print(f"{len(results)} videos in {args.partitions} partitions, {len(failed)} failed")
     for r in results:
         if "error" in r:
-            print(f"  {os.path.relpath(r['path'])}: error: {r['error']}")
+            print(f"  {shown(r['path'])}: error: {r['error']}")
         else:
             best = r["top"][0]
-            print(f"  {os.path.relpath(r['path'])}: {best['label']} ({best['probability']:.3f})")
+            print(f"  {shown(r['path'])}: {best['label']} ({best['probability']:.3f})")
     return 0 if len(results) == len(paths) else 1
 
 

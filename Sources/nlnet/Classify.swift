@@ -133,7 +133,8 @@ struct Classify: ParsableCommand {
         var records: [VideoRecord] = []
         var done = 0, failed = 0
         let scoreWriter = try scores.map { try ScoreWriter(path: $0, classes: classifier.labels) }
-        let annotated = try annotate.map { try AnnotationTarget(path: $0, inputs: known?.count ?? 2) }
+        // A stream may hold any number of videos: --annotate is then a folder.
+        let annotated = try annotate.map { try AnnotationTarget(path: $0, inputs: known?.count ?? .max) }
 
         let decoder = Prefetcher(source: inputs.next) { try classifier.decodeViews($0) }
         while let (entry, decoded) = decoder.next() {
