@@ -171,10 +171,11 @@ public final class Trainer: @unchecked Sendable {
             var gradients: [String: Tensor] = [:]
             let before = group.size > 1 ? GradientExchange.runningStatistics(model) : [:]
             for (index, micro) in zip(micros, holder.batches) {
-                // Each micro-batch draws its own dropout, so a rank can draw its share alone
-                // (micro-batch 0 keeps the draw of a step without accumulation).
-                var dropoutRNG = RandomSource(seed: index == 0 ? Trainer.mix(config.seed, UInt64(iteration), 3)
-                                                               : Trainer.mix(config.seed, UInt64(iteration), 3, UInt64(index)))
+                // The step's dropout stream at micro-batch `index`: past the draws of the full
+                // micro-batches before it. One process reaches it by drawing them in turn (when
+                // no clip failed); a rank skips to its share.
+                var dropoutRNG = RandomSource(seed: Trainer.mix(config.seed, UInt64(iteration), 3))
+                for _ in 0..<index * config.batchSize * model.dropoutDrawsPerClip { _ = dropoutRNG.next() }
                 for failure in micro.failures where !unreadable.contains(failure) {
                     unreadable.insert(failure)
                     FileHandle.standardError.write(Data("warning: skipping unreadable video: \(failure)\n".utf8))

@@ -104,8 +104,9 @@ struct Train: ParsableCommand {
             + (group.size > 1 ? " on \(group.size) MPI ranks (\(trainConfig.accumulate / group.size) micro-batch(es) each)" : ""))
         let terminal = isatty(STDERR_FILENO) != 0
         // The validation list, decoded once (1 clip × 1 crop): the learning curve of
-        // train.eval_every (validation.jsonl) and the final eval.json.
-        let validation = try valList.map { path -> Validation in
+        // train.eval_every (validation.jsonl) and the final eval.json. Rank 0 alone validates.
+        let validation = try valList.flatMap { path -> Validation? in
+            guard group.isLeader else { return nil }
             var views = ViewProtocol(config: modelConfig)
             views.clips = 1; views.crops = 1
             let list = try checked(VideoList(path: path, classes: train.classes, part: .test, split: split), path)
