@@ -129,7 +129,7 @@ struct Classify: ParsableCommand {
         if tables { selection.printHeader(model, weights: weightsFile, labels: classifier.labels) }
         let jsonlOutput = try jsonl.map { try LineOutput(path: $0) }
         let viewsPerVideo = protocolUsed.clips * protocolUsed.crops
-        let progress = Progress(total: known.map { $0.count * viewsPerVideo }, quiet: quiet)
+        let progress = Progress(total: known.map { $0.count * viewsPerVideo }, quiet: quiet, unit: "views")
         var records: [VideoRecord] = []
         var done = 0, failed = 0
         let scoreWriter = try scores.map { try ScoreWriter(path: $0, classes: classifier.labels) }

@@ -4,14 +4,17 @@ import Foundation
 /// With no total (inputs streamed from standard input) it counts without a bar or ETA.
 final class Progress {
     private let total: Int?
+    /// What is counted ("views"), named in the lines without a total.
+    private let unit: String
     private let quiet: Bool
     private let terminal = isatty(STDERR_FILENO) != 0
     private let start = Date()
     private var lastLine = Date.distantPast
     private var done = 0
 
-    init(total: Int?, quiet: Bool) {
+    init(total: Int?, quiet: Bool, unit: String = "units") {
         self.total = total
+        self.unit = unit
         self.quiet = quiet || total == 0
     }
 
@@ -24,7 +27,7 @@ final class Progress {
         guard let total else {
             if Date().timeIntervalSince(lastLine) >= 5 {
                 lastLine = Date()
-                FileHandle.standardError.write(Data(String(format: "progress: %d done · %.2f/s %@\n", completed, rate, detail).utf8))
+                FileHandle.standardError.write(Data(String(format: "progress: %d %@ done · %.2f/s %@\n", completed, unit, rate, detail).utf8))
             }
             return
         }
