@@ -5,8 +5,9 @@ CONFIG ?= release
 BIN := .build/$(CONFIG)/nlnet
 
 # Debian packages the build and the tests need (ffmpeg: the CLI that the video tests
-# compare decoded pixels against).
-DEBS := pkg-config libopenblas-dev libavcodec-dev libavformat-dev libavdevice-dev libswscale-dev libavutil-dev ffmpeg
+# compare decoded pixels against; Open MPI: only the data-parallel training tests run mpirun,
+# nlnet itself loads libmpi at run time and only when mpirun started it).
+DEBS := pkg-config libopenblas-dev libavcodec-dev libavformat-dev libavdevice-dev libswscale-dev libavutil-dev ffmpeg openmpi-bin libopenmpi-dev
 
 # Debian's OpenBLAS may not recognise this CPU and fall back to a slow generic kernel; it
 # reads OPENBLAS_CORETYPE only at load, so tests and benchmarks set it (a value already in

@@ -119,6 +119,10 @@ public final class ResNet3D: @unchecked Sendable {
         return h
     }
 
+    /// Random numbers one clip's training forward pass draws (dropout on its pooled features),
+    /// so a data-parallel rank can skip the draws of the micro-batches before its own.
+    public var dropoutDrawsPerClip: Int { config.model.dropout > 0 ? architecture.features : 0 }
+
     /// Logits [N, classes] from a global average pool of res5 (the training head), with the
     /// BN statistics the pass computed and the generator after dropout.
     private func globalPoolLogits(_ x: Tensor, options: ForwardOptions, weights: [String: Tensor],

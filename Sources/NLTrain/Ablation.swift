@@ -178,8 +178,11 @@ public struct AblationPlan {
     /// changed plan or a --quick run never reuses a stale result. `log` gets one line per event.
     /// `seeds` overrides the plan's seed count, `quick` adds its `quick:` overrides. Returns a result per run.
     /// Throws when a list or preset cannot be read, a run fails, or (mode `.report`) runs are unfinished.
+    /// `shard` (1-based index, count), with `.trainOnly`: only every count-th run of the plan
+    /// (variants × seeds in plan order) from run index − 1 on, so the tasks of a job array
+    /// split the plan between them; claims still keep two tasks off one run.
     public func run(output: String, runs: String? = nil, seeds: Int? = nil, quick: Bool, mode: Mode = .trainAndReport,
-                    log: (String) -> Void) throws -> [Result] {
+                    shard: (index: Int, count: Int)? = nil, log: (String) -> Void) throws -> [Result] {
         let out = URL(fileURLWithPath: output)
         let store = URL(fileURLWithPath: runs ?? output)
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
@@ -203,8 +206,11 @@ public struct AblationPlan {
         var validations: [Validation] = []
         var results: [Result] = []
         var missing: [String] = []
+        var position = -1
         for variant in variants {
             for seed in 0..<(seeds ?? self.seeds) {
+                position += 1
+                if mode == .trainOnly, let shard, position % shard.count != shard.index - 1 { continue }
                 let overrides = variant.overrides + ["train.seed=\(seed)"] + (quick ? self.quick : [])
                 var config = try ModelConfig.load(path: base, overrides: overrides.filter { !$0.hasPrefix("train.") })
                 config.model.classes = trainSet.classes.count

@@ -3,7 +3,8 @@ import NLModels
 import NLTensor
 import NLVideo
 
-/// Trains a model on a video list with the official recipe.
+/// Trains a model on a video list with the official recipe, alone or as one rank of an
+/// `mpirun` job (`group`; see GradientExchange for how the ranks share a step).
 ///
 /// Determinism by construction: epoch e visits the list in a shuffle drawn from (seed, e);
 /// sample k of step i is augmented with a generator drawn from (seed, i, k), and the step's
@@ -19,6 +20,8 @@ public final class Trainer: @unchecked Sendable {
     public let train: VideoList
     /// The run's folder: checkpoint.safetensors, metrics.jsonl/.csv, validation.jsonl, best.safetensors.
     public let output: URL
+    /// The processes training this model together; rank 0 writes checkpoints and logs.
+    public let group: ProcessGroup
     /// SGD with the config's momentum and weight decay; holds the momentum buffers.
     public private(set) var optimizer: SGD
     /// Optimizer steps done so far (restored by `loadCheckpoint()`).
@@ -39,7 +42,11 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// A trainer for `model` writing into `output` (created if missing). Throws when the folder cannot be made.
-    public init(model: ResNet3D, config: TrainConfig, train: VideoList, output: String) throws {
+    public init(model: ResNet3D, config: TrainConfig, train: VideoList, output: String, group: ProcessGroup = .single) throws {
+        guard config.accumulate % group.size == 0 else {
+            throw TrainingSetupError("train.accumulate is \(config.accumulate), which \(group.size) processes cannot share: each rank trains whole micro-batches of train.batch_size clips, so train.accumulate must be a multiple of \(group.size) (e.g. --set train.accumulate=\(group.size) --set train.batch_size=\(max(1, config.batchSize * config.accumulate / group.size)) keeps a global batch of \(config.batchSize * config.accumulate))")
+        }
+        self.group = group
         self.model = model
         self.config = config
         self.train = train
@@ -138,14 +145,14 @@ public final class Trainer: @unchecked Sendable {
     /// so a resumed run's curve equals an uninterrupted one's).
     public func run(resume: Bool, stopAfter: Int? = nil, validation: Validation? = nil, log: (StepLog) -> Void) throws {
         if resume, FileManager.default.fileExists(atPath: checkpointPath) { try loadCheckpoint() }
-        let metrics = try MetricsWriter(directory: output, appending: resume)
+        let metrics = group.isLeader ? try MetricsWriter(directory: output, appending: resume) : nil
         let curvePath = output.appendingPathComponent("validation.jsonl")
         var curve = resume ? Validation.curve(in: output.path).filter { $0.step <= iteration } : []
         let frozenParts = Set(config.freeze)
         let isFrozen = { (name: String) in frozenParts.contains(TrainConfig.part(of: name)) }
         let bestPath = output.appendingPathComponent("best.safetensors").path
         func validate() throws {
-            guard let validation, config.evalEvery > 0 else { return }
+            guard let validation, config.evalEvery > 0, group.isLeader else { return }
             let point = validation.evaluate(model, step: iteration)
             // The best weights so far by the chosen figure (the first of equals kept).
             if let value = point.metric(config.bestMetric), curve.compactMap({ $0.metric(config.bestMetric) }).allSatisfy({ value > $0 }) {
@@ -158,12 +165,15 @@ public final class Trainer: @unchecked Sendable {
             let lines = try curve.map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }.joined()
             try Data(lines.utf8).write(to: curvePath, options: .atomic)
         }
+        // This rank's micro-batches of every step (all of them when training alone).
+        let share = config.accumulate / group.size
+        let micros = Array(group.rank * share..<(group.rank + 1) * share)
         let queue = DispatchQueue(label: "nlnet.train.loader")
         var next: (Int, DispatchWorkItem, BatchHolder)?
         func prefetch(_ step: Int) {
             guard step < config.maxIterations else { next = nil; return }
             let holder = BatchHolder()
-            let work = DispatchWorkItem { holder.batches = (0..<self.config.accumulate).map { self.batch(step: step, micro: $0) } }
+            let work = DispatchWorkItem { holder.batches = micros.map { self.batch(step: step, micro: $0) } }
             queue.async(execute: work)
             next = (step, work, holder)
         }
@@ -175,10 +185,15 @@ public final class Trainer: @unchecked Sendable {
             work.wait()
             prefetch(iteration + 1)                  // decode the next step while this one trains
             let lr = config.learningRate(iteration)
-            var lossSum: Float = 0, correct = 0, seen = 0, skipped = 0
+            var lossSum: Float = 0, correct = 0, seen = 0, skipped = 0, updates = 0
             var gradients: [String: Tensor] = [:]
-            var dropoutRNG = RandomSource(seed: Trainer.mix(config.seed, UInt64(iteration), 3))
-            for micro in holder.batches {
+            let before = group.size > 1 ? GradientExchange.runningStatistics(model) : [:]
+            for (index, micro) in zip(micros, holder.batches) {
+                // The step's dropout stream at micro-batch `index`: past the draws of the full
+                // micro-batches before it. One process reaches it by drawing them in turn (when
+                // no clip failed); a rank skips to its share.
+                var dropoutRNG = RandomSource(seed: Trainer.mix(config.seed, UInt64(iteration), 3))
+                for _ in 0..<index * config.batchSize * model.dropoutDrawsPerClip { _ = dropoutRNG.next() }
                 for failure in micro.failures where !unreadable.contains(failure) {
                     unreadable.insert(failure)
                     FileHandle.standardError.write(Data("warning: skipping unreadable video: \(failure)\n".utf8))
@@ -190,11 +205,19 @@ public final class Trainer: @unchecked Sendable {
                 let r = model.gradients(x, labels: pairs.map(\.1), rng: &dropoutRNG, frozen: isFrozen)
                 lossSum += r.loss * Float(pairs.count)
                 seen += pairs.count
+                updates += 1
                 correct += zip(r.predictions, pairs.map(\.1)).filter { $0 == $1 }.count
                 for (name, g) in r.gradients {
                     let scaled = g * (Float(pairs.count) / Float(config.batchSize * config.accumulate))
                     gradients[name] = gradients[name].map { $0 + scaled } ?? scaled
                 }
+            }
+            if group.size > 1 {
+                let names = model.specs.filter { $0.trainable && !isFrozen($0.name) }.map(\.name)
+                let sums = GradientExchange.combine(.init(loss: lossSum, seen: seen, correct: correct, skipped: skipped, gradients: gradients),
+                                                    updates: updates, names: names, before: before, model: model, group: group)
+                (lossSum, seen, correct, skipped) = (sums.loss, sums.seen, sums.correct, sums.skipped)
+                gradients = sums.seen > 0 ? sums.gradients : [:]
             }
             // A diverged step (an infinite or NaN loss) would poison every weight it updates:
             // stop here with the step's number rather than train on, or fail writing the log.
@@ -213,17 +236,20 @@ public final class Trainer: @unchecked Sendable {
             let entry = StepLog(iteration: iteration, epoch: holder.batches.first?.epoch ?? 0, loss: seen > 0 ? lossSum / Float(seen) : .nan,
                                 accuracy: seen > 0 ? Float(correct) / Float(seen) : 0, learningRate: lr,
                                 clipsPerSecond: Double(seen) / seconds, skipped: skipped)
-            try metrics.append(entry)
+            try metrics?.append(entry)
             if iteration % config.logEvery == 0 || iteration == config.maxIterations { log(entry) }
             if config.evalEvery > 0, iteration % config.evalEvery == 0 || iteration == config.maxIterations { try validate() }
             if iteration % config.checkpointEvery == 0 || iteration == config.maxIterations {
-                if config.preciseBNBatches > 0 { preciseBN() }
-                try saveCheckpoint()
+                if config.preciseBNBatches > 0 {
+                    preciseBN()
+                    GradientExchange.adoptLeaderStatistics(model, group: group)
+                }
+                if group.isLeader { try saveCheckpoint() }
             }
             if let stopAfter, steps >= stopAfter { break }
         }
         work(next)
-        try metrics.close()
+        try metrics?.close()
     }
 
     private func work(_ pending: (Int, DispatchWorkItem, BatchHolder)?) { pending?.1.wait() }

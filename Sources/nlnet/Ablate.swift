@@ -10,11 +10,13 @@ struct Ablate: ParsableCommand {
     @Argument(help: "The plan (YAML).")
     var plan: String
 
-    @Option(help: "Output folder.")
-    var out: String
+    @Option(help: "Output folder for the reports (default: --runs).")
+    var out: String?
 
     @Option(help: "Folder of runs and generated data (default: --out). Plans sharing one train a shared variant once.")
     var runs: String?
+
+    @OptionGroup(title: "Sharding (job arrays; implies --train-only)") var sharding: ShardOptions
 
     @Option(help: "Seeds per variant (default: the plan's).")
     var seeds: Int?
@@ -30,7 +32,9 @@ struct Ablate: ParsableCommand {
     var report = false
 
     func validate() throws {
-        if trainOnly && report { throw ValidationError("--train-only and --report exclude each other") }
+        guard out != nil || runs != nil else { throw ValidationError("give --out DIR, --runs DIR, or both") }
+        let sharded = try sharding.resolved() != nil
+        if (trainOnly || sharded) && report { throw ValidationError("--\(sharded ? "shard" : "train-only") and --report exclude each other") }
         if let seeds, !(1...1000).contains(seeds) { throw ValidationError("--seeds must be 1…1000, got \(seeds)") }
     }
 
@@ -38,11 +42,16 @@ struct Ablate: ParsableCommand {
         try requireReadable(plan, option: "plan")
         let p = try AblationPlan.load(path: plan)
         let start = Date()
-        let mode: AblationPlan.Mode = trainOnly ? .trainOnly : report ? .report : .trainAndReport
-        let results = try p.run(output: out, runs: runs, seeds: seeds, quick: quick, mode: mode) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-        if trainOnly {
+        let shard = try sharding.resolved()
+        let out = self.out ?? runs!
+        let mode: AblationPlan.Mode = trainOnly || shard != nil ? .trainOnly : report ? .report : .trainAndReport
+        let results = try p.run(output: out, runs: runs, seeds: seeds, quick: quick, mode: mode, shard: shard) {
+            FileHandle.standardError.write(Data(($0 + "\n").utf8))
+        }
+        if mode == .trainOnly {
             let total = p.variants.count * (seeds ?? p.seeds)
-            print("\(results.count) of \(total) runs of \(p.name) finished in the store after \(String(format: "%.0f", Date().timeIntervalSince(start))) s; the others are held by other processes")
+            let share = shard.map { "shard \($0.index)/\($0.count): " } ?? ""
+            print("\(share)\(results.count) of the \(total) runs of \(p.name) are finished in the store and seen by this task after \(String(format: "%.0f", Date().timeIntervalSince(start))) s; the others belong to other shards or processes")
             return
         }
         print(try String(contentsOfFile: out + "/results.md", encoding: .utf8))

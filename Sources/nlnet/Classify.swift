@@ -10,13 +10,19 @@ struct Classify: ParsableCommand {
         abstract: "Classify video files: 10 clips × 3 crops per video, softmax per view, mean over views.",
         discussion: """
         PATH is a video file, a directory (searched recursively for video files; a folder of numbered \
-        images, img_00001.jpg …, is one video), a glob ('data/*.mp4'), @list.txt (one path per line), '-' \
-        (a video on standard input) or a URL FFmpeg reads; a live stream or camera is for `nlnet watch`. Without --weights or --config, the model is $NLNET_MODEL, \
+        images, img_00001.jpg …, is one video), a glob ('data/*.mp4'), @list.txt (one path per line), @- \
+        (paths on standard input, one per line, each classified as it arrives), '-' (a video on standard input) \
+        or a URL FFmpeg reads; a live stream or camera is for `nlnet watch`. Without --weights or --config, the model is $NLNET_MODEL, \
         else the shipped default: a small NL-I3D trained on the synthetic benchmark (4 classes; \
         Configs/default_model.yaml). For Kinetics-400, convert an official checkpoint (README).
+
+        Streaming (Spark RDD.pipe, Hadoop Streaming, GNU parallel): `nlnet classify @- --jsonl -` writes \
+        one JSON line per input to standard output as soon as it is done, a failed input as \
+        {"path", "error"}; progress and errors go to standard error. The exit status is 1 when an input \
+        failed (0 with --keep-going), 64 for a usage error; an empty input stream is not an error.
         """)
 
-    @Argument(help: "Videos, directories, globs or @list files.")
+    @Argument(help: "Videos, directories, globs, @list files, or @- for paths on standard input.")
     var paths: [String]
 
     @OptionGroup var selection: ModelSelection
@@ -37,7 +43,7 @@ struct Classify: ParsableCommand {
     @Flag(help: "Print one JSON document instead of tables.")
     var json = false
 
-    @Option(help: "Also write one JSON object per video to this file, as each finishes.")
+    @Option(help: "Also write one JSON object per video to this file as each finishes; '-': standard output, instead of the tables.")
     var jsonl: String?
 
     @Flag(help: "Include each view's top classes in JSON output.")
@@ -52,8 +58,7 @@ struct Classify: ParsableCommand {
     @Option(help: "Write every probability, per video and per view, for re-aggregating or calibrating: FILE.jsonl, or FILE.safetensors ('video' [videos, classes], 'views' [videos·views, classes]).")
     var scores: String?
 
-    @Option(help: "Classify only shard k of n (k/n, 1-based): every n-th input, in the order given.")
-    var shard: String?
+    @OptionGroup var sharding: ShardOptions
 
     @Flag(help: "Exit with status 0 even when some files failed.")
     var keepGoing = false
@@ -66,19 +71,11 @@ struct Classify: ParsableCommand {
 
     func validate() throws {
         guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") }
-        if let shard { _ = try parseShard(shard) }
+        if json && jsonl == "-" { throw ValidationError("--json and --jsonl - both write to standard output; choose one") }
         if let timeline, !(timeline.isFinite && timeline > 0) { throw ValidationError("--timeline must be a positive number of seconds") }
         if let scores, !(scores.hasSuffix(".jsonl") || scores.hasSuffix(".safetensors")) {
             throw ValidationError("--scores must name a .jsonl or .safetensors file, got '\(scores)'")
         }
-    }
-
-    func parseShard(_ text: String) throws -> (Int, Int) {
-        let parts = text.split(separator: "/").compactMap { Int($0) }
-        guard parts.count == 2, parts[1] >= 1, (1...parts[1]).contains(parts[0]) else {
-            throw ValidationError("--shard must be k/n with 1 ≤ k ≤ n, got '\(text)'")
-        }
-        return (parts[0], parts[1])
     }
 
     // MARK: Output records
@@ -113,32 +110,40 @@ struct Classify: ParsableCommand {
         let protocolUsed = view.viewProtocol(for: model)
         let classifier = VideoClassifier(model: model, labels: try selection.labels(for: model, file: labels), views: protocolUsed, input: input.open)
 
-        var entries = InputList.expand(paths)
-        guard !entries.isEmpty else {
-            throw ValidationError("nothing to classify: no video files in \(paths.joined(separator: " ")) (folders are searched for video files and folders of numbered images)")
+        let shard = try sharding.resolved()
+        // Paths on standard input are classified as they arrive; any other list is known up
+        // front (for the progress total, and to refuse a command that names no video).
+        let streaming = PathStream.readsStandardInput(paths)
+        var known: [InputList.Entry]?
+        if !streaming {
+            let entries = InputList.expand(paths)
+            guard !entries.isEmpty else {
+                throw ValidationError("nothing to classify: no video files in \(paths.joined(separator: " ")) (folders are searched for video files and folders of numbered images)")
+            }
+            known = shard.map { InputList.shard(entries, index: $0.index, count: $0.count) } ?? entries
         }
+        let inputs = known.map { PathStream(entries: $0) } ?? PathStream(arguments: paths, shard: shard)
+        // With --jsonl - standard output carries the records only: no header, no tables.
+        let tables = !json && jsonl != "-"
         let weightsFile = untrained ? nil : try selection.weightsFile()
-        if !json { selection.printHeader(model, weights: weightsFile, labels: classifier.labels) }
-        if let shard {
-            let (k, n) = try parseShard(shard)
-            entries = InputList.shard(entries, index: k, count: n)
-        }
+        if tables { selection.printHeader(model, weights: weightsFile, labels: classifier.labels) }
         let jsonlOutput = try jsonl.map { try LineOutput(path: $0) }
-        let progress = ProgressLine(total: entries.count * protocolUsed.clips * protocolUsed.crops, quiet: quiet)
         let viewsPerVideo = protocolUsed.clips * protocolUsed.crops
+        let progress = ProgressLine(total: known.map { $0.count * viewsPerVideo }, quiet: quiet, unit: "views")
         var records: [VideoRecord] = []
+        var done = 0, failed = 0
         let scoreWriter = try scores.map { try ScoreWriter(path: $0, classes: classifier.labels) }
-        let annotated = try annotate.map { try AnnotationTarget(path: $0, inputs: entries.count) }
+        // A stream may hold any number of videos: --annotate is then a folder.
+        let annotated = try annotate.map { try AnnotationTarget(path: $0, inputs: known?.count ?? .max) }
 
-        // Decode the next video on a background queue while the network works on this one.
-        let decoder = Prefetcher(entries: entries, classifier: classifier)
-        for (i, entry) in entries.enumerated() {
+        let decoder = Prefetcher(source: inputs.next) { try classifier.decodeViews($0) }
+        while let (entry, decoded) = decoder.next() {
             var record: VideoRecord
             do {
-                let video = try decoder.take(i)
+                let video = try decoded.get()
                 let start = DispatchTime.now().uptimeNanoseconds
                 let perView = classifier.classify(video) { v in
-                    progress.update(completed: i * viewsPerVideo + v, detail: URL(fileURLWithPath: entry.path).lastPathComponent)
+                    progress.update(completed: done * viewsPerVideo + v, detail: URL(fileURLWithPath: entry.path).lastPathComponent)
                 }
                 let network = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 let scores = aggregate(perView, ensemble)
@@ -157,11 +162,14 @@ struct Classify: ParsableCommand {
                 }
             } catch {
                 record = VideoRecord(path: entry.path, error: "\(error)".hasPrefix(entry.path) ? "\(error)" : "\(entry.path): \(error)")
-                progress.update(completed: (i + 1) * viewsPerVideo, detail: "failed")
+                failed += 1
+                progress.update(completed: (done + 1) * viewsPerVideo, detail: "failed")
             }
-            records.append(record)
+            done += 1
+            // The document of --json needs every record; the other outputs are written as they come.
+            if json { records.append(record) }
             if let jsonlOutput { try jsonlOutput.write(try jsonLine(record) + "\n") }
-            if !json { progress.finish(); printRecord(record) }
+            if tables { progress.finish(); printRecord(record) } else if let error = record.error { reportError(error) }
         }
         progress.finish()
         try scoreWriter?.finish()
@@ -170,18 +178,14 @@ struct Classify: ParsableCommand {
                                     ensemble: ensemble, videos: records)
             print(try jsonDocument(document))
         }
-        let failed = records.filter { $0.error != nil }.count
         if failed > 0 {
-            FileHandle.standardError.write(Data("nlnet classify: \(failed) of \(records.count) file(s) failed\n".utf8))
+            FileHandle.standardError.write(Data("nlnet classify: \(failed) of \(done) file(s) failed\n".utf8))
             if !keepGoing { throw ExitCode(1) }
         }
     }
 
     func printRecord(_ r: VideoRecord) {
-        if let error = r.error {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            return
-        }
+        if let error = r.error { return reportError(error) }
         let timing = String(format: "decode %.2f s, network %.2f s", r.decodeSeconds ?? 0, r.networkSeconds ?? 0)
         print("\(r.path)  (\(r.frameCount ?? 0) frames, \(r.clips?.count ?? 0)×\(view.crops) views, \(timing))")
         for c in r.top ?? [] {
@@ -191,44 +195,6 @@ struct Classify: ParsableCommand {
             print("  timeline: " + t.map { String(format: "%.1fs ", $0.time) + "\($0.top.first?.label ?? "?") (" + String(format: "%.2f", $0.top.first?.probability ?? 0) + ")" }
                 .joined(separator: " | "))
         }
-    }
-}
-
-/// Decodes entry i+1 while entry i is classified: at most two videos' views in memory.
-final class Prefetcher: @unchecked Sendable {
-    private let entries: [InputList.Entry]
-    private let classifier: VideoClassifier
-    private let queue = DispatchQueue(label: "nlnet.decode")
-    private var pending: [Int: DispatchWorkItem] = [:]
-    private var results: [Int: Result<VideoClassifier.DecodedVideo, Error>] = [:]
-    private let lock = NSLock()
-
-    init(entries: [InputList.Entry], classifier: VideoClassifier) {
-        self.entries = entries
-        self.classifier = classifier
-    }
-
-    private func start(_ i: Int) {
-        guard i < entries.count, pending[i] == nil else { return }
-        let entry = entries[i]
-        let item = DispatchWorkItem { [self] in
-            let result: Result<VideoClassifier.DecodedVideo, Error>
-            if let error = entry.error { result = .failure(ValidationError("\(entry.path): \(error)")) }
-            else { result = Result { try classifier.decodeViews(entry.path) } }
-            lock.lock(); results[i] = result; lock.unlock()
-        }
-        pending[i] = item
-        queue.async(execute: item)
-    }
-
-    func take(_ i: Int) throws -> VideoClassifier.DecodedVideo {
-        start(i)
-        pending[i]!.wait()
-        start(i + 1)
-        lock.lock(); defer { lock.unlock() }
-        let result = results.removeValue(forKey: i)!
-        pending[i] = nil
-        return try result.get()
     }
 }
 

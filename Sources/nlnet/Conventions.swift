@@ -107,3 +107,8 @@ struct FileError: Error, CustomStringConvertible {
 func requireReadable(_ path: String, option: String) throws {
     if let why = unreadableReason(path) { throw FileError("\(option) \(path): \(why)") }
 }
+
+/// One failed item of a batch command, on standard error (the batch goes on).
+func reportError(_ message: String) {
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+}

@@ -1,16 +1,20 @@
 import Foundation
 
 /// Progress on stderr: a redrawn bar on a terminal, a plain line every few seconds otherwise.
+/// With no total (inputs streamed from standard input) it counts without a bar or ETA.
 final class ProgressLine {
-    private let total: Int
+    private let total: Int?
+    /// What is counted ("views"), named in the lines without a total.
+    private let unit: String
     private let quiet: Bool
     private let terminal = isatty(STDERR_FILENO) != 0
     private let start = Date()
     private var lastLine = Date.distantPast
     private var done = 0
 
-    init(total: Int, quiet: Bool) {
+    init(total: Int?, quiet: Bool, unit: String = "units") {
         self.total = total
+        self.unit = unit
         self.quiet = quiet || total == 0
     }
 
@@ -20,6 +24,13 @@ final class ProgressLine {
         done = completed
         let elapsed = Date().timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(completed) / elapsed : 0
+        guard let total else {
+            if Date().timeIntervalSince(lastLine) >= 5 {
+                lastLine = Date()
+                FileHandle.standardError.write(Data(String(format: "progress: %d %@ done · %.2f/s %@\n", completed, unit, rate, detail).utf8))
+            }
+            return
+        }
         let eta = rate > 0 ? Double(total - completed) / rate : 0
         let stats = String(format: "%d/%d · %.2f/s · ETA %@", completed, total, rate, format(eta))
         if terminal {
@@ -37,7 +48,7 @@ final class ProgressLine {
     }
 
     func finish() {
-        guard !quiet, terminal else { return }
+        guard !quiet, terminal, total != nil else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 

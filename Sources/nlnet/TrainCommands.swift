@@ -61,7 +61,21 @@ struct Train: ParsableCommand {
         return (train, val)
     }
 
+    /// Under `mpirun -n N` (Open MPI), each rank trains its share of every step (docs/scale-out.md).
     func run() throws {
+        let group = try ProcessGroup.fromEnvironment()
+        do {
+            try train(group: group)
+            group.finish()
+        } catch {
+            // A rank that fails ends the job: the others would wait for it in the next exchange.
+            if group.size > 1 { group.abort("\(error)") }
+            throw error
+        }
+    }
+
+    func train(group: ProcessGroup) throws {
+        let log = { (text: String) in if group.isLeader { self.log(text) } }
         let config = try Presets.path(self.config)
         let classNames = try classes.map { try readNames($0, option: "--classes") }
         let (trainList, valList) = try lists()
@@ -79,12 +93,14 @@ struct Train: ParsableCommand {
             let fresh = try model.transferWeights(from: try ResNet3D.load(path: initial))
             if !fresh.isEmpty { log("initialised afresh (not in \(initial) or of another shape): \(fresh.joined(separator: ", "))") }
         }
-        let trainer = try Trainer(model: model, config: trainConfig, train: train, output: out)
-        log("\(modelConfig.name): \(train.items.count) videos, \(train.classes.count) classes, \(trainConfig.maxIterations) steps of \(trainConfig.batchSize)×\(trainConfig.accumulate) clips")
+        let trainer = try Trainer(model: model, config: trainConfig, train: train, output: out, group: group)
+        log("\(modelConfig.name): \(train.items.count) videos, \(train.classes.count) classes, \(trainConfig.maxIterations) steps of \(trainConfig.batchSize)×\(trainConfig.accumulate) clips"
+            + (group.size > 1 ? " on \(group.size) MPI ranks (\(trainConfig.accumulate / group.size) micro-batch(es) each)" : ""))
         let terminal = isatty(STDERR_FILENO) != 0
         // The validation list, decoded once (1 clip × 1 crop): the learning curve of
-        // train.eval_every (validation.jsonl) and the final eval.json.
-        let validation = try valList.map { path -> Validation in
+        // train.eval_every (validation.jsonl) and the final eval.json. Rank 0 alone validates.
+        let validation = try valList.flatMap { path -> Validation? in
+            guard group.isLeader else { return nil }
             var views = ViewProtocol(config: modelConfig)
             views.clips = 1; views.crops = 1
             let list = try checked(VideoList(path: path, classes: train.classes, part: .test, split: split), path)
@@ -94,7 +110,7 @@ struct Train: ParsableCommand {
         if resume && !FileManager.default.fileExists(atPath: trainer.checkpointPath) {
             log("--resume: no checkpoint in \(out) yet; starting from step 0")
         }
-        if resume {
+        if resume && group.isLeader {
             // Said also with --quiet: the resumed run will not equal an uninterrupted one.
             let changes = try trainer.changesSinceCheckpoint()
             if !changes.isEmpty {
@@ -102,11 +118,12 @@ struct Train: ParsableCommand {
                     + changes.map { "  \($0)\n" }.joined()).utf8))
             }
         }
-        if !resume {
+        if !resume && group.isLeader {
             // A fresh run into a used folder: results of the earlier run must not pass as this one's.
             for stale in ["eval.json", "validation.jsonl"] { try? FileManager.default.removeItem(at: outURL.appendingPathComponent(stale)) }
         }
         try trainer.run(resume: resume, stopAfter: stopAfter, validation: trainConfig.evalEvery > 0 ? validation : nil) { e in
+            guard group.isLeader else { return }
             // Seconds per step at the current rate.
             let perStep = Double(trainConfig.batchSize * trainConfig.accumulate) / max(e.clipsPerSecond, 1e-9)
             let eta = Int(perStep * Double(trainConfig.maxIterations - e.iteration))
@@ -120,6 +137,8 @@ struct Train: ParsableCommand {
                 log(line)
             }
         }
+        // Rank 0 writes what the run leaves behind; the other ranks hold the same weights.
+        guard group.isLeader else { return }
         try TrainingLog.writeSummaries(in: URL(fileURLWithPath: out))
         try ModelFile(model: model, labels: train.classes)
             .save(to: URL(fileURLWithPath: out).appendingPathComponent("model.safetensors").path)

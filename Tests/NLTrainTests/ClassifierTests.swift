@@ -28,6 +28,30 @@ struct ClassifierTests {
         }
     }
 
+    /// `@-` hands out each path as soon as its line is read (not after the end of input),
+    /// skips blank lines and comments, mixes with other arguments, and shards by position over
+    /// all inputs, matching InputList.shard on the same list.
+    @Test func pathStreamReadsLinesAsTheyComeAndShards() {
+        var lines = ["a.mp4", "", "# comment", "  b.mp4 ", "c.mp4"][...]
+        var reads = 0
+        let stream = PathStream(arguments: ["first.mp4", "@-", "last.mp4"]) { reads += 1; return lines.popFirst() }
+        #expect(stream.next()?.path == "first.mp4" && reads == 0)
+        #expect(stream.next()?.path == "a.mp4" && reads == 1, "one line read for one path")
+        #expect(stream.next()?.path == "b.mp4" && reads == 4)
+        #expect([stream.next(), stream.next(), stream.next()].map { $0?.path } == ["c.mp4", "last.mp4", nil])
+        #expect(PathStream.readsStandardInput(["x", "@-"]) && !PathStream.readsStandardInput(["-", "@list"]))
+
+        let all = (0..<11).map { "v\($0).mp4" }
+        for n in [1, 3] {
+            for k in 1...n {
+                var input = all[...]
+                let sharded = PathStream(arguments: ["@-"], shard: (k, n)) { input.popFirst() }
+                let got = Array(sequence(state: sharded) { $0.next()?.path })
+                #expect(got == InputList.shard(all, index: k, count: n), "shard \(k)/\(n)")
+            }
+        }
+    }
+
     @Test func expandsDirectoriesGlobsAndListFiles() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nlnet-inputs-\(getpid())")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("sub"), withIntermediateDirectories: true)

@@ -99,6 +99,25 @@ struct AblateCommandTests {
             let b = try String(contentsOfFile: dir.appendingPathComponent("single/\(file)").path, encoding: .utf8)
             #expect(a == b, "\(file) differs between the shared store and a single process")
         }
+
+        // Job-array tasks: --shards 2 with the 0-based index in JOB_COMPLETION_INDEX split the
+        // runs (3 each, disjoint); --report without --out writes the tables into the store.
+        let sharded = dir.appendingPathComponent("sharded").path
+        DispatchQueue.concurrentPerform(iterations: 2) { k in
+            shared.set(k, try? CLI.run(["ablate", plan.path, "--runs", sharded, "--quick", "--shards", "2", "--shard-index-env", "JOB_COMPLETION_INDEX"],
+                                        environment: ["NLNET_THREADS": "1", "JOB_COMPLETION_INDEX": "\(k)"]))
+        }
+        let tasks = (0..<2).compactMap { results[$0] }
+        #expect(tasks.count == 2 && tasks.allSatisfy { $0.status == 0 }, "\(tasks.map(\.stderr))")
+        let perTask = tasks.map { Set($0.stderr.split(separator: "\n").filter { $0.hasSuffix("steps") && $0.contains(": training") }) }
+        #expect(perTask.map(\.count) == [3, 3] && perTask[0].isDisjoint(with: perTask[1]), "each task trains its own 3 runs: \(perTask)")
+        let shardReport = try CLI.run(["ablate", plan.path, "--runs", sharded, "--quick", "--report"], environment: env)
+        #expect(shardReport.status == 0 && !shardReport.stderr.contains(": training"), "\(shardReport.stderr)")
+        for file in ["results.md", "curves.csv"] {
+            let a = try String(contentsOfFile: sharded + "/\(file)", encoding: .utf8)
+            let b = try String(contentsOfFile: dir.appendingPathComponent("single/\(file)").path, encoding: .utf8)
+            #expect(a == b, "\(file) differs between the sharded store and a single process")
+        }
     }
 
     /// A claim left by a process that died is taken over; one held by a live process makes
