@@ -69,12 +69,12 @@ check-docs:
 	python3 Scripts/check_doc_comments.py
 
 # An app built against this package by URL and version (Examples/ClassifyClip): a clone of the
-# committed HEAD, tagged 1.0.0, resolved afresh each time (its own cache and pins).
+# committed HEAD, tagged 1.0.0, resolved and built afresh each time (its own cache, pins and
+# build folder: a kept build folder can point into checkouts of an older resolution).
 EXAMPLE_SRC := .build/example-src/NonLocalNet
 EXAMPLE_BUILD := .build/example
 example: deps
-	rm -rf $(EXAMPLE_SRC) $(EXAMPLE_BUILD)/checkouts $(EXAMPLE_BUILD)/repositories $(EXAMPLE_BUILD)/workspace-state.json \
-	  .build/example-cache Examples/ClassifyClip/Package.resolved
+	rm -rf $(EXAMPLE_SRC) $(EXAMPLE_BUILD) .build/example-cache Examples/ClassifyClip/Package.resolved
 	mkdir -p $(dir $(EXAMPLE_SRC)) && git clone -q . $(EXAMPLE_SRC) && git -C $(EXAMPLE_SRC) tag -f 1.0.0 >/dev/null
 	cd Examples/ClassifyClip && NONLOCALNET_URL=file://$(CURDIR)/$(EXAMPLE_SRC) \
 	  $(SWIFT) build -c $(CONFIG) --scratch-path $(CURDIR)/$(EXAMPLE_BUILD) --cache-path $(CURDIR)/.build/example-cache
