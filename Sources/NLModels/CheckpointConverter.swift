@@ -38,7 +38,10 @@ public enum CheckpointConverter {
         var canonical: [String: Tensor] = [:]
         for name in raw.order {
             if let mapped = canonicalName(name, scheme: scheme) { canonical[mapped] = raw.tensors[name]! }
-            else { report.skipped.append((name, scheme == .torchvision && name.hasPrefix("fc.") ? "ImageNet classifier (a new head is initialised)" : "no counterpart in the network")) }
+            else {
+                report.skipped.append((name, scheme == .torchvision && name.hasPrefix("fc.")
+                                       ? "ImageNet classifier (a new head is initialised)" : "no counterpart in the network"))
+            }
         }
         let imagenet = scheme == .torchvision || (canonical["s1.pathway0_stem.conv.weight"]?.rank == 4)
         let config: ModelConfig
@@ -238,12 +241,16 @@ public enum CheckpointConverter {
         if !nlKeys.isEmpty {
             if !nlKeys.contains(where: { $0.contains("conv_theta") }) { c.model.nonlocal.instantiation = .gaussian }
             else if nlKeys.contains(where: { $0.contains("concat_project") }) { c.model.nonlocal.instantiation = .concatenation }
-            else { notes.append("non-local blocks read as embedded Gaussian; a dot-product model has the same tensors (use --config or --set model.nonlocal.instantiation=dot_product)") }
+            else {
+                notes.append("non-local blocks read as embedded Gaussian; a dot-product model has the same tensors "
+                             + "(use --config or --set model.nonlocal.instantiation=dot_product)")
+            }
             c.model.nonlocal.outBias = nlKeys.contains { $0.hasSuffix("conv_out.bias") }
             if !nlKeys.contains(where: { $0.hasSuffix(".bn.weight") }) {
                 c.model.nonlocal.norm = .none
                 c.model.nonlocal.temporalGroups = blocks["res3"] != nil ? ["res3": 4] : [:]
-                notes.append("non-local blocks without BN: an affine (frozen-BN) long-clip model; res3 blocks run in temporal groups of 4 frames (docs/nonlocal-block.md#temporal-groups)")
+                notes.append("non-local blocks without BN: an affine (frozen-BN) long-clip model; "
+                             + "res3 blocks run in temporal groups of 4 frames (docs/nonlocal-block.md#temporal-groups)")
             }
         }
         if t["s1.pathway0_stem.bn.running_mean"] == nil {

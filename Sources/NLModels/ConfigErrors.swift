@@ -97,7 +97,9 @@ public enum ConfigText {
         switch error {
         case .typeMismatch(let type, let c):
             let keyPath = path(c.codingPath)
-            if let allowed = allowedValues(keyPath) { return ConfigError(source: source, keyPath: keyPath, message: "invalid value (allowed: \(allowed))\(got(keyPath))") }
+            if let allowed = allowedValues(keyPath) {
+                return ConfigError(source: source, keyPath: keyPath, message: "invalid value (allowed: \(allowed))\(got(keyPath))")
+            }
             return ConfigError(source: source, keyPath: keyPath, message: "expected \(kind(type))\(got(keyPath))")
         case .valueNotFound(let type, let c):
             return ConfigError(source: source, keyPath: path(c.codingPath), message: "has no value (expected \(kind(type)))")
@@ -105,7 +107,9 @@ public enum ConfigText {
             return ConfigError(source: source, keyPath: path(c.codingPath + [key]), message: "missing (this key is required)")
         case .dataCorrupted(let c):
             let keyPath = path(c.codingPath)
-            if let allowed = allowedValues(keyPath) { return ConfigError(source: source, keyPath: keyPath, message: "invalid value (allowed: \(allowed))\(got(keyPath))") }
+            if let allowed = allowedValues(keyPath) {
+                return ConfigError(source: source, keyPath: keyPath, message: "invalid value (allowed: \(allowed))\(got(keyPath))")
+            }
             return ConfigError(source: source, keyPath: keyPath, message: "invalid value\(got(keyPath))")
         @unknown default:
             return ConfigError(source: source, keyPath: "", message: "\(error)")

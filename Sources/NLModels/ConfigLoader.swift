@@ -120,7 +120,8 @@ extension ModelConfig {
         case "10-block":
             guard depth == 50 else {
                 throw ConfigError(source: source, keyPath: "model.nonlocal.blocks",
-                                  message: "10-block is defined for ResNet-50 only (the official code cannot build the R101 variant: docs/architecture.md#resnet-101); list the blocks instead")
+                                  message: "10-block is defined for ResNet-50 only (the official code cannot build the R101 variant: "
+                                      + "docs/architecture.md#resnet-101); list the blocks instead")
             }
             return ["res3": Array(0..<4), "res4": Array(0..<6)]
         default:

@@ -335,7 +335,8 @@ extension ModelConfig {
                 throw fail("model.nonlocal.blocks.\(stage)", "unknown stage (use res2, res3, res4 or res5)")
             }
             for i in indices where i < 0 || i >= counts[s] {
-                throw fail("model.nonlocal.blocks.\(stage)", "block \(i) is past the end of \(stage), which has \(counts[s]) blocks (0…\(counts[s] - 1)) at depth \(model.depth)")
+                throw fail("model.nonlocal.blocks.\(stage)",
+                           "block \(i) is past the end of \(stage), which has \(counts[s]) blocks (0…\(counts[s] - 1)) at depth \(model.depth)")
             }
             guard Set(indices).count == indices.count else { throw fail("model.nonlocal.blocks.\(stage)", "repeats a block index: \(indices)") }
         }
@@ -351,7 +352,8 @@ extension ModelConfig {
             }
         }
         if model.nonlocal.mode == .time && model.nonlocal.subsample != .none && !model.nonlocal.blocks.values.allSatisfy(\.isEmpty) {
-            throw fail("model.nonlocal.subsample", "time-only blocks take keys at the query's own position, so spatial subsampling cannot apply; set subsample: none")
+            throw fail("model.nonlocal.subsample",
+                       "time-only blocks take keys at the query's own position, so spatial subsampling cannot apply; set subsample: none")
         }
         guard input.frames >= 1, input.stride >= 1 else { throw fail("input", "frames and stride must be positive") }
         try atMost("input.frames", input.frames, limits.frames)

@@ -176,7 +176,8 @@ public func foldBatchNorm(weight: Tensor, bias: Tensor?, scale gamma: Tensor, sh
                           statistics: BatchNormStatistics, epsilon: Float = 1e-5) -> (weight: Tensor, bias: Tensor) {
     let c = weight.shape.last ?? 0
     require(gamma.shape == [c] && beta.shape == [c] && statistics.mean.shape == [c] && (bias?.shape ?? [c]) == [c],
-                 "foldBatchNorm: weight \(weight.shape) has \(c) outputs; γ \(gamma.shape), β \(beta.shape), statistics \(statistics.mean.shape), bias \(bias?.shape ?? [c]) must be [\(c)]")
+                 "foldBatchNorm: weight \(weight.shape) has \(c) outputs; γ \(gamma.shape), β \(beta.shape), "
+                     + "statistics \(statistics.mean.shape), bias \(bias?.shape ?? [c]) must be [\(c)]")
     let g = gamma.scalars, b = beta.scalars, m = statistics.mean.scalars, v = statistics.variance.scalars
     let s = (0..<c).map { g[$0] / ($0 < v.count ? (v[$0] + epsilon).squareRoot() : 1) }
     var w = weight.detached

@@ -71,7 +71,8 @@ public struct SafeTensors: Sendable {
             }
             let (begin, end) = (offsets[0], offsets[1])
             guard begin >= 0, end >= begin, end <= dataCount, end - begin == count * size else {
-                throw TensorFileError(path, "tensor '\(name)': data_offsets [\(begin), \(end)] do not hold \(dtype) \(shape) (\(count * size) bytes) within the \(dataCount) data bytes")
+                throw TensorFileError(path, "tensor '\(name)': data_offsets [\(begin), \(end)] do not hold \(dtype) \(shape) "
+                                          + "(\(count * size) bytes) within the \(dataCount) data bytes")
             }
             let src = bytes + dataStart + begin
             if dtype == "F32" && Int(bitPattern: src) % 4 == 0 {

@@ -205,7 +205,8 @@ struct AblationReport {
         }
         md.append("")
         md.append("Mean ± sample standard deviation over seeds of top-1 / top-5 (and top-1 per class) on the validation list; "
-                  + "the 95% CI of the mean top-1 is x̄ ± t₀.₉₇₅,ₙ₋₁ · s/√n (none for one seed); GFLOPs per clip (2 × multiply-adds + softmax)"
+                  + "the 95% CI of the mean top-1 is x̄ ± t₀.₉₇₅,ₙ₋₁ · s/√n (none for one seed); "
+                  + "GFLOPs per clip (2 × multiply-adds + softmax)"
                   + (chance.map { String(format: "; chance is %.1f%%.", $0) } ?? "."))
         if !claims.isEmpty {
             md += ["", "## Claims", "",
@@ -340,7 +341,8 @@ extension SVGChart {
         body += frame.axes(yLabel: yLabel)
         for (i, bar) in bars.enumerated() {
             let center = frame.left + 10 + slot * (Double(i) + 0.5), top = frame.y(bar.value)
-            body += String(format: "<rect x='%.1f' y='%.1f' width='%.0f' height='%.1f' fill='#4c78a8'/>", center - barWidth / 2, top, barWidth, frame.bottom - top)
+            body += String(format: "<rect x='%.1f' y='%.1f' width='%.0f' height='%.1f' fill='#4c78a8'/>",
+                           center - barWidth / 2, top, barWidth, frame.bottom - top)
             var labelY = top
             if let interval = bar.interval {
                 let (hi, lo) = (frame.y(interval.upperBound), frame.y(interval.lowerBound))

@@ -57,7 +57,9 @@ public enum DatasetLayouts {
         var items: [VideoList.Item] = []
         for name in found {
             guard let label = index[name] else {
-                throw VideoList.LineError(file: dir, line: 0, message: "folder '\(name)' is not one of the \(classes.count) classes (\(classes.prefix(5).joined(separator: ", "))…)")
+                throw VideoList.LineError(file: dir, line: 0,
+                                          message: "folder '\(name)' is not one of the \(classes.count) classes "
+                                              + "(\(classes.prefix(5).joined(separator: ", "))…)")
             }
             items += InputList.walk((dir as NSString).appendingPathComponent(name)).map { VideoList.Item(path: $0, label: label) }
         }

@@ -39,7 +39,8 @@ final class OpenMPI: @unchecked Sendable {
             reasons.append(dlerror().map { String(cString: $0) } ?? name)
         }
         guard let handle = loaded else {
-            throw TrainingSetupError("started by mpirun, but Open MPI's library cannot be loaded (\(reasons.joined(separator: "; "))); install it with: apt-get install openmpi-bin libopenmpi-dev")
+            throw TrainingSetupError("started by mpirun, but Open MPI's library cannot be loaded (\(reasons.joined(separator: "; "))); "
+                                     + "install it with: apt-get install openmpi-bin libopenmpi-dev")
         }
         self.handle = handle
         func symbol(_ name: String) throws -> UnsafeMutableRawPointer {

@@ -12,7 +12,8 @@ public enum SVGChart {
         let sy = { (y: Double) in h - pad - (y - minY) / max(maxY - minY, 1e-9) * (h - 2 * pad) }
         let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
         var body = "<text x='\(w / 2)' y='24' text-anchor='middle' font-size='16'>\(escape(title))</text>"
-        body += "<line x1='\(pad)' y1='\(h - pad)' x2='\(w - pad)' y2='\(h - pad)' stroke='black'/><line x1='\(pad)' y1='\(pad)' x2='\(pad)' y2='\(h - pad)' stroke='black'/>"
+        body += "<line x1='\(pad)' y1='\(h - pad)' x2='\(w - pad)' y2='\(h - pad)' stroke='black'/>"
+            + "<line x1='\(pad)' y1='\(pad)' x2='\(pad)' y2='\(h - pad)' stroke='black'/>"
         body += "<text x='\(w / 2)' y='\(h - 10)' text-anchor='middle' font-size='12'>\(escape(xLabel))</text>"
         body += String(format: "<text x='4' y='%.0f' font-size='11'>%.3g</text><text x='4' y='%.0f' font-size='11'>%.3g</text>", pad, maxY, h - pad, minY)
         for (i, s) in series.enumerated() {
@@ -32,14 +33,16 @@ public enum SVGChart {
             if n <= 40 { body += "<text x='\(left - 4)' y='\(top + cell * (Double(r) + 0.7))' text-anchor='end' font-size='10'>\(escape(labels[r]))</text>" }
             for (c, v) in row.enumerated() {
                 let shade = Int(255 - 255 * Double(v) / max(maxValue, 1))
-                body += "<rect x='\(left + cell * Double(c))' y='\(top + cell * Double(r))' width='\(cell)' height='\(cell)' fill='rgb(\(shade),\(shade),255)'/>"
+                body += "<rect x='\(left + cell * Double(c))' y='\(top + cell * Double(r))' width='\(cell)' height='\(cell)' "
+                    + "fill='rgb(\(shade),\(shade),255)'/>"
             }
         }
         return svg(left + cell * Double(n) + 20, top + cell * Double(n) + 20, body)
     }
 
     static func svg(_ w: Double, _ h: Double, _ body: String) -> String {
-        "<svg xmlns='http://www.w3.org/2000/svg' width='\(Int(w))' height='\(Int(h))' font-family='sans-serif'><rect width='100%' height='100%' fill='white'/>\(body)</svg>\n"
+        "<svg xmlns='http://www.w3.org/2000/svg' width='\(Int(w))' height='\(Int(h))' font-family='sans-serif'>"
+            + "<rect width='100%' height='100%' fill='white'/>\(body)</svg>\n"
     }
 
     static func escape(_ s: String) -> String {

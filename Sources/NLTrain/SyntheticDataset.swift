@@ -196,7 +196,8 @@ public struct SyntheticDataset {
                     let name = layout == .list ? "\(split)/\(action.rawValue)_\(String(format: "%04d", i)).mp4"
                                                : "\(split)/\(action.rawValue)/\(String(format: "%04d", i)).mp4"
                     if layout == .folders {
-                        try FileManager.default.createDirectory(at: root.appendingPathComponent("\(split)/\(action.rawValue)"), withIntermediateDirectories: true)
+                        try FileManager.default.createDirectory(at: root.appendingPathComponent("\(split)/\(action.rawValue)"),
+                                                                withIntermediateDirectories: true)
                     }
                     let clipSeed = Trainer.mix(seed, split == "train" ? 0 : 1, UInt64(i), UInt64(c))
                     let frames = render(action, seed: clipSeed)

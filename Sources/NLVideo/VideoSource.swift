@@ -142,7 +142,8 @@ final class SpoolFile: @unchecked Sendable {
         var name = Array(template.utf8CString)
         let fd = mkstemp(&name)
         guard fd >= 0 else {
-            throw VideoError(path: path, kind: .open, message: "cannot create a temporary file in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
+            throw VideoError(path: path, kind: .open,
+                             message: "cannot create a temporary file in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
         }
         unlink(name)
         var err = [CChar](repeating: 0, count: 512)

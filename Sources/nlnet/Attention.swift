@@ -9,7 +9,12 @@ import NLVideo
 struct Attention: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show where non-local blocks look for chosen query points of one view of a video.",
-        discussion: "Without --weights or --config, the default model (as for classify). Writes into the --out folder, per block and query, a PNG (the clip's frames in a strip, the query in green, the top keys in red with strength following the weight, and a heat map per frame) and an animated GIF, plus attention.json with every query's top keys in input pixels. Blocks are named as `nlnet info` lists them (res4_nonlocal3); the weights' names (s4.pathway0_nonlocal3) are accepted too.")
+        discussion: """
+        Without --weights or --config, the default model (as for classify). Writes into the --out folder, per block and query, \
+        a PNG (the clip's frames in a strip, the query in green, the top keys in red with strength following the weight, \
+        and a heat map per frame) and an animated GIF, plus attention.json with every query's top keys in input pixels. \
+        Blocks are named as `nlnet info` lists them (res4_nonlocal3); the weights' names (s4.pathway0_nonlocal3) are accepted too.
+        """)
 
     @Argument(help: "The video.")
     var video: String
@@ -37,7 +42,10 @@ struct Attention: ParsableCommand {
     @Option(help: "Output folder (for the pictures; not needed with --query-dependence).")
     var out: String?
 
-    @Flag(help: "Instead of pictures: how much each block's attention depends on the query (mean Jensen–Shannon divergence between query maps, against shuffled maps; GCNet's claim measured).")
+    @Flag(help: """
+        Instead of pictures: how much each block's attention depends on the query \
+        (mean Jensen–Shannon divergence between query maps, against shuffled maps; GCNet's claim measured).
+        """)
     var queryDependence = false
 
     @Flag(help: "With --query-dependence: one JSON object per block, one per line.")
@@ -54,7 +62,8 @@ struct Attention: ParsableCommand {
         if let auto, !(1...1000).contains(auto) { throw ValidationError("--auto must be 1…1000 queries, got \(auto)") }
         guard (1...10_000).contains(top) else { throw ValidationError("--top must be 1…10000 keys, got \(top)") }
         for name in block where name != "all" && BlockName.prefix(name) == nil {
-            throw ValidationError("--block \(name): not a block name; blocks are named resS_nonlocalI (stage S, host block I, as `nlnet info` lists them), e.g. res4_nonlocal3")
+            throw ValidationError("--block \(name): not a block name; blocks are named resS_nonlocalI "
+                                  + "(stage S, host block I, as `nlnet info` lists them), e.g. res4_nonlocal3")
         }
     }
 
@@ -80,7 +89,8 @@ struct Attention: ParsableCommand {
         let wanted = block.contains("all") ? nil : Set(block.compactMap(BlockName.prefix))
         let present = model.architecture.stages.flatMap(\.blocks).compactMap(\.nonlocal).map { BlockName.layer($0.prefix) }
         if let wanted, let missing = wanted.map(BlockName.layer).sorted().first(where: { !present.contains($0) }) {
-            throw ValidationError("--block \(missing): the model has no such non-local block (it has \(present.isEmpty ? "none" : present.joined(separator: ", ")))")
+            throw ValidationError("--block \(missing): the model has no such non-local block "
+                                  + "(it has \(present.isEmpty ? "none" : present.joined(separator: ", ")))")
         }
         let maps = model.attentionMaps(clip.reshaped([1] + clip.shape), blocks: wanted)
         guard !maps.isEmpty else {
@@ -132,7 +142,10 @@ struct Attention: ParsableCommand {
                 records.append(QueryRecord(
                     block: BlockName.layer(map.block),
                     query: .init(frame: framePixel(q.0), y: Int((Double(q.1) + 0.5) * cellQ), x: Int((Double(q.2) + 0.5) * cellQ), weight: nil),
-                    keys: best.map { .init(frame: framePixel($0.t), y: Int((Double($0.y) + 0.5) * cellK), x: Int((Double($0.x) + 0.5) * cellK), weight: $0.weight) },
+                    keys: best.map {
+                        .init(frame: framePixel($0.t), y: Int((Double($0.y) + 0.5) * cellK), x: Int((Double($0.x) + 0.5) * cellK),
+                              weight: $0.weight)
+                    },
                     picture: name + ".png", animation: name + ".gif"))
             }
         }

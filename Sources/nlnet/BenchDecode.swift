@@ -97,6 +97,8 @@ struct BenchDecode: ParsableCommand {
         } else {
             print("ffmpeg: not found on PATH (install the Debian package ffmpeg for the reference)")
         }
-        print("10 clips × 3 crops, 32 frames stride 2: \(distinct) distinct frames needed, \(report.views.framesDecoded) decoded (frames between them are references), \(report.views.framesDecodedTwice) decoded twice, \(String(format: "%.2f", viewSeconds)) s")
+        print("10 clips × 3 crops, 32 frames stride 2: \(distinct) distinct frames needed, "
+              + "\(report.views.framesDecoded) decoded (frames between them are references), "
+              + "\(report.views.framesDecodedTwice) decoded twice, \(String(format: "%.2f", viewSeconds)) s")
     }
 }

@@ -76,7 +76,8 @@ struct BenchKernels: ParsableCommand {
         let peak = ConvBenchmark.squareSgemmGFLOPS(2048, repeats: output.repeats)
         var results: [ConvBenchmark] = []
         if !output.json {
-            print("OpenBLAS kernel \(BLASKernel.coreName), kernels \(KernelLevel.current), \(Parallel.cores) threads; square sgemm 2048³: \(String(format: "%.1f", peak)) GFLOP/s")
+            print("OpenBLAS kernel \(BLASKernel.coreName), kernels \(KernelLevel.current), \(Parallel.cores) threads; "
+                  + "square sgemm 2048³: \(String(format: "%.1f", peak)) GFLOP/s")
             if let hint = Runtime.blasChoiceHint { print(hint) }
             print(pad("shape", 24) + pad("M×K×N", 20) + pad("sgemm GF/s", 12) + pad("conv GF/s", 11) + pad("conv/sgemm", 12) + "im2col share")
         }
@@ -92,7 +93,8 @@ struct BenchKernels: ParsableCommand {
         let totalFlops = results.reduce(0) { $0 + $1.flops }
         let convTime = results.reduce(0) { $0 + $1.convSeconds }, sgemmTime = results.reduce(0) { $0 + $1.sgemmSeconds }
         if output.json {
-            let object = BenchKernelsReport(blasKernel: BLASKernel.coreName, kernelLevel: KernelLevel.current, threads: Parallel.cores, note: Runtime.blasChoiceHint,
+            let object = BenchKernelsReport(blasKernel: BLASKernel.coreName, kernelLevel: KernelLevel.current, threads: Parallel.cores,
+                                            note: Runtime.blasChoiceHint,
                                             squareSgemmGFLOPS: peak, shapes: results.map(KernelShape.init),
                                             totalConvGFLOPS: totalFlops / convTime / 1e9,
                                             totalSgemmGFLOPS: totalFlops / sgemmTime / 1e9,

@@ -5,7 +5,10 @@ import NLModels
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert an official checkpoint (Caffe2 .pkl, PySlowFast .pyth, mmaction2 .pth, ImageNet ResNet) to .safetensors; no Python needed.",
-        discussion: "Without --config the network is read from the checkpoint's shapes (depth, I3D/C2D, non-local positions); what shapes cannot tell follows the source's conventions and is reported. ImageNet 2D weights need --config and are inflated.")
+        discussion: """
+        Without --config the network is read from the checkpoint's shapes (depth, I3D/C2D, non-local positions); \
+        what shapes cannot tell follows the source's conventions and is reported. ImageNet 2D weights need --config and are inflated.
+        """)
 
     @Argument(help: "The checkpoint file.")
     var input: String
@@ -50,7 +53,8 @@ struct Convert: ParsableCommand {
         }
         try file.save(to: output)
         let m = model.config.model
-        let placement = m.nonlocal.blocks.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.map(String.init).joined(separator: ","))" }.joined(separator: " ")
+        let placement = m.nonlocal.blocks.sorted { $0.key < $1.key }
+            .map { "\($0.key)=\($0.value.map(String.init).joined(separator: ","))" }.joined(separator: " ")
         if json {
             print(try jsonLine(Report(input: input, output: output, scheme: report.scheme, model: model.config.name, arch: m.arch.rawValue,
                                       depth: m.depth, layout: m.layout.rawValue, nonlocal: placement.isEmpty ? "none" : placement,

@@ -41,7 +41,8 @@ struct Info: ParsableCommand {
                                       layout: config.model.layout.rawValue, summary: s)))
             return
         }
-        print("\(config.name): \(config.model.arch.rawValue.uppercased()) ResNet-\(config.model.depth), layout \(config.model.layout.rawValue), input \(t)×\(size)×\(size)")
+        print("\(config.name): \(config.model.arch.rawValue.uppercased()) ResNet-\(config.model.depth), "
+              + "layout \(config.model.layout.rawValue), input \(t)×\(size)×\(size)")
         print(pad("layer", 18) + pad("output T×H×W×C", 22) + pad("params", 12) + pad("GMACs", 10) + "other GFLOPs")
         for l in s.layers {
             print(pad(l.name, 18) + pad(l.output.map(String.init).joined(separator: "×"), 22) + pad(String(l.parameters), 12)
@@ -55,7 +56,10 @@ struct Info: ParsableCommand {
 struct Forward: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the network on a stored input tensor and write its outputs (for checking conversions).",
-        discussion: "Writes 'logits' [N, classes] (global-pool head), 'probabilities' [N, classes] and 'window_logits' [N, t, h, w, classes] (the fully convolutional test head). The model is chosen as in classify.")
+        discussion: """
+        Writes 'logits' [N, classes] (global-pool head), 'probabilities' [N, classes] and \
+        'window_logits' [N, t, h, w, classes] (the fully convolutional test head). The model is chosen as in classify.
+        """)
 
     @OptionGroup var selection: ModelSelection
 

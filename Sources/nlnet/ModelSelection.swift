@@ -16,7 +16,10 @@ struct ModelSelection: ParsableArguments {
     // One value per --nonlocal (quoted, or the option repeated): taking every following word
     // swallowed a video path given after it (`classify --nonlocal none video.mp4`).
     @Option(name: .customLong("nonlocal"),
-            help: ArgumentHelp("Non-local placement: 'res3=1,3 res4=1,3,5' (quoted, or --nonlocal repeated per stage), 'none', or a preset (\(ModelConfig.blockPresets.joined(separator: ", "))).",
+            help: ArgumentHelp("""
+                Non-local placement: 'res3=1,3 res4=1,3,5' (quoted, or --nonlocal repeated per stage), 'none', \
+                or a preset (\(ModelConfig.blockPresets.joined(separator: ", "))).
+                """,
                                valueName: "placement"))
     var nonlocalValues: [String] = []
 
@@ -152,9 +155,12 @@ struct ModelSelection: ParsableArguments {
         if try weightsFile() != nil { return (try modelOrDefault(), false) }
         guard allowUntrained else {
             if let config {
-                throw ValidationError("--config \(config) without --weights would run RANDOM weights: pass --weights m.safetensors (convert the checkpoint the preset's 'checkpoint:' line names with `nlnet convert`), or --allow-untrained to run the pipeline untrained")
+                throw ValidationError("--config \(config) without --weights would run RANDOM weights: pass --weights m.safetensors "
+                                      + "(convert the checkpoint the preset's 'checkpoint:' line names with `nlnet convert`), "
+                                      + "or --allow-untrained to run the pipeline untrained")
             }
-            throw ValidationError("no model: pass --weights m.safetensors or set NLNET_MODEL; the default \(ModelSelection.defaultModelFile) is missing (--allow-untrained with --config PRESET runs the pipeline with random weights)")
+            throw ValidationError("no model: pass --weights m.safetensors or set NLNET_MODEL; the default \(ModelSelection.defaultModelFile) "
+                                  + "is missing (--allow-untrained with --config PRESET runs the pipeline with random weights)")
         }
         if config != nil { return (try model(), true) }
         guard let preset = ProjectFiles.locate(Presets.folder + "/i3d_nonlocal_8x8_r50.yaml") else {
@@ -164,7 +170,10 @@ struct ModelSelection: ParsableArguments {
     }
 
     func model() throws -> ResNet3D {
-        guard !isEmpty else { throw ValidationError("no model: pass --weights m.safetensors or --config PRESET (`nlnet presets` lists them), or set NLNET_MODEL; the default \(ModelSelection.defaultModelFile) is missing") }
+        guard !isEmpty else {
+            throw ValidationError("no model: pass --weights m.safetensors or --config PRESET (`nlnet presets` lists them), "
+                                  + "or set NLNET_MODEL; the default \(ModelSelection.defaultModelFile) is missing")
+        }
         if let weights { try requireReadable(weights, option: "--weights") }
         let config = try resolvedConfig()
         if let weights { return try ResNet3D.load(path: weights, config: config) }
@@ -192,7 +201,8 @@ struct ModelSelection: ParsableArguments {
         let shown = labels.count <= 8 ? labels.joined(separator: ", ") : labels.prefix(4).joined(separator: ", ") + ", …"
         print("model: \(model.config.name) (\(weights ?? "random weights")), \(labels.count) classes: \(shown)")
         if usesShippedModel {
-            print("  the shipped default model, trained on the synthetic benchmark only; for Kinetics-400 convert an official checkpoint (README, \"Official checkpoints\") and pass --weights")
+            print("  the shipped default model, trained on the synthetic benchmark only; "
+                  + "for Kinetics-400 convert an official checkpoint (README, \"Official checkpoints\") and pass --weights")
         }
     }
 }

@@ -5,7 +5,8 @@ struct NLNet: ParsableCommand {
         commandName: "nlnet",
         abstract: "Video action recognition with spacetime non-local networks (Wang et al., CVPR 2018).",
         version: "nlnet 0.5.0 (NonLocalNet; default model: the synthetic benchmark's, generator v3)",
-        subcommands: [Classify.self, Watch.self, Features.self, Train.self, Eval.self, Attention.self, Synth.self, Ablate.self, Convert.self, Info.self, ListPresets.self, Forward.self, Probe.self, Decode.self, Bench.self])
+        subcommands: [Classify.self, Watch.self, Features.self, Train.self, Eval.self, Attention.self, Synth.self, Ablate.self,
+                      Convert.self, Info.self, ListPresets.self, Forward.self, Probe.self, Decode.self, Bench.self])
 }
 
 /// Options every benchmark takes.

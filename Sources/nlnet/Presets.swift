@@ -101,7 +101,11 @@ struct ListPresets: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "presets",
         abstract: "List the model presets: backbone, non-local blocks, clip, published accuracy and checkpoint.",
-        discussion: "A preset is passed as --config NAME (or its file). Accuracy is the publisher's top-1/top-5 on Kinetics-400 validation; convert the checkpoint with `nlnet convert FILE --config NAME -o m.safetensors` (README, \"Official checkpoints\"). '—': not published.")
+        discussion: """
+        A preset is passed as --config NAME (or its file). Accuracy is the publisher's top-1/top-5 on Kinetics-400 validation; \
+        convert the checkpoint with `nlnet convert FILE --config NAME -o m.safetensors` (README, "Official checkpoints"). \
+        '—': not published.
+        """)
 
     @Flag(help: "Print one JSON document instead of a table.")
     var json = false
@@ -109,7 +113,8 @@ struct ListPresets: ParsableCommand {
     func run() throws {
         let files = Presets.files()
         guard !files.isEmpty else {
-            throw ValidationError("no presets found: no Configs/ folder in the working directory, beside the project or where `make install` puts it (PREFIX/share/nlnet)")
+            throw ValidationError("no presets found: no Configs/ folder in the working directory, beside the project "
+                                  + "or where `make install` puts it (PREFIX/share/nlnet)")
         }
         let entries = files.map(Presets.entry)
         if json { print(try jsonDocument(entries)); return }

@@ -13,7 +13,10 @@ struct ShardOptions: ParsableArguments {
     @Option(help: "Split the items into N shards; this task's 0-based index is read from --shard-index-env.")
     var shards: Int?
 
-    @Option(help: ArgumentHelp("The environment variable holding this task's 0-based shard index (with --shards), e.g. JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID.",
+    @Option(help: ArgumentHelp("""
+        The environment variable holding this task's 0-based shard index (with --shards), \
+        e.g. JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID.
+        """,
                                valueName: "variable"))
     var shardIndexEnv: String?
 
@@ -34,9 +37,12 @@ struct ShardOptions: ParsableArguments {
             return nil
         }
         guard shards >= 1 else { throw ValidationError("--shards must be at least 1, got \(shards)") }
-        guard let variable = shardIndexEnv else { throw ValidationError("--shards needs --shard-index-env VAR naming the variable with this task's 0-based index") }
+        guard let variable = shardIndexEnv else {
+            throw ValidationError("--shards needs --shard-index-env VAR naming the variable with this task's 0-based index")
+        }
         guard let text = environment[variable] else {
-            throw ValidationError("--shard-index-env \(variable): the variable is not set (is this running as an array task? set it to 0…\(shards - 1) to run one shard by hand)")
+            throw ValidationError("--shard-index-env \(variable): the variable is not set "
+                                  + "(is this running as an array task? set it to 0…\(shards - 1) to run one shard by hand)")
         }
         guard let index = Int(text.trimmingCharacters(in: .whitespaces)), (0..<shards).contains(index) else {
             throw ValidationError("--shard-index-env \(variable): its value '\(text)' is not an index 0…\(shards - 1) for --shards \(shards)")

@@ -5,7 +5,11 @@ import NLTrain
 struct Synth: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the synthetic long-range action dataset: real video files and train.csv / val.csv.",
-        discussion: "Classes: \(SyntheticAction.benchmark.map(\.rawValue).joined(separator: ", ")) by default; also \(SyntheticAction.allCases.filter { !SyntheticAction.benchmark.contains($0) }.map(\.rawValue).joined(separator: ", ")) with --classes. Configs/ablations/README.md describes them. Deterministic from --seed.")
+        discussion: """
+        Classes: \(SyntheticAction.benchmark.map(\.rawValue).joined(separator: ", ")) by default; \
+        also \(SyntheticAction.allCases.filter { !SyntheticAction.benchmark.contains($0) }.map(\.rawValue).joined(separator: ", ")) \
+        with --classes. Configs/ablations/README.md describes them. Deterministic from --seed.
+        """)
 
     @Option(help: "Output folder.")
     var out: String
@@ -68,7 +72,9 @@ struct Synth: ParsableCommand {
         let progress = ProgressLine(total: (train + val) * data.classes.count, quiet: quiet)
         try data.write(to: out, layout: layout) { done, _ in progress.update(completed: done, detail: "clips") }
         progress.finish()
-        print("\(out): \((train + val) * data.classes.count) clips of \(frames)×\(size)² in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; \(layout == .list ? "train.csv, val.csv" : "train/<class>/, val/<class>/")")
+        print("\(out): \((train + val) * data.classes.count) clips of \(frames)×\(size)² "
+              + "in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; "
+              + "\(layout == .list ? "train.csv, val.csv" : "train/<class>/, val/<class>/")")
     }
 }
 

@@ -34,9 +34,13 @@ struct Probe: ParsableCommand {
         print("""
         \(i.path)
           container  \(i.container)
-          video      \(i.codec), \(i.pixelFormat) (\(i.bitDepth)-bit, \(i.fullRange ? "full" : "limited") range), stream \(i.streamIndex) of \(i.videoStreams) video stream(s)
-          size       \(i.width)×\(i.height), sample aspect \(i.sampleAspectRatio[0]):\(i.sampleAspectRatio[1]), rotation \(i.rotation)°, shown as \(d.width)×\(d.height)
-          frames     \(i.frameCount) counted\(i.headerFrameCount > 0 && i.headerFrameCount != i.frameCount ? " (header says \(i.headerFrameCount))" : ""), \(i.keyframeCount) keyframes\(i.numberedInDecoderOrder ? "; numbered in decoder order (the timestamps cannot identify frames)" : "")
+          video      \(i.codec), \(i.pixelFormat) (\(i.bitDepth)-bit, \(i.fullRange ? "full" : "limited") range), \
+        stream \(i.streamIndex) of \(i.videoStreams) video stream(s)
+          size       \(i.width)×\(i.height), sample aspect \(i.sampleAspectRatio[0]):\(i.sampleAspectRatio[1]), \
+        rotation \(i.rotation)°, shown as \(d.width)×\(d.height)
+          frames     \(i.frameCount) counted\(i.headerFrameCount > 0 && i.headerFrameCount != i.frameCount ? " (header says \(i.headerFrameCount))" : ""), \
+        \(i.keyframeCount) keyframes\
+        \(i.numberedInDecoderOrder ? "; numbered in decoder order (the timestamps cannot identify frames)" : "")
           timing     \(String(format: "%.3f", i.frameRate)) fps, \(String(format: "%.3f", i.duration)) s, starts at \(String(format: "%.3f", i.startTime)) s
         """)
     }
@@ -97,7 +101,8 @@ struct Decode: ParsableCommand {
         // The frames are decoded into one buffer: refuse what cannot be held rather than trap
         // on the allocation (indices.count ≤ the video's frames, each side ≤ 16384: no overflow).
         guard indices.count * w * h * 3 <= 16 << 30 else {
-            throw ValidationError("\(indices.count) frame(s) of \(w)×\(h) RGB24 would take \(indices.count * w * h * 3 >> 30) GiB; ask for fewer frames or a smaller --size")
+            throw ValidationError("\(indices.count) frame(s) of \(w)×\(h) RGB24 would take \(indices.count * w * h * 3 >> 30) GiB; "
+                                  + "ask for fewer frames or a smaller --size")
         }
         let rgb = try reader.frames(indices, width: w, height: h)
         try OutputFile.write(Data(rgb.bytes), to: output)

@@ -116,7 +116,8 @@ struct Watch: ParsableCommand {
             lastDone = now
             if let out { try out.write(try jsonLine(record) + "\n") }
             if jsonl != "-" {
-                print(String(format: "%8.2f s  ", record.time) + record.top.map { "\($0.label) \(String(format: "%.3f", $0.probability))" }.joined(separator: "  ")
+                print(String(format: "%8.2f s  ", record.time)
+                      + record.top.map { "\($0.label) \(String(format: "%.3f", $0.probability))" }.joined(separator: "  ")
                       + String(format: "   (lag %.2f s)", record.lag))
             }
         }

@@ -46,7 +46,8 @@ struct AblationReportTests {
           - {better: I3D, than: C2D, metric: left_to_right}
         curves: [C2D, I3D]
         """)
-        #expect(p.claims == [AblationPlan.Claim(better: "NL C2D 5-block", than: "C2D"), AblationPlan.Claim(better: "I3D", than: "C2D", metric: "left_to_right")])
+        #expect(p.claims == [AblationPlan.Claim(better: "NL C2D 5-block", than: "C2D"),
+                             AblationPlan.Claim(better: "I3D", than: "C2D", metric: "left_to_right")])
         #expect(p.curves == ["C2D", "I3D"])
         #expect(try Self.plan(in: dir, "").claims.isEmpty)
     }

@@ -30,7 +30,8 @@ struct DatasetLayoutTests {
     @Test func classPerFolderTree() throws {
         try video("data/train/walking/a.mp4"); try video("data/train/walking/b.mp4"); try video("data/train/abseiling/c.mp4")
         try FileManager.default.createDirectory(atPath: path("data/train/abseiling/frames_d"), withIntermediateDirectories: true)
-        try ExternalTool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "4", path("data/train/abseiling/frames_d/img_%05d.jpg")])
+        try ExternalTool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "4",
+                                        path("data/train/abseiling/frames_d/img_%05d.jpg")])
         let list = try VideoList(path: path("data/train"))
         #expect(list.classes == ["abseiling", "walking"])
         #expect(list.items.map(\.label) == [0, 0, 1, 1] && list.items[1].path.hasSuffix("frames_d"))
@@ -79,7 +80,8 @@ struct DatasetLayoutTests {
     /// Kinetics CSVs: a trimmed download (`id_000004_000014.mp4`) is the clip; a full video is
     /// cut to the time range, and reading it gives exactly the range's frames.
     @Test func kineticsCSV() throws {
-        try write("label,youtube_id,time_start,time_end,split\n\"passing American football (in game)\",trimmedID,4,14,train\nabseiling,fullID,1,2,train\nabseiling,goneID,0,10,train\n",
+        try write("label,youtube_id,time_start,time_end,split\n\"passing American football (in game)\",trimmedID,4,14,train\n"
+                  + "abseiling,fullID,1,2,train\nabseiling,goneID,0,10,train\n",
                   "kinetics/train.csv")
         try video("kinetics/train/trimmedID_000004_000014.mp4")
         try video("kinetics/train/abseiling/fullID.mp4", seconds: 3)

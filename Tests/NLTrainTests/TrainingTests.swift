@@ -105,7 +105,8 @@ struct TrainingTests {
     }
 
     static func tinyModel(seed: UInt64) throws -> ResNet3D {
-        let yaml = "model: {arch: i3d, width: 4, classes: 2, dropout: 0.5, train_crop: 32, nonlocal: {blocks: {res3: [1]}}}\ninput: {frames: 4, stride: 2, short_side: 32, crop: 32}"
+        let yaml = "model: {arch: i3d, width: 4, classes: 2, dropout: 0.5, train_crop: 32, nonlocal: {blocks: {res3: [1]}}}\n"
+            + "input: {frames: 4, stride: 2, short_side: 32, crop: 32}"
         return ResNet3D(config: try ModelConfig.parse(yaml: yaml, source: "tiny"), seed: seed)
     }
 

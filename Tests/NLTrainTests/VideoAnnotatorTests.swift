@@ -15,7 +15,10 @@ struct VideoAnnotatorTests {
         try ExternalTool.lavfiClip("testsrc2=size=320x240:rate=10", seconds: 2, to: input)
         let top = [RankedClass(rank: 1, index: 1, label: "colours_match", probability: 0.93),
                    RankedClass(rank: 2, index: 0, label: "colours_differ", probability: 0.05)]
-        let timeline = [0.0, 1.0].map { VideoClassifier.TimelineEntry(time: $0, frames: [], top: [RankedClass(rank: 1, index: Int($0), label: "c\(Int($0))", probability: 0.9)]) }
+        let timeline = [0.0, 1.0].map {
+            VideoClassifier.TimelineEntry(time: $0, frames: [],
+                                          top: [RankedClass(rank: 1, index: Int($0), label: "c\(Int($0))", probability: 0.9)])
+        }
         try VideoAnnotator.write(video: input, to: output, top: top, timeline: timeline)
         let a = try VideoReader(path: input), b = try VideoReader(path: output)
         #expect(b.info.frameCount == a.info.frameCount && b.info.width == 320 && b.info.height == 240)

@@ -30,7 +30,8 @@ struct AttentionCommandTests {
             }
         }
         let bad = try CLI.run(["attention", root.appendingPathComponent("Clips/testsrc2_320x240.mp4").path,
-                               "--config", root.appendingPathComponent("Configs/i3d_baseline_8x8_r50.yaml").path, "--allow-untrained", "--auto", "1", "-o", out])
+                               "--config", root.appendingPathComponent("Configs/i3d_baseline_8x8_r50.yaml").path,
+                               "--allow-untrained", "--auto", "1", "-o", out])
         #expect(bad.status != 0 && bad.stderr.contains("no non-local block"), "\(bad.stderr)")
     }
 }

@@ -47,12 +47,14 @@ struct ClassifyOutputsTests {
         let r = try CLI.run(["classify", input, "--annotate", out, "--quiet", "--clips", "2", "--crops", "1"])
         #expect(r.status == 0, "\(r.stderr)")
         let probe = try CLI.run(["probe", out, "--json"])
-        #expect(probe.stdout.contains("\"frameCount\":30") && probe.stdout.contains("\"width\":160") && probe.stdout.contains("\"height\":120"), "\(probe.stdout)")
+        #expect(probe.stdout.contains("\"frameCount\":30") && probe.stdout.contains("\"width\":160") && probe.stdout.contains("\"height\":120"),
+                "\(probe.stdout)")
         // Several inputs: a folder of NAME.annotated.mp4.
         let folder = dir.appendingPathComponent("annotated").path
         let two = try CLI.run(["classify", input, Self.clips.appendingPathComponent("colours_match.mp4").path, "--annotate", folder, "--quiet",
                                "--clips", "1", "--crops", "1"])
         #expect(two.status == 0, "\(two.stderr)")
-        #expect(FileManager.default.fileExists(atPath: folder + "/long.annotated.mp4") && FileManager.default.fileExists(atPath: folder + "/colours_match.annotated.mp4"))
+        #expect(FileManager.default.fileExists(atPath: folder + "/long.annotated.mp4")
+                && FileManager.default.fileExists(atPath: folder + "/colours_match.annotated.mp4"))
     }
 }

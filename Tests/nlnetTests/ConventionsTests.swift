@@ -86,7 +86,8 @@ struct ConventionsTests {
             let top = ((doc["videos"] as? [[String: Any]])?.first?["top"] as? [[String: Any]])?.first
             #expect(top?["label"] as? String == "colours_match")
             let presets = try CLI.run(["presets"], executable: binary, directory: elsewhere)
-            #expect(presets.status == 0 && presets.stdout.contains("share/nlnet/Configs") && presets.stdout.contains("i3d_nonlocal_8x8_r50"), "\(presets.stderr)")
+            #expect(presets.status == 0 && presets.stdout.contains("share/nlnet/Configs") && presets.stdout.contains("i3d_nonlocal_8x8_r50"),
+                    "\(presets.stderr)")
             let info = try CLI.run(["info", "--config", "c2d_baseline_8x8_r50"], executable: binary, directory: elsewhere)
             #expect(info.status == 0, "a preset by name: \(info.stderr)")
         }
@@ -122,7 +123,8 @@ struct ConventionsTests {
         defer { try? FileManager.default.removeItem(at: empty) }
         for (args, verb) in [(["classify", empty.path], "nlnet classify"),
                              (["bench", "model", "--config", Self.preset, "--set", "model.widht=8"], "nlnet bench model"),
-                             (["attention", Self.synthetic + "/colours_match.mp4", "--block", "res9_nonlocal1", "--auto", "1", "--out", empty.path], "nlnet attention")] {
+                             (["attention", Self.synthetic + "/colours_match.mp4", "--block", "res9_nonlocal1", "--auto", "1", "--out", empty.path],
+                              "nlnet attention")] {
             let r = try CLI.run(args)
             #expect(r.status == 64 && r.stderr.contains("Usage: \(verb)") && r.stderr.contains("See '\(verb) --help'"), "\(args): \(r.status) \(r.stderr)")
             #expect(!r.stderr.contains("Usage: nlnet <subcommand>"))
@@ -153,8 +155,10 @@ struct ConventionsTests {
         // --labels fixes the class order, as in classify.
         let labels = dir.appendingPathComponent("labels.txt").path
         try "colours_differ\ncolours_match\nleft_to_right\nright_to_left\n".write(toFile: labels, atomically: true, encoding: .utf8)
-        let labelled = try CLI.run(["eval", "--data", list, "--labels", labels, "--json", "--clips", "1", "--crops", "1", "--quiet"], environment: ["NLNET_MODEL": nil])
-        #expect(try labelled.status == 0 && ((try Self.json(labelled.stdout) as? [String: Any])?["classes"] as? [String])?.first == "colours_differ", "\(labelled.stderr)")
+        let labelled = try CLI.run(["eval", "--data", list, "--labels", labels, "--json", "--clips", "1", "--crops", "1", "--quiet"],
+                                   environment: ["NLNET_MODEL": nil])
+        #expect(try labelled.status == 0 && ((try Self.json(labelled.stdout) as? [String: Any])?["classes"] as? [String])?.first == "colours_differ",
+                "\(labelled.stderr)")
         // Random weights: refused, or allowed and said.
         let tiny = ["--config", Self.preset, "--set", "model.width=8", "--set", "model.classes=4"]
         let refused = try CLI.run(["eval", "--data", list, "--clips", "1", "--crops", "1", "--quiet"] + tiny)
@@ -222,7 +226,8 @@ struct ConventionsTests {
         let bad = yaml.appendingPathComponent("bad.yaml").path
         try "model: {arch: i3d, widht: 8}\n".write(toFile: bad, atomically: true, encoding: .utf8)
         let file = try CLI.run(["info", "--config", bad])
-        #expect(file.stderr.contains("\(bad): model.widht: unknown key 'widht': did you mean model.width?"), "the file is blamed for its own keys: \(file.stderr)")
+        #expect(file.stderr.contains("\(bad): model.widht: unknown key 'widht': did you mean model.width?"),
+                "the file is blamed for its own keys: \(file.stderr)")
         for (args, why) in [(["info", "--config", yaml.path], "is a directory"), (["info", "--config", yaml.path + "/none.yaml"], "no such file"),
                             (["ablate", yaml.path, "--out", yaml.path + "/o"], "is a directory")] {
             let r = try CLI.run(args)
@@ -278,10 +283,13 @@ struct ConventionsTests {
     /// Inputs given one by one come out in the order given; only a folder's videos are sorted.
     @Test func resultsFollowTheOrderOfTheInputs() throws {
         let names = ["right_to_left", "colours_match", "left_to_right"]
-        let r = try CLI.run(["classify"] + names.map { "\(Self.synthetic)/\($0).mp4" } + [Self.synthetic + "/colours_d*.mp4", "--json", "--clips", "1", "--crops", "1", "--quiet"],
+        let r = try CLI.run(["classify"] + names.map { "\(Self.synthetic)/\($0).mp4" }
+                                + [Self.synthetic + "/colours_d*.mp4", "--json", "--clips", "1", "--crops", "1", "--quiet"],
                             environment: ["NLNET_MODEL": nil])
         let doc = try #require(try Self.json(r.stdout) as? [String: Any], "\(r.stderr)")
-        let paths = (doc["videos"] as? [[String: Any]] ?? []).compactMap { ($0["path"] as? String).map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent } }
+        let paths = (doc["videos"] as? [[String: Any]] ?? []).compactMap {
+            ($0["path"] as? String).map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
+        }
         #expect(paths == names + ["colours_differ"])
         let folder = try CLI.run(["classify", Self.synthetic, "--json", "--clips", "1", "--crops", "1", "--quiet"], environment: ["NLNET_MODEL": nil])
         let inFolder = ((try Self.json(folder.stdout) as? [String: Any])?["videos"] as? [[String: Any]] ?? []).compactMap { $0["path"] as? String }

@@ -25,7 +25,8 @@ struct DatasetCommandTests {
         }
         let frames = dir.appendingPathComponent("data/train/cold/frames_b")
         try FileManager.default.createDirectory(at: frames, withIntermediateDirectories: true)
-        try ExternalTool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "mandelbrot=size=64x48:rate=10", "-frames:v", "12", frames.appendingPathComponent("img_%05d.jpg").path])
+        try ExternalTool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "mandelbrot=size=64x48:rate=10", "-frames:v", "12",
+                                        frames.appendingPathComponent("img_%05d.jpg").path])
         try """
         model: {arch: i3d, width: 4, classes: 2, dropout: 0.5, train_crop: 32, nonlocal: {blocks: {res3: [1]}}}
         input: {frames: 4, stride: 2, short_side: 32, crop: 32}
@@ -37,7 +38,8 @@ struct DatasetCommandTests {
     @Test func trainAndEvaluateAClassPerFolderTree() throws {
         let dir = try Self.shared.get()
         let out = dir.appendingPathComponent("run").path
-        let r = try CLI.run(["train", "--config", dir.appendingPathComponent("tiny.yaml").path, "--data", dir.appendingPathComponent("data").path, "--out", out])
+        let r = try CLI.run(["train", "--config", dir.appendingPathComponent("tiny.yaml").path, "--data", dir.appendingPathComponent("data").path,
+                             "--out", out])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("3 videos, 2 classes"), "\(r.stderr)")
         let eval = try String(contentsOfFile: out + "/eval.json", encoding: .utf8)
@@ -100,7 +102,8 @@ struct DatasetCommandTests {
             for (name, source) in [("warm_a", "testsrc2"), ("cold_a", "mandelbrot")] {
                 let folder = root.appendingPathComponent("frames/\(name)")
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                try ExternalTool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "\(source)=size=64x48:rate=10", "-frames:v", "12", folder.appendingPathComponent("img_%05d.jpg").path])
+                try ExternalTool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "\(source)=size=64x48:rate=10", "-frames:v", "12",
+                                                folder.appendingPathComponent("img_%05d.jpg").path])
             }
             try write("frames/cold_b 12 0\nframes/warm_a 12 1\n", "train_list.txt")
             try write("frames/cold_a 12 0\nframes/warm_a 12 1\n", "val_list.txt")
@@ -162,7 +165,8 @@ struct DatasetCommandTests {
         let out = dir.appendingPathComponent("feats.safetensors").path
         let config = ["--config", Self.root.appendingPathComponent("Configs/i3d_nonlocal_8x8_r50.yaml").path, "--allow-untrained", "--set", "model.width=8"]
         let clip = dir.appendingPathComponent("data/val/warm/a.mp4").path
-        let r = try CLI.run(["features", clip, dir.appendingPathComponent("data/val/cold").path, "nothere.mp4", "-o", out, "--per", "clip", "--clips", "2"] + config)
+        let r = try CLI.run(["features", clip, dir.appendingPathComponent("data/val/cold").path, "nothere.mp4", "-o", out,
+                             "--per", "clip", "--clips", "2"] + config)
         #expect(r.status == 1 && r.stderr.contains("nothere.mp4"), "\(r.stderr)")
         let file = try SafeTensors(contentsOf: out)
         let features = try file.tensor("features")

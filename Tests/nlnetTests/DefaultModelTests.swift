@@ -16,7 +16,8 @@ struct DefaultModelTests {
         #expect(doc["untrained"] as? Bool == false && doc["model"] as? String == "nl_i3d_synthetic", "\(doc["model"] ?? "")")
         #expect((doc["weights"] as? String)?.hasSuffix("Configs/default_model.safetensors") == true && (doc["classes"] as? [String])?.count == 4)
         // The human output says which model answered and what it knows.
-        let human = try CLI.run(["classify", Self.synthetic + "/colours_match.mp4", "--top", "1", "--clips", "1", "--crops", "1"], environment: ["NLNET_MODEL": nil])
+        let human = try CLI.run(["classify", Self.synthetic + "/colours_match.mp4", "--top", "1", "--clips", "1", "--crops", "1"],
+                                environment: ["NLNET_MODEL": nil])
         #expect(human.stdout.hasPrefix("model: nl_i3d_synthetic (") && human.stdout.contains("4 classes: colours_differ, colours_match")
                 && human.stdout.contains("synthetic benchmark only"), "\(human.stdout)")
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("nlnet-empty-\(getpid())").path

@@ -6,7 +6,8 @@ import Testing
 /// process's with the same global batch, resume works on every rank, and a rank that fails
 /// ends the job instead of leaving the other waiting. Skipped when Open MPI is not installed
 /// (`make deps` installs it).
-@Suite("Data-parallel training over MPI", .enabled(if: MPIRun.path != nil, "Open MPI's mpirun is not installed (apt-get install openmpi-bin libopenmpi-dev): MPI tests skipped"))
+@Suite("Data-parallel training over MPI",
+       .enabled(if: MPIRun.path != nil, "Open MPI's mpirun is not installed (apt-get install openmpi-bin libopenmpi-dev): MPI tests skipped"))
 struct MPITrainingTests {
     /// Float tolerance between N ranks and one process: the gradients are summed in the same
     /// order (bit-equal in practice); BN running statistics go through the closed form of
@@ -79,7 +80,8 @@ struct MPITrainingTests {
         let start = Date()
         let killed = try MPIRun.run(2, ["sh", "-c", "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then T='timeout -s KILL 3'; fi; "
                                         + "exec $T '\(nlnet)' \(quoted) --out '\(dir.path)/killed' --set train.max_iterations=100000"], program: nil)
-        #expect(killed.status != 0 && Date().timeIntervalSince(start) < 60, "status \(killed.status) after \(Date().timeIntervalSince(start)) s: \(killed.stderr)")
+        #expect(killed.status != 0 && Date().timeIntervalSince(start) < 60,
+                "status \(killed.status) after \(Date().timeIntervalSince(start)) s: \(killed.stderr)")
     }
 
     @Test func aWorldSizeTheRecipeCannotSplitIsRefused() throws {

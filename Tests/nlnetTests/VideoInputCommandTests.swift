@@ -91,7 +91,9 @@ struct VideoInputCommandTests {
         let file = try Self.make("four.mp4", ["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=4", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
         let r = try CLI.run(["watch", file, "--every", "0.5", "--jsonl", "-"])
         #expect(r.status == 0, "\(r.stderr)")
-        let times = r.stdout.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["time"] as? Double }
+        let times = r.stdout.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["time"] as? Double
+        }
         // The default model's clip spans 15 frames (8 × stride 2): the first window ends at
         // frame 14 (1.4 s), then every 0.5 s to the last frame (3.9 s).
         #expect(times.map { ($0 * 10).rounded() / 10 } == [1.4, 1.9, 2.4, 2.9, 3.4, 3.9], "\(times)")
