@@ -47,6 +47,7 @@ build: deps
 KERNEL_SUITES := KernelLevelTests|OpParityTests|GradientCheckTests|AttentionFamilyGradientTests|InferenceTests|ModelParityTests
 test: deps
 	python3 Scripts/check_doc_comments.py
+	Scripts/check_line_length.sh
 	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --build-tests
 	Scripts/run-tests.sh $(SWIFT) test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build
 	for isa in avx2 baseline; do \

@@ -57,9 +57,13 @@ public struct AblationPlan {
         let text = try ConfigText.read(path)
         let parsed: Any?
         parsed = try SafeYAML.load(text, source: path)
-        guard let root = parsed as? [String: Any] else { throw fail("", "a plan is a mapping (name:, base:, data:, variants: …), got \(ConfigText.show(parsed))") }
+        guard let root = parsed as? [String: Any] else {
+            throw fail("", "a plan is a mapping (name:, base:, data:, variants: …), got \(ConfigText.show(parsed))")
+        }
         let allowed: Set = ["name", "base", "data", "seeds", "quick", "variants", "eval", "claims", "curves"]
-        if let bad = root.keys.sorted().first(where: { !allowed.contains($0) }) { throw fail(bad, "unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))") }
+        if let bad = root.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw fail(bad, "unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))")
+        }
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent()
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : dir.appendingPathComponent(p).path }
         guard let base = root["base"] as? String else { throw fail("base", "missing: the preset every variant starts from") }
@@ -120,7 +124,8 @@ public struct AblationPlan {
                 }
                 let metric = claim["metric"].map { "\($0)" } ?? "top1"
                 if let metrics, !metric.split(separator: "+").allSatisfy({ metrics.contains(String($0)) }) || metric.isEmpty {
-                    throw fail("claims.\(i).metric", "'\(metric)' is neither top1, top5, a class nor classes joined by + (\(metrics.sorted().joined(separator: ", ")))")
+                    throw fail("claims.\(i).metric", "'\(metric)' is neither top1, top5, a class nor classes joined by + "
+                               + "(\(metrics.sorted().joined(separator: ", ")))")
                 }
                 return Claim(better: try variantName(claim["better"], "claims.\(i).better"),
                              than: try variantName(claim["than"], "claims.\(i).than"), metric: metric)

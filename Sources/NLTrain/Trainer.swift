@@ -44,7 +44,10 @@ public final class Trainer: @unchecked Sendable {
     /// A trainer for `model` writing into `output` (created if missing). Throws when the folder cannot be made.
     public init(model: ResNet3D, config: TrainConfig, train: VideoList, output: String, group: ProcessGroup = .single) throws {
         guard config.accumulate % group.size == 0 else {
-            throw TrainingSetupError("train.accumulate is \(config.accumulate), which \(group.size) processes cannot share: each rank trains whole micro-batches of train.batch_size clips, so train.accumulate must be a multiple of \(group.size) (e.g. --set train.accumulate=\(group.size) --set train.batch_size=\(max(1, config.batchSize * config.accumulate / group.size)) keeps a global batch of \(config.batchSize * config.accumulate))")
+            throw TrainingSetupError("train.accumulate is \(config.accumulate), which \(group.size) processes cannot share: each rank trains "
+                + "whole micro-batches of train.batch_size clips, so train.accumulate must be a multiple of \(group.size) "
+                + "(e.g. --set train.accumulate=\(group.size) --set train.batch_size=\(max(1, config.batchSize * config.accumulate / group.size)) "
+                + "keeps a global batch of \(config.batchSize * config.accumulate))")
         }
         self.group = group
         self.model = model

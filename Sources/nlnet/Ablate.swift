@@ -5,7 +5,8 @@ import NLTrain
 struct Ablate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train and evaluate every variant of an ablation plan; write results.md, results.csv and results.svg.",
-        discussion: "Plans for the paper's Table 2 are in Configs/ablations/. Each run has its own folder, named by the variant and a digest of what decides it, and resumes; finished runs are reused.")
+        discussion: "Plans for the paper's Table 2 are in Configs/ablations/. Each run has its own folder, named by the variant "
+            + "and a digest of what decides it, and resumes; finished runs are reused.")
 
     @Argument(help: "The plan (YAML).")
     var plan: String
@@ -25,7 +26,8 @@ struct Ablate: ParsableCommand {
     var quick = false
 
     @Flag(help: ArgumentHelp("Only train: claim and train the missing runs no other process holds, then stop (no report).",
-                             discussion: "Start several such processes on one --runs store (e.g. NLNET_THREADS=1 each, or job-array tasks on a shared filesystem); then run once more without it, or with --report, to write the tables."))
+                             discussion: "Start several such processes on one --runs store (e.g. NLNET_THREADS=1 each, or job-array tasks on a "
+                                 + "shared filesystem); then run once more without it, or with --report, to write the tables."))
     var trainOnly = false
 
     @Flag(help: "Only write the reports from finished runs; fail naming any run that is missing.")
@@ -51,7 +53,8 @@ struct Ablate: ParsableCommand {
         if mode == .trainOnly {
             let total = p.variants.count * (seeds ?? p.seeds)
             let share = shard.map { "shard \($0.index)/\($0.count): " } ?? ""
-            print("\(share)\(results.count) of the \(total) runs of \(p.name) are finished in the store and seen by this task after \(String(format: "%.0f", Date().timeIntervalSince(start))) s; the others belong to other shards or processes")
+            print("\(share)\(results.count) of the \(total) runs of \(p.name) are finished in the store and seen by this "
+                + "task after \(String(format: "%.0f", Date().timeIntervalSince(start))) s; the others belong to other shards or processes")
             return
         }
         print(try String(contentsOfFile: out + "/results.md", encoding: .utf8))

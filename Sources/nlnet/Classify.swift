@@ -52,10 +52,12 @@ struct Classify: ParsableCommand {
     @Option(help: "Also predict every N seconds along the video (one centred clip each).")
     var timeline: Double?
 
-    @Option(help: "Write the video with its top classes and the --timeline bar drawn on every frame (H.264): a file for one input, else a folder (NAME.annotated.mp4 each).")
+    @Option(help: ArgumentHelp("Write the video with its top classes and the --timeline bar drawn on every frame (H.264): a file for "
+        + "one input, else a folder (NAME.annotated.mp4 each)."))
     var annotate: String?
 
-    @Option(help: "Write every probability, per video and per view, for re-aggregating or calibrating: FILE.jsonl, or FILE.safetensors ('video' [videos, classes], 'views' [videos·views, classes]).")
+    @Option(help: ArgumentHelp("Write every probability, per video and per view, for re-aggregating or calibrating: FILE.jsonl, or FILE.safetensors "
+        + "('video' [videos, classes], 'views' [videos·views, classes])."))
     var scores: String?
 
     @OptionGroup var sharding: ShardOptions
@@ -66,7 +68,8 @@ struct Classify: ParsableCommand {
     @Flag(help: "No progress display.")
     var quiet = false
 
-    @Flag(help: "Allow random weights: --config without --weights, or no model at all (the default preset). Predictions are meaningless; for trying the pipeline.")
+    @Flag(help: ArgumentHelp("Allow random weights: --config without --weights, or no model at all (the default preset). Predictions "
+        + "are meaningless; for trying the pipeline."))
     var allowUntrained = false
 
     func validate() throws {
@@ -118,7 +121,8 @@ struct Classify: ParsableCommand {
         if !streaming {
             let entries = InputList.expand(paths)
             guard !entries.isEmpty else {
-                throw ValidationError("nothing to classify: no video files in \(paths.joined(separator: " ")) (folders are searched for video files and folders of numbered images)")
+                throw ValidationError("nothing to classify: no video files in \(paths.joined(separator: " ")) "
+                                      + "(folders are searched for video files and folders of numbered images)")
             }
             known = shard.map { InputList.shard(entries, index: $0.index, count: $0.count) } ?? entries
         }
@@ -174,8 +178,8 @@ struct Classify: ParsableCommand {
         progress.finish()
         try scoreWriter?.finish()
         if json {
-            let document = Document(model: model.config.name, weights: weightsFile, classes: classifier.labels, untrained: untrained, protocolUsed: protocolUsed,
-                                    ensemble: ensemble, videos: records)
+            let document = Document(model: model.config.name, weights: weightsFile, classes: classifier.labels, untrained: untrained,
+                                    protocolUsed: protocolUsed, ensemble: ensemble, videos: records)
             print(try jsonDocument(document))
         }
         if failed > 0 {
@@ -192,8 +196,9 @@ struct Classify: ParsableCommand {
             print("  \(pad(String(c.rank), 3))\(pad(c.label, 36))\(String(format: "%.4f", c.probability))")
         }
         if let t = r.timeline {
-            print("  timeline: " + t.map { String(format: "%.1fs ", $0.time) + "\($0.top.first?.label ?? "?") (" + String(format: "%.2f", $0.top.first?.probability ?? 0) + ")" }
-                .joined(separator: " | "))
+            print("  timeline: " + t.map {
+                String(format: "%.1fs ", $0.time) + "\($0.top.first?.label ?? "?") (" + String(format: "%.2f", $0.top.first?.probability ?? 0) + ")"
+            }.joined(separator: " | "))
         }
     }
 }

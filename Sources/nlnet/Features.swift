@@ -144,7 +144,9 @@ struct Features: ParsableCommand {
         let matrix = Tensor(shape: [rows.count, width], scalars: rows.flatMap { $0 })
         try SafeTensors.write(["features": matrix], metadata: ["nlnet.layer": layer, "nlnet.per": per, "nlnet.model": model.config.name,
                                                               "nlnet.index": (indexPath as NSString).lastPathComponent], to: output)
-        FileHandle.standardError.write(Data("nlnet features: \(rows.count) rows of \(width) (\(layer), per \(per)) → \(output), index \(indexPath)\(failed > 0 ? "; \(failed) video(s) failed" : "")\n".utf8))
+        let failures = failed > 0 ? "; \(failed) video(s) failed" : ""
+        let summary = "nlnet features: \(rows.count) rows of \(width) (\(layer), per \(per)) → \(output), index \(indexPath)\(failures)\n"
+        FileHandle.standardError.write(Data(summary.utf8))
         if failed > 0 && !keepGoing { throw ExitCode(1) }
     }
 }

@@ -7,12 +7,16 @@ import NLTrain
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model on a video list with the official recipe (the preset's train: section).",
-        discussion: "Lists are 'path label' or CSV 'path,label' (label a class name or an index). Writes checkpoint.safetensors (every train.checkpoint_every steps, atomically), metrics.jsonl and metrics.csv (every step), epochs.csv and epochs.jsonl (per-epoch means), curve.svg, model.safetensors and, with --val, eval.json.")
+        discussion: "Lists are 'path label' or CSV 'path,label' (label a class name or an index). Writes checkpoint.safetensors "
+            + "(every train.checkpoint_every steps, atomically), metrics.jsonl and metrics.csv (every step), epochs.csv "
+            + "and epochs.jsonl (per-epoch means), curve.svg, model.safetensors and, with --val, eval.json.")
 
     @Option(help: "Preset with the model and its train: section: a YAML file or a preset's name (`nlnet presets`).")
     var config: String
 
-    @Option(name: .customLong("train"), help: "Training videos: a list ('path label', CSV, rawframes, Kinetics CSV, UCF101 trainlist), a class-per-folder tree or an HMDB51 splits folder.")
+    @Option(name: .customLong("train"),
+            help: ArgumentHelp("Training videos: a list ('path label', CSV, rawframes, Kinetics CSV, UCF101 trainlist), "
+                               + "a class-per-folder tree or an HMDB51 splits folder."))
     var trainList: String?
 
     @Option(name: .customLong("val"), help: "Validation videos, in any layout --train takes (evaluated every train.eval_every steps and at the end).")
@@ -94,7 +98,8 @@ struct Train: ParsableCommand {
             if !fresh.isEmpty { log("initialised afresh (not in \(initial) or of another shape): \(fresh.joined(separator: ", "))") }
         }
         let trainer = try Trainer(model: model, config: trainConfig, train: train, output: out, group: group)
-        log("\(modelConfig.name): \(train.items.count) videos, \(train.classes.count) classes, \(trainConfig.maxIterations) steps of \(trainConfig.batchSize)×\(trainConfig.accumulate) clips"
+        log("\(modelConfig.name): \(train.items.count) videos, \(train.classes.count) classes, "
+            + "\(trainConfig.maxIterations) steps of \(trainConfig.batchSize)×\(trainConfig.accumulate) clips"
             + (group.size > 1 ? " on \(group.size) MPI ranks (\(trainConfig.accumulate / group.size) micro-batch(es) each)" : ""))
         let terminal = isatty(STDERR_FILENO) != 0
         // The validation list, decoded once (1 clip × 1 crop): the learning curve of
@@ -114,7 +119,8 @@ struct Train: ParsableCommand {
             // Said also with --quiet: the resumed run will not equal an uninterrupted one.
             let changes = try trainer.changesSinceCheckpoint()
             if !changes.isEmpty {
-                FileHandle.standardError.write(Data(("nlnet train: warning: --resume with a recipe that changed since the checkpoint; the run goes on with the new values:\n"
+                FileHandle.standardError.write(Data(("nlnet train: warning: --resume with a recipe that changed since the checkpoint; "
+                    + "the run goes on with the new values:\n"
                     + changes.map { "  \($0)\n" }.joined()).utf8))
             }
         }
@@ -161,7 +167,9 @@ struct Train: ParsableCommand {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let report = (out as NSString).appendingPathComponent("missing-\(URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent).txt")
         try OutputFile.write(Data((missing.joined(separator: "\n") + "\n").utf8), to: report)
-        FileHandle.standardError.write(Data("nlnet train: \(source): \(missing.count) of \(list.items.count) videos are missing and skipped: \(missing.prefix(3).joined(separator: ", "))\(missing.count > 3 ? ", …" : "") (all in \(report))\n".utf8))
+        let shown = missing.prefix(3).joined(separator: ", ") + (missing.count > 3 ? ", …" : "")
+        FileHandle.standardError.write(Data(("nlnet train: \(source): \(missing.count) of \(list.items.count) videos are missing and skipped: "
+                                             + "\(shown) (all in \(report))\n").utf8))
         guard !kept.items.isEmpty else { throw ValidationError("\(source): none of its \(list.items.count) videos exists") }
         return kept
     }
@@ -170,14 +178,16 @@ struct Train: ParsableCommand {
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Top-1, top-5 and mean per-class accuracy on a labelled list, with a confusion matrix and per-video predictions.",
-        discussion: "The model and the views are chosen as in classify: without --weights or --config, $NLNET_MODEL, else the shipped default model; --config alone (random weights) only with --allow-untrained.")
+        discussion: "The model and the views are chosen as in classify: without --weights or --config, $NLNET_MODEL, else "
+            + "the shipped default model; --config alone (random weights) only with --allow-untrained.")
 
     @OptionGroup var selection: ModelSelection
 
     @Option(help: "Labelled list ('path label' or CSV).")
     var data: String
 
-    @Option(help: "Class names, one per line, in the model's order (default: the weights' own, else Configs/labels/kinetics400.txt for 400 classes, else the list's names sorted).")
+    @Option(help: ArgumentHelp("Class names, one per line, in the model's order (default: the weights' own, else Configs/labels/kinetics400.txt "
+        + "for 400 classes, else the list's names sorted)."))
     var labels: String?
 
     @OptionGroup var view: ViewOptions

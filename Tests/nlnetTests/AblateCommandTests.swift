@@ -90,7 +90,8 @@ struct AblateCommandTests {
         #expect(trained.count == 2 * 3 && Set(trained).count == 6, "each of 6 runs trained once: \(trained)")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out0/results.md").path), "--train-only writes no report")
 
-        let report = try CLI.run(["ablate", plan.path, "--out", dir.appendingPathComponent("report").path, "--runs", store, "--quick", "--report"], environment: env)
+        let report = try CLI.run(["ablate", plan.path, "--out", dir.appendingPathComponent("report").path, "--runs", store, "--quick", "--report"],
+                                 environment: env)
         #expect(report.status == 0 && !report.stderr.contains(": training"), "\(report.stderr)")
         let single = try CLI.run(["ablate", plan.path, "--out", dir.appendingPathComponent("single").path, "--quick"], environment: env)
         #expect(single.status == 0, "\(single.stderr)")
@@ -141,7 +142,8 @@ struct AblateCommandTests {
         // Find the run's folder: a --report of the empty store names it.
         let missing = try CLI.run(["ablate", plan.path, "--out", dir.appendingPathComponent("r").path, "--runs", store.path, "--quick", "--report"])
         #expect(missing.status != 0 && missing.stderr.contains("not finished") && missing.stderr.contains("C2D seed 0"), "\(missing.stderr)")
-        guard let runDir = missing.stderr.range(of: #"\(([^)]*seed0)\)"#, options: .regularExpression).map({ String(missing.stderr[$0].dropFirst().dropLast()) }) else {
+        let folder = missing.stderr.range(of: #"\(([^)]*seed0)\)"#, options: .regularExpression)
+        guard let runDir = folder.map({ String(missing.stderr[$0].dropFirst().dropLast()) }) else {
             Issue.record("no run folder in: \(missing.stderr)"); return
         }
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
