@@ -152,6 +152,16 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard ["top1", "top5", "mean_class"].contains(bestMetric) else { throw fail("best_metric", "must be top1, top5 or mean_class, got \(bestMetric)") }
     }
 
+    /// What an ablation run store digests: the recipe's description without the keys added after
+    /// runs were first stored (`clip_grad_norm`, `scale_lr`) while they are at their defaults, so
+    /// a run of an unchanged recipe keeps its folder.
+    public var runIdentity: String {
+        var text = "\(self)"
+        if clipGradNorm == 0 { text = text.replacingOccurrences(of: ", clipGradNorm: 0.0", with: "") }
+        if scaleLR == 1 { text = text.replacingOccurrences(of: ", scaleLR: 1.0", with: "") }
+        return text
+    }
+
     /// True for an attention block's scalar residual scale (DANet's `….pam.gamma`, `….cam.gamma`,
     /// criss-cross's `….gamma`), the parameters `scale_lr` applies to.
     public static func isAttentionScale(_ name: String) -> Bool { name.hasSuffix(".gamma") }

@@ -27,4 +27,14 @@ struct GradientClippingTests {
         #expect(TrainConfig.isAttentionScale("s4.nl3.gamma"))
         #expect(!TrainConfig.isAttentionScale("s3.nl1.bn.weight") && !TrainConfig.isAttentionScale("s3.nl1.g.weight"))
     }
+
+    /// The run store's key of a recipe with the new keys at their defaults is the one it had before them.
+    @Test func newKeysAtTheirDefaultsKeepTheRunIdentity() {
+        var config = TrainConfig()
+        #expect(config.runIdentity.hasSuffix("bestMetric: \"top1\")"))
+        config.scaleLR = 0.01
+        #expect(config.runIdentity.hasSuffix("bestMetric: \"top1\", scaleLR: 0.01)"))
+        config.clipGradNorm = 1
+        #expect(config.runIdentity.hasSuffix("bestMetric: \"top1\", clipGradNorm: 1.0, scaleLR: 0.01)"))
+    }
 }
