@@ -222,7 +222,7 @@ public struct AblationPlan {
                 let trainConfig = try TrainConfig.load(path: base, overrides: overrides, modelCrop: config.model.trainCrop)
                 // The resolved configs, not the override text: variants spelled differently but
                 // equal (stage:res4 and 1-block) share a run.
-                let key = [try config.yaml(), "\(trainConfig)", train!, val!, "eval \(evalClips)x\(evalCrops)"].joined(separator: "\u{1}")
+                let key = [try config.yaml(), trainConfig.runIdentity, train!, val!, "eval \(evalClips)x\(evalCrops)"].joined(separator: "\u{1}")
                 let dir = store.appendingPathComponent("run-" + Self.digest(key)).appendingPathComponent("seed\(seed)")
                 let resultFile = dir.appendingPathComponent("result.json")
                 var views = ViewProtocol(config: config)

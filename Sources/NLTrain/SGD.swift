@@ -42,6 +42,23 @@ public struct SGD: Sendable {
     }
 }
 
+extension SGD {
+    /// Global L2 gradient-norm clipping as PyTorch's `clip_grad_norm_`: the norm of all the
+    /// gradients together, ‖g‖ = √Σ g²; when it exceeds `maxNorm`, every gradient is multiplied by
+    /// maxNorm / (‖g‖ + 1e-6). Returns the norm before clipping; `maxNorm` 0 leaves them as they are.
+    @discardableResult
+    public static func clipGradientNorm(_ gradients: inout [String: Tensor], maxNorm: Float) -> Float {
+        var sum: Double = 0
+        for g in gradients.values { for v in g.scalars { sum += Double(v) * Double(v) } }
+        let norm = Float(sum.squareRoot())
+        let coefficient = maxNorm / (norm + 1e-6)
+        if maxNorm > 0, coefficient < 1 {
+            for (name, g) in gradients { gradients[name] = g * coefficient }
+        }
+        return norm
+    }
+}
+
 /// What one forward/backward pass on a batch produced.
 public struct TrainingStep {
     /// Mean softmax cross-entropy over the batch.

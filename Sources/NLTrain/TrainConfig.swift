@@ -66,6 +66,14 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var backboneLRScale: Float = 1
     /// Which validation figure picks `best.safetensors`: top1, top5 or mean_class.
     public var bestMetric = "top1"
+    /// Global L2 gradient-norm clipping (`clip_grad_norm`; 0: off): when the norm of all of a
+    /// step's gradients together exceeds this, every gradient is scaled by
+    /// clip_grad_norm / (norm + 1e-6), as PyTorch's `clip_grad_norm_` (SlowFast's
+    /// `SOLVER.CLIP_GRAD_L2NORM`). Applied to the step's gradient before weight decay and momentum.
+    public var clipGradNorm: Float = 0
+    /// The learning rate of the attention blocks' scalar residual scales (DANet's α and β,
+    /// criss-cross's γ: parameters named `….gamma`) is the step's rate × this (`scale_lr`, 1).
+    public var scaleLR: Float = 1
 
     /// The parts `freeze` can name.
     public static let freezableParts = ["stem", "res2", "res3", "res4", "res5", "head"]
@@ -77,6 +85,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case checkpointEvery = "checkpoint_every", logEvery = "log_every", seed, workers
         case preciseBNBatches = "precise_bn_batches", evalEvery = "eval_every"
         case freeze, backboneLRScale = "backbone_lr_scale", bestMetric = "best_metric"
+        case clipGradNorm = "clip_grad_norm", scaleLR = "scale_lr"
     }
 
     /// The official recipe's values (docs/protocol.md#training).
@@ -138,8 +147,24 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             throw fail("freeze", "'\(bad)' is not a part (\(Self.freezableParts.joined(separator: ", ")))")
         }
         guard backboneLRScale >= 0, backboneLRScale.isFinite else { throw fail("backbone_lr_scale", "must be 0 or more, got \(backboneLRScale)") }
+        guard clipGradNorm >= 0, clipGradNorm.isFinite else { throw fail("clip_grad_norm", "must be 0 (off) or a positive norm, got \(clipGradNorm)") }
+        guard scaleLR >= 0, scaleLR.isFinite else { throw fail("scale_lr", "must be 0 or more, got \(scaleLR)") }
         guard ["top1", "top5", "mean_class"].contains(bestMetric) else { throw fail("best_metric", "must be top1, top5 or mean_class, got \(bestMetric)") }
     }
+
+    /// What an ablation run store digests: the recipe's description without the keys added after
+    /// runs were first stored (`clip_grad_norm`, `scale_lr`) while they are at their defaults, so
+    /// a run of an unchanged recipe keeps its folder.
+    public var runIdentity: String {
+        var text = "\(self)"
+        if clipGradNorm == 0 { text = text.replacingOccurrences(of: ", clipGradNorm: 0.0", with: "") }
+        if scaleLR == 1 { text = text.replacingOccurrences(of: ", scaleLR: 1.0", with: "") }
+        return text
+    }
+
+    /// True for an attention block's scalar residual scale (DANet's `….pam.gamma`, `….cam.gamma`,
+    /// criss-cross's `….gamma`), the parameters `scale_lr` applies to.
+    public static func isAttentionScale(_ name: String) -> Bool { name.hasSuffix(".gamma") }
 
     /// The part of the network parameter `name` belongs to ("s1.…" stem, "s2.…" res2 …, head).
     public static func part(of name: String) -> String {

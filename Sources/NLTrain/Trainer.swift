@@ -230,8 +230,11 @@ public final class Trainer: @unchecked Sendable {
                                  + "Lower train.base_lr, or check the data.")
             }
             if !gradients.isEmpty {
+                SGD.clipGradientNorm(&gradients, maxNorm: config.clipGradNorm)
                 let backbone = lr * config.backboneLRScale
-                model.apply(gradients, optimizer: &optimizer) { TrainConfig.part(of: $0) == "head" ? lr : backbone }
+                model.apply(gradients, optimizer: &optimizer) { name in
+                    (TrainConfig.part(of: name) == "head" ? lr : backbone) * (TrainConfig.isAttentionScale(name) ? config.scaleLR : 1)
+                }
             }
             iteration += 1
             steps += 1
