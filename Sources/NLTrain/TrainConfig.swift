@@ -159,6 +159,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         var text = "\(self)"
         if clipGradNorm == 0 { text = text.replacingOccurrences(of: ", clipGradNorm: 0.0", with: "") }
         if scaleLR == 1 { text = text.replacingOccurrences(of: ", scaleLR: 1.0", with: "") }
+        // `schedule` was a String until it became an enum: keep its old spelling in the key.
+        text = text.replacingOccurrences(of: "schedule: NLTrain.TrainConfig.Schedule.\(schedule.rawValue)",
+                                         with: "schedule: \"\(schedule.rawValue)\"")
         return text
     }
 

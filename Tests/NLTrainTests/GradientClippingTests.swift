@@ -36,5 +36,8 @@ struct GradientClippingTests {
         #expect(config.runIdentity.hasSuffix("bestMetric: \"top1\", scaleLR: 0.01)"))
         config.clipGradNorm = 1
         #expect(config.runIdentity.hasSuffix("bestMetric: \"top1\", clipGradNorm: 1.0, scaleLR: 0.01)"))
+        // schedule is spelt as when it was a String, as the stored runs' keys have it.
+        config.schedule = .cosine
+        #expect(config.runIdentity.contains(", schedule: \"cosine\", steps: "), "\(config.runIdentity)")
     }
 }
