@@ -108,7 +108,7 @@ struct Attention: ParsableCommand {
         }
         guard let out else { throw ValidationError("give the output folder with --out") }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let rgb = pixels(clip, normalization: views.normalization)            // T frames of S×S×3
+        let rgb = AttentionPicture.pixels(clip, normalization: views.normalization)            // T frames of S×S×3
         // --at is in the clip's input pixels: a point outside it is an error, not clamped in
         // silence onto the nearest edge.
         for a in at {
@@ -121,7 +121,7 @@ struct Attention: ParsableCommand {
         for map in maps {
             let (tf, hf) = (map.grid[0], map.grid[1])
             // Input pixels → feature grid, and back for keys (centres of their cells).
-            let queries: [(Int, Int, Int)] = at.isEmpty ? concentrated(map, count: auto ?? 1) : at.map { a in
+            let queries: [(Int, Int, Int)] = at.isEmpty ? AttentionPicture.concentrated(map, count: auto ?? 1) : at.map { a in
                 let v = a.split(separator: ",").compactMap { Int($0) }
                 return (min(v[0] * tf / frames, tf - 1), min(v[1] * hf / size, hf - 1), min(v[2] * map.grid[2] / size, map.grid[2] - 1))
             }
@@ -132,7 +132,7 @@ struct Attention: ParsableCommand {
                 let framesPerSlot = Double(frames) / Double(tf)
                 func framePixel(_ t: Int) -> Int { Int((Double(t) + 0.5) * framesPerSlot) }
                 let name = "\(BlockName.layer(map.block))_q\(n)"
-                let picture = composite(rgb, frames: frames, size: size, map: map, query: q, keys: keys, best: best,
+                let picture = AttentionPicture.composite(rgb, frames: frames, size: size, map: map, query: q, keys: keys, best: best,
                                         cellQ: cellQ, cellK: cellK, framesPerSlot: framesPerSlot)
                 let z = zoom ?? max(1, (160 + size - 1) / size)
                 try ImageWriter.png("\(out)/\(name).png", rgb: ImageWriter.enlarged(picture.strip, width: picture.width, height: size, factor: z),
@@ -153,68 +153,5 @@ struct Attention: ParsableCommand {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(records).write(to: URL(fileURLWithPath: out).appendingPathComponent("attention.json"))
         print("\(out): \(records.count) queries over \(maps.count) block(s); attention.json, PNG and GIF per query")
-    }
-
-    /// The `count` query positions whose largest attention weight is highest.
-    func concentrated(_ map: AttentionMap, count: Int) -> [(Int, Int, Int)] {
-        var scored: [((Int, Int, Int), Float)] = []
-        for t in 0..<map.grid[0] { for y in 0..<map.grid[1] { for x in 0..<map.grid[2] {
-            scored.append(((t, y, x), map.keys(t: t, y: y, x: x).map(\.weight).max() ?? 0))
-        } } }
-        return scored.sorted { $0.1 > $1.1 }.prefix(count).map(\.0)
-    }
-
-    /// Normalised clip → RGB bytes.
-    func pixels(_ clip: Tensor, normalization: Normalization) -> [UInt8] {
-        let v = clip.scalars
-        return v.indices.map { i in UInt8(max(0, min(255, (v[i] * normalization.std[i % 3] + normalization.mean[i % 3]).rounded()))) }
-    }
-
-    /// Frames side by side with a red heat map of the weights over each frame, the top keys
-    /// boxed in red/yellow (stronger = brighter), the query boxed in green.
-    func composite(_ rgb: [UInt8], frames: Int, size: Int, map: AttentionMap, query: (Int, Int, Int), keys: [AttentionMap.Key],
-                   best: [AttentionMap.Key], cellQ: Double, cellK: Double, framesPerSlot: Double) -> (strip: [UInt8], width: Int, animation: [UInt8]) {
-        let maxWeight = max(keys.map(\.weight).max() ?? 1, 1e-12)
-        var heat = [Float](repeating: 0, count: frames * size * size)
-        for k in keys {
-            let (y0, x0) = (Int(Double(k.y) * cellK), Int(Double(k.x) * cellK))
-            for f in Int(Double(k.t) * framesPerSlot)..<min(frames, Int(Double(k.t + 1) * framesPerSlot)) {
-                for y in y0..<min(size, Int(Double(k.y + 1) * cellK)) { for x in x0..<min(size, Int(Double(k.x + 1) * cellK)) {
-                    heat[(f * size + y) * size + x] = k.weight / maxWeight
-                } }
-            }
-        }
-        var frameImages = [UInt8](repeating: 0, count: frames * size * size * 3)
-        for f in 0..<frames { for p in 0..<(size * size) {
-            let a = 0.6 * heat[f * size * size + p], i = (f * size * size + p) * 3
-            frameImages[i] = UInt8(Float(rgb[i]) * (1 - a) + 255 * a)
-            frameImages[i + 1] = UInt8(Float(rgb[i + 1]) * (1 - a))
-            frameImages[i + 2] = UInt8(Float(rgb[i + 2]) * (1 - a))
-        } }
-        func box(_ f: Int, _ y0: Int, _ x0: Int, _ side: Int, _ color: (UInt8, UInt8, UInt8)) {
-            for d in 0..<side {
-                for (y, x) in [(y0, x0 + d), (y0 + side - 1, x0 + d), (y0 + d, x0), (y0 + d, x0 + side - 1)] where y >= 0 && y < size && x >= 0 && x < size {
-                    let i = ((f * size + y) * size + x) * 3
-                    (frameImages[i], frameImages[i + 1], frameImages[i + 2]) = color
-                }
-            }
-        }
-        for k in best {
-            let strength = UInt8(128 + 127 * k.weight / maxWeight)
-            for f in Int(Double(k.t) * framesPerSlot)..<min(frames, Int(Double(k.t + 1) * framesPerSlot)) {
-                box(f, Int(Double(k.y) * cellK), Int(Double(k.x) * cellK), max(2, Int(cellK)), (255, strength, 0))
-            }
-        }
-        for f in Int(Double(query.0) * framesPerSlot)..<min(frames, Int(Double(query.0 + 1) * framesPerSlot)) {
-            box(f, Int(Double(query.1) * cellQ), Int(Double(query.2) * cellQ), max(2, Int(cellQ)), (0, 255, 0))
-        }
-        // The strip: frames left to right.
-        let width = frames * size
-        var strip = [UInt8](repeating: 0, count: width * size * 3)
-        for f in 0..<frames { for y in 0..<size {
-            let src = ((f * size + y) * size) * 3, dst = (y * width + f * size) * 3
-            strip.replaceSubrange(dst..<(dst + size * 3), with: frameImages[src..<(src + size * 3)])
-        } }
-        return (strip, width, frameImages)
     }
 }
