@@ -139,9 +139,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard jitter.count == 2, jitter[0] >= crop, jitter[1] >= jitter[0] else {
             throw fail("jitter", "must be [min, max] short sides with crop \(crop) ≤ min ≤ max, got \(jitter)")
         }
-        guard maxIterations >= 1, checkpointEvery >= 1, logEvery >= 1, workers >= 1 else {
-            throw fail("max_iterations", "iteration counts and workers must be positive")
+        guard maxIterations >= 1, checkpointEvery >= 1, logEvery >= 1 else {
+            throw fail("max_iterations", "iteration counts must be positive")
         }
+        guard workers >= 1 else { throw fail("workers", "must be at least 1 (decode threads per batch), got \(workers)") }
         guard evalEvery >= 0 else { throw fail("eval_every", "must be 0 (off) or a number of steps, got \(evalEvery)") }
         if let bad = freeze.first(where: { !Self.freezableParts.contains($0) }) {
             throw fail("freeze", "'\(bad)' is not a part (\(Self.freezableParts.joined(separator: ", ")))")
