@@ -18,6 +18,9 @@ public struct ForwardOptions {
     public var batchNormMomentum: Float?
     /// Called with each layer's name (as in `ModelSummary`) and its wall time in seconds.
     public var timer: ((String, Double) -> Void)?
+    /// The convolutions' number format on the fused inference path; nil: the model's
+    /// (`ResNet3D.usePrecision`). Training and unfused passes are fp32.
+    public var precision: Precision?
 
     /// Options for an inference pass (fused fast path) or, with `training`, a training pass.
     public init(training: Bool = false, fused: Bool = true) {
@@ -72,7 +75,9 @@ struct ForwardContext {
         if fused {
             let f = model.foldedConv(c.name, bn: bn, hasBias: hasBias)
             return conv3dFused(x, weight: f.weight, bias: f.bias, stride: c.stride, padding: c.padding,
-                               residual: residual, relu: applyReLU)
+                               residual: residual, relu: applyReLU,
+                               packed: model.packedConv(c.name, f.weight, stride: c.stride, padding: c.padding,
+                                                        precision: options.precision ?? model.precision))
         }
         var y = conv3d(x, weight: weight(c.name + ".weight"), bias: hasBias ? weight(c.name + ".bias") : nil,
                        stride: c.stride, padding: c.padding)
@@ -98,7 +103,9 @@ struct ForwardContext {
     func pointwise(_ x: Tensor, _ names: [String]) -> [Tensor] {
         if fused {
             let f = model.concatenatedPointwise(names)
-            let all = conv3dFused(x, weight: f.weight, bias: f.bias)
+            let all = conv3dFused(x, weight: f.weight, bias: f.bias,
+                                  packed: model.packedConv(names.joined(separator: "|"), f.weight, stride: [1, 1, 1],
+                                                           padding: [0, 0, 0], precision: options.precision ?? model.precision))
             var start = 0
             return f.widths.map { width in
                 defer { start += width }

@@ -21,9 +21,13 @@ public final class ResNet3D: @unchecked Sendable {
     /// This project's layouts (conv [kT, kH, kW, I, O], linear [In, Out]).
     public private(set) var weights: [String: Tensor]
 
+    /// The number format of inference convolutions (fp32 unless `usePrecision` says otherwise).
+    public private(set) var precision = Precision.fp32
+
     private let cacheLock = NSLock()
     private var foldedCache: [String: (weight: Tensor, bias: Tensor)] = [:]
     private var pointwiseCache: [String: (weight: Tensor, bias: Tensor, widths: [Int])] = [:]
+    private var packedCache: [String: PackedConvWeight] = [:]
 
     /// A freshly initialised model, as the official code initialises one.
     public init(config: ModelConfig, seed: UInt64 = 0) {
@@ -67,10 +71,19 @@ public final class ResNet3D: @unchecked Sendable {
         invalidateCaches()
     }
 
+    /// Runs inference convolutions in `precision` from now on (their weights are packed in it
+    /// once, on first use). Throws, naming the reason, where this CPU cannot (bf16 without
+    /// AVX512_BF16).
+    public func usePrecision(_ precision: Precision) throws {
+        if let reason = precision.unsupportedReason { throw ModelError(reason) }
+        self.precision = precision
+    }
+
     private func invalidateCaches() {
         cacheLock.lock(); defer { cacheLock.unlock() }
         foldedCache = [:]
         pointwiseCache = [:]
+        packedCache = [:]
     }
 
     // MARK: Forward
@@ -204,6 +217,18 @@ public final class ResNet3D: @unchecked Sendable {
         }
         foldedCache[name] = result
         return result
+    }
+
+    /// A folded conv weight packed for the own GEMM in `precision` (once per conv and precision),
+    /// or nil where OpenBLAS runs it (`PackedConvWeight.wanted`).
+    func packedConv(_ name: String, _ weight: Tensor, stride: [Int], padding: [Int], precision: Precision) -> PackedConvWeight? {
+        guard PackedConvWeight.wanted(cout: weight.shape[4], precision: precision) else { return nil }
+        let key = name + "@" + precision.rawValue
+        cacheLock.lock(); defer { cacheLock.unlock() }
+        if let p = packedCache[key] { return p }
+        let packed = PackedConvWeight(weight, stride: stride, padding: padding, precision: precision)
+        packedCache[key] = packed
+        return packed
     }
 
     /// 1×1×1 convs of one input side by side: weights [1, 1, 1, C, Σ outs], biases, widths.

@@ -241,8 +241,10 @@ struct ConvEpilogue: @unchecked Sendable {
     }
 }
 
-/// y = conv(x, weight) (+ bias) with the epilogue fused in; no tape.
-func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue: ConvEpilogue) -> Tensor {
+/// y = conv(x, weight) (+ bias) with the epilogue fused in; no tape. With `packed` (the same
+/// weight, packed for the own GEMM), its GEMMs run there, in the packed precision.
+func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue: ConvEpilogue,
+                   packed: PackedConvWeight? = nil) -> Tensor {
     let plan = ConvPlan(input: x.shape, weight: weight.shape, geometry: geometry)
     let y = Tensor(uninitialized: plan.outputShape)
     let (k, cout) = (plan.k, plan.cout)
@@ -252,8 +254,12 @@ func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue
         let tile = max(256, min(total, (2 << 20) / (4 * cout)))
         for first in stride(from: 0, to: total, by: tile) {
             let count = min(tile, total - first)
-            sgemm(m: count, n: cout, k: k, a: x.pointer + first * k, lda: k, b: weight.pointer, ldb: cout,
-                  c: y.pointer + first * cout, ldc: cout)
+            if let packed {
+                packed.matrices[0].multiply(m: count, a: x.pointer + first * k, lda: k, c: y.pointer + first * cout, ldc: cout)
+            } else {
+                sgemm(m: count, n: cout, k: k, a: x.pointer + first * k, lda: k, b: weight.pointer, ldb: cout,
+                      c: y.pointer + first * cout, ldc: cout)
+            }
             epilogue.apply(y.pointer, first: first, count: count, width: cout)
         }
         return y
@@ -266,10 +272,14 @@ func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue
         for image in 0..<plan.n {
             for kt in plan.temporalTapOrder {
                 guard let tap = plan.temporalTap(kt) else { continue }
-                sgemm(m: tap.outputs.count * frame, n: cout, k: cin,
-                      a: x.pointer + ((image * plan.t + tap.firstInput) * frame) * cin, lda: cin,
-                      b: weight.pointer + kt * cin * cout, ldb: cout, beta: kt == full ? 0 : 1,
-                      c: y.pointer + ((image * plan.to + tap.outputs.lowerBound) * frame) * cout, ldc: cout)
+                let a = x.pointer + ((image * plan.t + tap.firstInput) * frame) * cin
+                let c = y.pointer + ((image * plan.to + tap.outputs.lowerBound) * frame) * cout
+                if let packed {
+                    packed.matrices[kt].multiply(m: tap.outputs.count * frame, a: a, lda: cin, c: c, ldc: cout, accumulate: kt != full)
+                    continue
+                }
+                sgemm(m: tap.outputs.count * frame, n: cout, k: cin, a: a, lda: cin,
+                      b: weight.pointer + kt * cin * cout, ldb: cout, beta: kt == full ? 0 : 1, c: c, ldc: cout)
             }
             epilogue.apply(y.pointer, first: image * plan.rows, count: plan.rows, width: cout)
         }
@@ -292,8 +302,12 @@ func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue
         defer { cols.deallocate() }
         plan.im2col(px.base, image: image, first: first, count: count, into: cols)
         let row0 = image * plan.rows + first
-        sgemm(m: count, n: cout, k: k, a: cols, lda: k, b: pw.base, ldb: cout, c: py + row0 * cout, ldc: cout,
-              split: tasks == 1)
+        if let packed {
+            packed.matrices[0].multiply(m: count, a: cols, lda: k, c: py + row0 * cout, ldc: cout, split: tasks == 1)
+        } else {
+            sgemm(m: count, n: cout, k: k, a: cols, lda: k, b: pw.base, ldb: cout, c: py + row0 * cout, ldc: cout,
+                  split: tasks == 1)
+        }
         epilogue.apply(py.base, first: row0, count: count, width: cout)
     }
     return y
@@ -415,10 +429,11 @@ public func conv3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [In
 }
 
 /// Inference convolution with the bias, a residual add and ReLU fused after each GEMM tile:
-/// relu?(conv(x) + bias + residual). No gradients.
+/// relu?(conv(x) + bias + residual). No gradients. `packed`: the weight packed for the own
+/// GEMM (`PackedConvWeight`, fp32 or bf16), which then runs the products.
 public func conv3dFused(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: [Int] = [1, 1, 1],
                         padding: [Int] = [0, 0, 0], dilation: [Int] = [1, 1, 1],
-                        residual: Tensor? = nil, relu: Bool = false) -> Tensor {
+                        residual: Tensor? = nil, relu: Bool = false, packed: PackedConvWeight? = nil) -> Tensor {
     let geometry = ConvGeometry(kernel: Array(weight.shape.prefix(3)), stride: stride, padding: padding,
                                 dilation: dilation)
     let plan = ConvPlan(input: x.shape, weight: weight.shape, geometry: geometry)
@@ -429,7 +444,7 @@ public func conv3dFused(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: [Int
     let epilogue = ConvEpilogue(bias: bias.map { UnsafePointer($0.pointer) },
                                 residual: residual.map { UnsafePointer($0.pointer) }, relu: relu)
     return withExtendedLifetime((bias, residual)) {
-        conv3dForward(x, weight: weight, geometry: geometry, epilogue: epilogue)
+        conv3dForward(x, weight: weight, geometry: geometry, epilogue: epilogue, packed: packed)
     }
 }
 

@@ -21,6 +21,8 @@ struct Attention: ParsableCommand {
 
     @OptionGroup var selection: ModelSelection
 
+    @OptionGroup var precision: PrecisionOption
+
     @Flag(help: "Allow random weights (--config without --weights): to try the command; an untrained block attends almost uniformly.")
     var allowUntrained = false
 
@@ -80,6 +82,7 @@ struct Attention: ParsableCommand {
         // An untrained block attends almost uniformly: showing that as "where the block looks"
         // would mislead, so weights are required unless asked.
         let model = try selection.predictionModel(allowUntrained: allowUntrained, verb: "attention").model
+        try precision.apply(to: model)
         var views = ViewProtocol(config: model.config)
         views.clips = 1; views.crops = 1
         let classifier = VideoClassifier(model: model, labels: [], views: views)

@@ -15,6 +15,8 @@ struct BenchClassify: ParsableCommand {
 
     @OptionGroup var selection: ModelSelection
 
+    @OptionGroup var precision: PrecisionOption
+
     @OptionGroup var view: ViewOptions
 
     @OptionGroup var output: BenchOutput
@@ -31,6 +33,7 @@ struct BenchClassify: ParsableCommand {
 
     func run() throws {
         let model = try selection.modelOrDefault()
+        try precision.apply(to: model)
         let views = view.viewProtocol(for: model)
         let classifier = VideoClassifier(model: model, labels: [], views: views)
         let start = DispatchTime.now().uptimeNanoseconds

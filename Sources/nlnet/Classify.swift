@@ -27,6 +27,8 @@ struct Classify: ParsableCommand {
 
     @OptionGroup var selection: ModelSelection
 
+    @OptionGroup var precision: PrecisionOption
+
     @OptionGroup var input: VideoInputOptions
 
     @Option(help: "Class names, one per line (default: the weights' own, else Configs/labels/kinetics400.txt for 400 classes).")
@@ -110,6 +112,7 @@ struct Classify: ParsableCommand {
 
     func run() throws {
         let (model, untrained) = try selection.predictionModel(allowUntrained: allowUntrained, verb: "classify")
+        try precision.apply(to: model)
         let protocolUsed = view.viewProtocol(for: model)
         let classifier = VideoClassifier(model: model, labels: try selection.labels(for: model, file: labels), views: protocolUsed, input: input.open)
 

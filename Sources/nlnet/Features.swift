@@ -26,6 +26,8 @@ struct Features: ParsableCommand {
 
     @OptionGroup var selection: ModelSelection
 
+    @OptionGroup var precision: PrecisionOption
+
     @OptionGroup var input: VideoInputOptions
 
     @Option(name: .shortAndLong, help: "Output .safetensors file (the index is written beside it as .jsonl).")
@@ -83,6 +85,7 @@ struct Features: ParsableCommand {
 
     func run() throws {
         let (model, _) = try selection.trainedModel(allowUntrained: allowUntrained)
+        try precision.apply(to: model)
         let stage = layer == "pool" ? nil : layer
         if let stage, !model.stageNames.contains(stage) {
             throw ValidationError("--layer must be pool or one of \(model.stageNames.joined(separator: ", ")), got '\(layer)'")

@@ -63,6 +63,8 @@ struct Forward: ParsableCommand {
 
     @OptionGroup var selection: ModelSelection
 
+    @OptionGroup var precision: PrecisionOption
+
     @Flag(help: "Allow random weights (--config without --weights).")
     var allowUntrained = false
 
@@ -85,6 +87,7 @@ struct Forward: ParsableCommand {
     func run() throws {
         try requireReadable(input, option: "--input")
         let model = try selection.predictionModel(allowUntrained: allowUntrained, verb: "forward").model
+        try precision.apply(to: model)
         let file = try SafeTensors(contentsOf: input)
         let name = key ?? (file.names.count == 1 ? file.names[0] : "input")
         var x = try file.tensor(name)
@@ -108,6 +111,8 @@ struct BenchModel: ParsableCommand {
 
     @OptionGroup var selection: ModelSelection
 
+    @OptionGroup var precision: PrecisionOption
+
     @OptionGroup var clip: ClipShape
 
     @OptionGroup var output: BenchOutput
@@ -130,6 +135,7 @@ struct BenchModel: ParsableCommand {
 
     func run() throws {
         let model = try selection.modelOrDefault()
+        try precision.apply(to: model)
         let (t, size) = (clip.frames ?? model.config.input.frames, clip.size ?? 224)
         let x = Tensor(repeating: 0.1, shape: [1, t, size, size, 3])
         let summary = model.summary(frames: t, size: size)

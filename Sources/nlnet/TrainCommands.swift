@@ -183,6 +183,8 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var selection: ModelSelection
 
+    @OptionGroup var precision: PrecisionOption
+
     @Option(help: "Labelled list ('path label' or CSV).")
     var data: String
 
@@ -233,6 +235,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let (model, untrained) = try selection.predictionModel(allowUntrained: allowUntrained, verb: "eval")
+        try precision.apply(to: model)
         let list = try VideoList(path: data, classes: try selection.knownLabels(for: model, file: labels), part: .test)
         let views = view.viewProtocol(for: model)
         let classifier = VideoClassifier(model: model, labels: list.classes, views: views)

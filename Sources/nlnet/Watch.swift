@@ -22,6 +22,8 @@ struct Watch: ParsableCommand {
 
     @OptionGroup var selection: ModelSelection
 
+    @OptionGroup var precision: PrecisionOption
+
     @Option(help: "Seconds of stream time between windows.")
     var every = 1.0
 
@@ -64,6 +66,7 @@ struct Watch: ParsableCommand {
 
     func run() throws {
         let (model, untrained) = try selection.trainedModel(allowUntrained: allowUntrained)
+        try precision.apply(to: model)
         let views = ViewProtocol(config: model.config)
         let classifier = VideoClassifier(model: model, labels: try selection.labels(for: model, file: labels), views: views)
         let live = try LiveVideo(path: source, threads: 2, timeout: timeout,

@@ -12,6 +12,7 @@
 #define NL_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -68,6 +69,29 @@ void nl_max_pool_tap(const float *src, float *best, int *arg, int row, ptrdiff_t
 /// A convolution's epilogue on `rows` rows of w channels, in place: y = relu?(y + bias +
 /// residual), bias [w] and residual [rows, w] each skipped when null.
 void nl_bias_residual_relu(float *y, const float *bias, const float *residual, int relu, ptrdiff_t rows, ptrdiff_t w);
+
+// The own GEMM (gemm.c): C (m×n, row stride ldc) (+)= A (m×k, row stride lda) · B, with B
+// packed beforehand into panels of NL_GEMM_NR columns. Computes the panels
+// first_panel ..< first_panel + panel_count (callers split a product over threads by rows or
+// by panels); adds into C when accumulate, else overwrites it. AVX-512 only: callers check
+// nl_gemm_available() (fp32) and nl_gemm_bf16_available() (bf16: AVX512_BF16) first.
+#define NL_GEMM_MR 14
+#define NL_GEMM_NR 32
+int nl_gemm_available(void);
+int nl_gemm_bf16_available(void);
+/// Floats of B (k×n) packed for nl_gemm_f32.
+ptrdiff_t nl_gemm_packed_b_floats(ptrdiff_t k, ptrdiff_t n);
+/// 32-bit words of B (k×n) packed for nl_gemm_bf16 (bf16 pairs along k).
+ptrdiff_t nl_gemm_packed_b_bf16_words(ptrdiff_t k, ptrdiff_t n);
+void nl_gemm_pack_b(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *packed);
+void nl_gemm_pack_b_bf16(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, uint32_t *packed);
+void nl_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *packed_b,
+                 ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc);
+/// A is rounded to bf16 as it is packed (round to nearest even); products accumulate in fp32.
+void nl_gemm_bf16(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const uint32_t *packed_b,
+                  ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc);
+/// f rounded to the nearest bfloat16 (ties to even), as a float.
+float nl_bf16_round(float f);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,276 @@
+// The project's own GEMM for AVX-512: C (m×n, row-major) = A (m×k, row-major) · B (k×n), in
+// fp32 (vfmadd231ps) and in bfloat16 with fp32 accumulation (AVX512_BF16 vdpbf16ps).
+//
+// Why its own: Debian's OpenBLAS has no bf16 GEMM at all, and its fp32 kernel runs the skinny
+// products of a video ResNet (N = 64…256 columns, M = tens of thousands of rows) at half its
+// square-matrix rate. Layout, as in the BLIS papers (Van Zee & van de Geijn, 2015): B is packed
+// once into panels of NR = 32 columns (a conv weight: once per model, not per call); A is packed
+// per block of MC rows × KC depth into micro-panels of MR = 14 rows; a micro-kernel keeps a
+// 14×32 block of C in 28 zmm registers and streams one A micro-panel (L2) against one B panel
+// (L1). bf16 works on pairs of k: each 32-bit lane of vdpbf16ps multiplies two bf16 pairs and
+// adds both products to an fp32 accumulator, so packed operands hold (k, k+1) side by side.
+//
+// Everything here needs AVX-512 (and AVX512_BF16 for the bf16 half); the functions are compiled
+// with per-function target attributes, and callers ask nl_gemm_available() /
+// nl_gemm_bf16_available() first (the Swift side falls back to OpenBLAS for fp32, and refuses
+// bf16 with a message, on a CPU without them).
+#include "nl_kernels.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#ifndef NL_KC
+#define NL_KC 256
+#endif
+enum { MR = NL_GEMM_MR, NR = NL_GEMM_NR, KC = NL_KC, MC = MR * 16 };
+
+static int cpu_has_avx512(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#else
+    return 0;
+#endif
+}
+
+int nl_gemm_available(void) {
+    // NLNET_ISA below avx512 turns the own GEMM off too, so the fallback paths stay testable.
+    const char *isa = nl_kernels_isa();
+    return cpu_has_avx512() && strcmp(isa, "avx512") == 0;
+}
+
+int nl_gemm_bf16_available(void) {
+#if defined(__x86_64__)
+    return nl_gemm_available() && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+ptrdiff_t nl_gemm_packed_b_floats(ptrdiff_t k, ptrdiff_t n) { return ((n + NR - 1) / NR) * k * NR; }
+
+ptrdiff_t nl_gemm_packed_b_bf16_words(ptrdiff_t k, ptrdiff_t n) {
+    // Words of 32 bits, each a (k, k+1) pair of bf16; an odd k gets a zero partner.
+    return ((n + NR - 1) / NR) * ((k + 1) / 2) * NR;
+}
+
+// B (k×n, row stride ldb) → panels [n/NR][k][NR], zero-padded past n.
+void nl_gemm_pack_b(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *packed) {
+    ptrdiff_t panels = (n + NR - 1) / NR;
+    for (ptrdiff_t jp = 0; jp < panels; jp++) {
+        ptrdiff_t j0 = jp * NR, cols = n - j0 < NR ? n - j0 : NR;
+        float *dst = packed + jp * k * NR;
+        for (ptrdiff_t p = 0; p < k; p++) {
+            memcpy(dst + p * NR, b + p * ldb + j0, (size_t)cols * sizeof(float));
+            if (cols < NR) memset(dst + p * NR + cols, 0, (size_t)(NR - cols) * sizeof(float));
+        }
+    }
+}
+
+// Round to nearest even, as vcvtneps2bf16 does (NaN stays NaN).
+static inline uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffff) > 0x7f800000) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fff + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
+
+float nl_bf16_round(float f) {
+    uint32_t u = (uint32_t)to_bf16(f) << 16;
+    float r;
+    memcpy(&r, &u, 4);
+    return r;
+}
+
+// B (k×n) → panels [n/NR][k/2][NR] of 32-bit words (bf16 of row 2p in the low half, of row
+// 2p+1 in the high half), zero-padded past n and past an odd k.
+void nl_gemm_pack_b_bf16(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, uint32_t *packed) {
+    ptrdiff_t panels = (n + NR - 1) / NR, pairs = (k + 1) / 2;
+    for (ptrdiff_t jp = 0; jp < panels; jp++) {
+        ptrdiff_t j0 = jp * NR;
+        uint32_t *dst = packed + jp * pairs * NR;
+        for (ptrdiff_t p = 0; p < pairs; p++) {
+            for (ptrdiff_t j = 0; j < NR; j++) {
+                ptrdiff_t col = j0 + j;
+                uint32_t lo = 0, hi = 0;
+                if (col < n) {
+                    lo = to_bf16(b[2 * p * ldb + col]);
+                    if (2 * p + 1 < k) hi = to_bf16(b[(2 * p + 1) * ldb + col]);
+                }
+                dst[p * NR + j] = lo | (hi << 16);
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma"))), apply_to = function)
+
+// Masks for the two 16-column halves of a panel with `cols` valid columns.
+static inline __mmask16 half_mask(int cols, int half) {
+    int c = cols - 16 * half;
+    return c >= 16 ? (__mmask16)0xffff : c <= 0 ? (__mmask16)0 : (__mmask16)((1u << c) - 1);
+}
+
+// Stores a 14×32 accumulator block into C (rows × cols valid), adding C's values when accumulate.
+#define NL_STORE_BLOCK(acc, c, ldc, rows, cols, accumulate)                                                     \
+    do {                                                                                                        \
+        __mmask16 m0 = half_mask(cols, 0), m1 = half_mask(cols, 1);                                            \
+        for (int i = 0; i < MR; i++) {                                                                          \
+            if (i >= rows) break;                                                                               \
+            float *ci = (c) + i * (ldc);                                                                        \
+            __m512 v0 = acc[i][0], v1 = acc[i][1];                                                              \
+            if (accumulate) {                                                                                   \
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, ci));                                           \
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, ci + 16));                                      \
+            }                                                                                                   \
+            _mm512_mask_storeu_ps(ci, m0, v0);                                                                  \
+            _mm512_mask_storeu_ps(ci + 16, m1, v1);                                                             \
+        }                                                                                                       \
+    } while (0)
+
+// The 14 rows of a micro-kernel, spelt out: as an array of vectors indexed in a loop, clang
+// keeps the accumulators in memory (4 FMAs in the loop, not 28 in registers).
+#define NL_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
+#define NL_DECLARE(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+#define NL_GATHER(i) acc[i][0] = c##i##0; acc[i][1] = c##i##1;
+
+// C[rows×cols] (+)= A micro-panel [MR][KC] (rows of a fixed stride, so each row's element is
+// one displacement from a moving pointer: no transposed packing) · B panel [kc][NR].
+static void micro_f32(int kc, const float *restrict a, const float *restrict b, float *c, ptrdiff_t ldc,
+                      int rows, int cols, int accumulate) {
+    NL_ROWS(NL_DECLARE)
+    for (int p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#define NL_FMA(i)                                                                                                \
+    {                                                                                                           \
+        __m512 ai = _mm512_set1_ps(a[i * KC]);                                                                  \
+        c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                                                             \
+        c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);                                                             \
+    }
+        NL_ROWS(NL_FMA)
+#undef NL_FMA
+        a += 1;
+        b += NR;
+    }
+    __m512 acc[MR][2];
+    NL_ROWS(NL_GATHER)
+    NL_STORE_BLOCK(acc, c, ldc, rows, cols, accumulate);
+}
+
+// A block (rows × kc at a, row stride lda) → micro-panels [rows/MR][MR][KC], zero rows past the end.
+static void pack_a_f32(const float *a, ptrdiff_t lda, int rows, int kc, float *restrict packed) {
+    int padded = (rows + MR - 1) / MR * MR;
+    for (int i = 0; i < padded; i++) {
+        float *dst = packed + (ptrdiff_t)i * KC;
+        if (i < rows) memcpy(dst, a + (ptrdiff_t)i * lda, (size_t)kc * sizeof(float));
+        else memset(dst, 0, (size_t)kc * sizeof(float));
+    }
+}
+
+void nl_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *packed_b,
+                 ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {
+    float *ap = aligned_alloc(64, sizeof(float) * MC * KC);
+    for (ptrdiff_t i0 = 0; i0 < m; i0 += MC) {
+        int mc = m - i0 < MC ? (int)(m - i0) : MC;
+        for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
+            int kc = k - p0 < KC ? (int)(k - p0) : KC;
+            pack_a_f32(a + i0 * lda + p0, lda, mc, kc, ap);
+            int acc = accumulate || p0 > 0;
+            for (ptrdiff_t jp = first_panel; jp < first_panel + panel_count; jp++) {
+                const float *bp = packed_b + jp * k * NR + p0 * NR;
+                int cols = n - jp * NR < NR ? (int)(n - jp * NR) : NR;
+                for (int ir = 0; ir < mc; ir += MR) {
+                    int rows = mc - ir < MR ? mc - ir : MR;
+                    micro_f32(kc, ap + (ptrdiff_t)ir * KC, bp, c + (i0 + ir) * ldc + jp * NR, ldc, rows, cols, acc);
+                }
+            }
+        }
+    }
+    free(ap);
+}
+#pragma clang attribute pop
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx512bf16,fma"))), apply_to = function)
+
+// C[rows×cols] (+)= A micro-panel [MR][KC] of bf16 pairs (2·KC deep) · B panel [kc/2][NR] pairs.
+static void micro_bf16(int pairs, const uint32_t *restrict a, const uint32_t *restrict b, float *c, ptrdiff_t ldc,
+                       int rows, int cols, int accumulate) {
+    NL_ROWS(NL_DECLARE)
+    for (int p = 0; p < pairs; p++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16);
+#define NL_DOT(i)                                                                                                \
+    {                                                                                                           \
+        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[i * KC]);                                                   \
+        c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0);                                                            \
+        c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1);                                                            \
+    }
+        NL_ROWS(NL_DOT)
+#undef NL_DOT
+        a += 1;
+        b += NR;
+    }
+    __m512 acc[MR][2];
+    NL_ROWS(NL_GATHER)
+    NL_STORE_BLOCK(acc, c, ldc, rows, cols, accumulate);
+}
+
+// A block (rows × kc floats, kc even except at the end of k) → micro-panels [rows/MR][MR][KC]
+// of bf16 pairs, zero rows past the end and a zero partner for an odd last k.
+static void pack_a_bf16(const float *a, ptrdiff_t lda, int rows, int kc, uint32_t *restrict packed) {
+    int pairs = (kc + 1) / 2, padded = (rows + MR - 1) / MR * MR;
+    for (int i = 0; i < padded; i++) {
+        uint32_t *dst = packed + (ptrdiff_t)i * KC;
+        if (i >= rows) { memset(dst, 0, (size_t)pairs * sizeof(uint32_t)); continue; }
+        const float *src = a + (ptrdiff_t)i * lda;
+        int p = 0;
+        // 32 floats → 16 pairs (vcvtne2ps2bf16 puts its second operand in the low half).
+        for (; 2 * p + 32 <= kc; p += 16)
+            _mm512_storeu_si512(dst + p, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + 2 * p + 16),
+                                                                    _mm512_loadu_ps(src + 2 * p)));
+        for (; p < pairs; p++)
+            dst[p] = to_bf16(src[2 * p]) | (2 * p + 1 < kc ? (uint32_t)to_bf16(src[2 * p + 1]) << 16 : 0u);
+    }
+}
+
+void nl_gemm_bf16(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const uint32_t *packed_b,
+                  ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {
+    enum { KC2 = 2 * KC };  // bf16 halves the bytes per k: twice the depth in the same cache
+    ptrdiff_t all_pairs = (k + 1) / 2;
+    uint32_t *ap = aligned_alloc(64, sizeof(uint32_t) * MC * KC);
+    for (ptrdiff_t i0 = 0; i0 < m; i0 += MC) {
+        int mc = m - i0 < MC ? (int)(m - i0) : MC;
+        for (ptrdiff_t p0 = 0; p0 < k; p0 += KC2) {
+            int kc = k - p0 < KC2 ? (int)(k - p0) : KC2, pairs = (kc + 1) / 2;
+            pack_a_bf16(a + i0 * lda + p0, lda, mc, kc, ap);
+            int acc = accumulate || p0 > 0;
+            for (ptrdiff_t jp = first_panel; jp < first_panel + panel_count; jp++) {
+                const uint32_t *bp = packed_b + jp * all_pairs * NR + (p0 / 2) * NR;
+                int cols = n - jp * NR < NR ? (int)(n - jp * NR) : NR;
+                for (int ir = 0; ir < mc; ir += MR) {
+                    int rows = mc - ir < MR ? mc - ir : MR;
+                    micro_bf16(pairs, ap + (ptrdiff_t)ir * KC, bp, c + (i0 + ir) * ldc + jp * NR, ldc, rows, cols, acc);
+                }
+            }
+        }
+    }
+    free(ap);
+}
+#pragma clang attribute pop
+#else
+void nl_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *packed_b,
+                 ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {
+    abort();  // nl_gemm_available() is 0 here
+}
+void nl_gemm_bf16(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const uint32_t *packed_b,
+                  ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {
+    abort();
+}
+#endif

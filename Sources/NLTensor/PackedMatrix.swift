@@ -1,0 +1,105 @@
+import CKernels
+import Foundation
+
+/// A GEMM's right operand B (k×n, a convolution's weight matrix), packed once for the project's
+/// own AVX-512 GEMM (Sources/CKernels/gemm.c): panels of 32 columns, in fp32 or as bfloat16
+/// pairs along k. Inference packs each folded conv weight once per model and precision.
+public final class PackedMatrix: @unchecked Sendable {
+    /// Rows (the GEMM's depth) and columns of B.
+    public let k: Int, n: Int
+    /// fp32 panels, or bf16 pairs (weights rounded to nearest even).
+    public let precision: Precision
+    private let storage: UnsafeMutableRawPointer
+
+    /// Packs rows `rows` of b (row stride `ldb`, n columns). Needs `nl_gemm_available()`, and
+    /// AVX512_BF16 for `.bf16` (check `Precision.unsupportedReason`).
+    public init(_ b: UnsafePointer<Float>, ldb: Int, rows: Range<Int>, n: Int, precision: Precision) {
+        require(PackedMatrix.isAvailable, "PackedMatrix: the own GEMM needs the AVX-512 kernels")
+        require(precision.unsupportedReason == nil, "PackedMatrix: \(precision.unsupportedReason ?? "")")
+        k = rows.count; self.n = n; self.precision = precision
+        let source = b + rows.lowerBound * ldb
+        switch precision {
+        case .fp32:
+            storage = UnsafeMutableRawPointer.allocate(byteCount: 4 * max(1, nl_gemm_packed_b_floats(k, n)), alignment: 64)
+            nl_gemm_pack_b(source, ldb, k, n, storage.assumingMemoryBound(to: Float.self))
+        case .bf16:
+            storage = UnsafeMutableRawPointer.allocate(byteCount: 4 * max(1, nl_gemm_packed_b_bf16_words(k, n)), alignment: 64)
+            nl_gemm_pack_b_bf16(source, ldb, k, n, storage.assumingMemoryBound(to: UInt32.self))
+        }
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Whether this CPU (and NLNET_ISA) has the own GEMM at all.
+    public static var isAvailable: Bool { nl_gemm_available() != 0 }
+
+    /// Panels of NL_GEMM_NR columns.
+    var panels: Int { (n + Int(NL_GEMM_NR) - 1) / Int(NL_GEMM_NR) }
+
+    /// C (m×n, row stride ldc) = A (m×k, row stride lda) · B, or C += it when `accumulate`;
+    /// split over the cores by rows (or by column panels when m is small) unless `split` is false.
+    func multiply(m: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                  accumulate: Bool = false, split: Bool = true) {
+        guard m > 0 else { return }
+        let parts = split && m * n * k >= GEMMSplit.leastWork ? Parallel.cores : 1
+        if parts == 1 { run(m: m, a: a, lda: lda, panels: 0..<panels, c: c, ldc: ldc, accumulate: accumulate); return }
+        let (pa, pc) = (SharedPointer(UnsafeMutablePointer(mutating: a)), SharedPointer(c))
+        // Row blocks of the kernel's MC = 16·MR rows keep every part's A packing whole.
+        let block = 16 * Int(NL_GEMM_MR)
+        if m >= 2 * block * parts || panels < parts {
+            let blocks = (m + block - 1) / block
+            Parallel.forEachChunk(parts) { p, _ in
+                let lo = min(m, blocks * p / parts * block), hi = min(m, blocks * (p + 1) / parts * block)
+                if lo < hi { self.run(m: hi - lo, a: pa + lo * lda, lda: lda, panels: 0..<self.panels, c: pc + lo * ldc, ldc: ldc,
+                                      accumulate: accumulate) }
+            }
+        } else {
+            Parallel.forEachChunk(parts) { p, _ in
+                let range = (self.panels * p / parts)..<(self.panels * (p + 1) / parts)
+                if !range.isEmpty { self.run(m: m, a: pa.base, lda: lda, panels: range, c: pc.base, ldc: ldc, accumulate: accumulate) }
+            }
+        }
+    }
+
+    private func run(m: Int, a: UnsafePointer<Float>, lda: Int, panels: Range<Int>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                     accumulate: Bool) {
+        switch precision {
+        case .fp32:
+            nl_gemm_f32(m, n, k, a, lda, storage.assumingMemoryBound(to: Float.self), panels.lowerBound, panels.count,
+                        accumulate ? 1 : 0, c, ldc)
+        case .bf16:
+            nl_gemm_bf16(m, n, k, a, lda, storage.assumingMemoryBound(to: UInt32.self), panels.lowerBound, panels.count,
+                         accumulate ? 1 : 0, c, ldc)
+        }
+    }
+}
+
+/// A convolution's weight [kT, kH, kW, Cin, Cout] packed for the own GEMM: one matrix per
+/// temporal tap for a temporal-only conv (each tap is its own GEMM), else the whole K×Cout.
+public struct PackedConvWeight: @unchecked Sendable {
+    let matrices: [PackedMatrix]
+    /// The precision the weights were packed in.
+    public var precision: Precision { matrices[0].precision }
+
+    /// Packs `weight` for a conv with this kernel, stride and padding.
+    public init(_ weight: Tensor, stride: [Int], padding: [Int], precision: Precision) {
+        let geometry = ConvGeometry(kernel: Array(weight.shape.prefix(3)), stride: stride, padding: padding)
+        let cout = weight.shape[4]
+        let taps = geometry.isTemporalOnly && !geometry.isPointwise ? geometry.kernel[0] : 1
+        let depth = weight.count / cout / taps
+        matrices = (0..<taps).map { t in
+            PackedMatrix(weight.pointer, ldb: cout, rows: (t * depth)..<((t + 1) * depth), n: cout, precision: precision)
+        }
+    }
+
+    /// Whether the own GEMM should run a conv of `cout` outputs in `precision`: always for bf16
+    /// (OpenBLAS has none); for fp32 where it beats OpenBLAS, the skinny products of up to 256
+    /// columns (`nlnet bench kernels` compares them). NLNET_GEMM=openblas turns it off for fp32.
+    public static func wanted(cout: Int, precision: Precision) -> Bool {
+        guard PackedMatrix.isAvailable else { return false }
+        if precision == .bf16 { return true }
+        return cout <= 256 && ownFP32
+    }
+
+    private static let ownFP32 = ProcessInfo.processInfo.environment["NLNET_GEMM"] != "openblas"
+}
