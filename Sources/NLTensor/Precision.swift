@@ -24,3 +24,11 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
         }
     }
 }
+
+extension Tensor {
+    /// Each element rounded to the nearest bfloat16 (ties to even), kept as Float: what the
+    /// bf16 path makes of an operand, for comparing against fp32 arithmetic on the same values.
+    public var bf16Rounded: Tensor {
+        Tensor(shape: shape, scalars: scalars.map { nl_bf16_round($0) })
+    }
+}

@@ -66,6 +66,19 @@ struct ModelParityTests {
         expectClose(p.probabilities, try f.file.tensor("\(c.name)/fcn_probabilities"), Self.logitTolerance, "\(c.name) probabilities")
     }
 
+    /// bf16 inference against PyTorch's fp32 logits: within bf16's rounding (8 significant
+    /// bits; docs/precision.md reports the measured errors), the same top class.
+    @Test(.enabled(if: Precision.bf16.unsupportedReason == nil), arguments: ModelFixtures.shared.cases)
+    func bf16LogitsStayNearFP32(_ c: ModelFixtures.Case) throws {
+        let model = try f.model(c)
+        try model.usePrecision(.bf16)
+        let expected = try f.file.tensor("\(c.name)/logits")
+        let logits = model.logits(try f.file.tensor(c.input), fused: true)
+        expectClose(logits, expected, 3e-2, "\(c.name) bf16 logits")
+        print("bf16 logits of \(c.name): relative error \(logits.maxAbsDifference(expected) / max(expected.maxAbs, 1e-3)) against PyTorch fp32")
+        #expect(logits.maxAbsDifference(expected) > 0, "\(c.name): bf16 logits equal fp32's exactly: the bf16 path did not run")
+    }
+
     @Test func trainingModeMatchesWithRunningStatistics() throws {
         let c = try #require(f.cases.first { $0.train == true })
         let model = try f.model(c)

@@ -1,4 +1,5 @@
 import Foundation
+import NLTensor
 import Testing
 
 @Suite("nlnet classify")
@@ -26,6 +27,26 @@ struct ClassifyCommandTests {
         #expect(r.status == 0, "\(r.stderr)")
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         #expect(doc["untrained"] as? Bool == true)
+    }
+
+    /// --precision bf16: where the CPU (here: NLNET_ISA) lacks it, one error naming the option
+    /// and the reason, before any work; where it has it, the default model's top class as fp32.
+    @Test func bf16IsRefusedWithoutTheKernelsAndAgreesWithThem() throws {
+        let clip = Self.clips + "/testsrc2_320x240.mp4"
+        for verb in [["classify", clip], ["eval", "--data", clip], ["bench", "model", "--frames", "4", "--size", "32"]] {
+            let r = try CLI.run(verb + ["--precision", "bf16"] + Self.small.prefix(5), environment: ["NLNET_ISA": "avx2"])
+            #expect(r.status != 0 && r.stderr.contains("--precision bf16") && r.stderr.contains("NLNET_ISA=avx2"), "\(verb[0]): \(r.stderr)")
+        }
+        guard Precision.bf16.unsupportedReason == nil else { return }
+        var top: [String] = []
+        for precision in ["fp32", "bf16"] {
+            let r = try CLI.run(["classify", clip, "--json", "--precision", precision, "--clips", "2", "--crops", "1", "--quiet"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            let video = try #require((doc["videos"] as? [[String: Any]])?.first)
+            top.append("\((video["top"] as? [[String: Any]])?.first?["label"] ?? "none")")
+        }
+        #expect(top[0] == top[1], "fp32 top class \(top[0]), bf16 \(top[1])")
     }
 
     /// A video named after --nonlocal is an input, not a second placement word.

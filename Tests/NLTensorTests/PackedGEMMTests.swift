@@ -1,0 +1,69 @@
+import NLTensor
+import Testing
+
+/// The own GEMM (Sources/CKernels/gemm.c) inside convolutions: fp32 against PyTorch's conv3d
+/// cases, and bf16 against fp32 on the same bf16-rounded operands.
+@Suite("Own GEMM in convolutions")
+struct PackedGEMMTests {
+    static let available = PackedMatrix.isAvailable
+    static let bf16 = Precision.bf16.unsupportedReason == nil
+
+    /// conv3dFused through a packed weight, with the fixture's geometry.
+    func fused(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ c: OpFixtures.Case, _ precision: Precision) -> Tensor {
+        let packed = PackedConvWeight(w, stride: c.params.stride!, padding: c.params.padding!, precision: precision)
+        return conv3dFused(x, weight: w, bias: b, stride: c.params.stride!, padding: c.params.padding!,
+                           dilation: c.params.dilation!, packed: packed)
+    }
+
+    @Test(.enabled(if: available), arguments: OpFixtures.cases("conv3d"))
+    func fp32MatchesPyTorch(_ c: OpFixtures.Case) {
+        let f = OpFixtures.shared
+        let x = f.tensor(c, "x"), w = convWeight(fromPyTorch: f.tensor(c, "w")), b = f.optional(c, "b")
+        expectClose(fused(x, w, b, c, .fp32), f.tensor(c, "y"), Tolerance.forward, "\(c.name) own fp32 GEMM")
+    }
+
+    /// bf16 rounds x and W, then sums exactly as fp32 would: equal to the fp32 conv of the
+    /// rounded operands up to summation order; and within bf16's rounding of PyTorch's fp32 y.
+    @Test(.enabled(if: bf16), arguments: OpFixtures.cases("conv3d"))
+    func bf16MatchesFP32OnRoundedOperands(_ c: OpFixtures.Case) {
+        let f = OpFixtures.shared
+        let x = f.tensor(c, "x"), w = convWeight(fromPyTorch: f.tensor(c, "w")), b = f.optional(c, "b")
+        let y = fused(x, w, b, c, .bf16)
+        let rounded = conv3d(x.bf16Rounded, weight: w.bf16Rounded, bias: b, stride: c.params.stride!,
+                             padding: c.params.padding!, dilation: c.params.dilation!)
+        let exact = Self.runsDirect(w.shape, c.params) ? f.tensor(c, "y") : rounded
+        expectClose(y, exact, Tolerance.forward, "\(c.name) bf16 vs fp32 on rounded operands")
+        expectClose(y, f.tensor(c, "y"), 2e-2, "\(c.name) bf16 vs PyTorch fp32")
+    }
+
+    /// The stem's direct conv (≤ 4 input channels, whole 8-channel blocks, dense taps, neither
+    /// pointwise nor temporal-only: DirectConv.applies) has no GEMM and stays fp32.
+    static func runsDirect(_ w: [Int], _ p: OpFixtures.Params) -> Bool {
+        let temporalOnly = w[1] == 1 && w[2] == 1 && p.stride! == [1, 1, 1] && p.padding![1] == 0 && p.padding![2] == 0
+        return w[3] <= 4 && w[4] % 8 == 0 && p.dilation! == [1, 1, 1] && !temporalOnly
+    }
+
+    /// Edge shapes the fixtures do not reach: columns not a multiple of 32 (one partial panel,
+    /// fewer than 16), rows not a multiple of 14, odd depth (bf16's zero partner), a product
+    /// small in rows but wide enough that the cores split it by panels, and accumulation over
+    /// temporal taps; against the OpenBLAS path.
+    @Test(.enabled(if: available), arguments: [
+        ([1, 3, 5, 7, 5], 40, [1, 1, 1], [0, 0, 0]),
+        ([1, 2, 3, 5, 12], 8, [1, 3, 3], [0, 1, 1]),
+        ([2, 4, 6, 6, 16], 300, [3, 1, 1], [1, 0, 0]),
+        ([1, 1, 10, 10, 512], 96, [1, 1, 1], [0, 0, 0]),
+        ([1, 4, 9, 9, 33], 64, [1, 3, 3], [0, 1, 1]),
+    ])
+    func edgeShapesMatchOpenBLAS(_ shape: [Int], _ cout: Int, _ kernel: [Int], _ padding: [Int]) {
+        let x = randomTensor(shape, seed: 11), w = randomTensor(kernel + [shape[4], cout], seed: 12, scale: 0.2)
+        let b = randomTensor([cout], seed: 13)
+        let reference = conv3dFused(x, weight: w, bias: b, padding: padding, relu: true)
+        for precision in Precision.allCases where precision.unsupportedReason == nil {
+            let packed = PackedConvWeight(w, stride: [1, 1, 1], padding: padding, precision: precision)
+            let y = conv3dFused(x, weight: w, bias: b, padding: padding, relu: true, packed: packed)
+            let expected = precision == .fp32 ? reference
+                : conv3dFused(x.bf16Rounded, weight: w.bf16Rounded, bias: b, padding: padding, relu: true)
+            expectClose(y, expected, Tolerance.forward, "\(shape) → \(cout) \(kernel) \(precision)")
+        }
+    }
+}
