@@ -69,6 +69,20 @@ void nl_max_pool_tap(const float *src, float *best, int *arg, int row, ptrdiff_t
 /// residual), bias [w] and residual [rows, w] each skipped when null.
 void nl_bias_residual_relu(float *y, const float *bias, const float *residual, int relu, ptrdiff_t rows, ptrdiff_t w);
 
+// The arithmetic peak (peak.c): one thread's register-only loop of independent multiply-adds,
+// no memory traffic. Run on every core at once it gives the machine's fp32 (bf16) peak.
+/// The level nl_fma_peak runs: "avx512" (24 zmm chains of vfmadd231ps), "avx2" (12 ymm) or
+/// "baseline" (the compiler's default vectors).
+const char *nl_fma_peak_isa(void);
+/// Runs `iterations` steps of the loop on the calling thread; returns the flops done (2 a lane
+/// of each FMA).
+double nl_fma_peak(long iterations);
+/// 1 when the CPU has AVX512_BF16 (vdpbf16ps), else 0.
+int nl_bf16_peak_available(void);
+/// As nl_fma_peak with vdpbf16ps on 24 zmm chains (64 flops each: 16 lanes, 2 bf16 pairs);
+/// 0 where nl_bf16_peak_available() is 0.
+double nl_bf16_peak(long iterations);
+
 #ifdef __cplusplus
 }
 #endif
