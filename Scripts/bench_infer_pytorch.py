@@ -28,9 +28,9 @@ faster layout in every mode (eager 0.44 s against 0.50 s contiguous, bf16 0.57 a
 compile 0.31 against 0.37), and max-autotune-no-cudagraphs beat the default mode (0.25 s against
 0.31 s) for about 45 s of compiling.
 
---memory: one eager forward, then one JSON line with the resident set size before it
-("baselineRSS", now; "baselinePeakRSS", the peak so far: import, network, input) and the peak
-after it ("peakRSS"), in bytes; no requests are read.
+--memory: one eager fp32 forward (contiguous, PyTorch's default layout), then one JSON line
+with the resident set size before it ("baselineRSS", now; "baselinePeakRSS", the peak so far:
+import, network, input) and the peak after it ("peakRSS"), in bytes; no requests are read.
 """
 import argparse
 import json
@@ -134,7 +134,7 @@ def memory(args, cfg):
     baseline, baseline_peak = rss_bytes(), peak_rss_bytes()
     with torch.inference_mode():
         net.predict(x)
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "mode": "eager fp32",
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "mode": "eager fp32, contiguous",
                       "baselineRSS": baseline, "baselinePeakRSS": baseline_peak, "peakRSS": peak_rss_bytes()}), flush=True)
 
 

@@ -89,7 +89,7 @@ struct BenchMemory: ParsableCommand {
                 report.torchEager = side
                 report.peakRatio = Double(report.nlnet.peakRSS) / Double(p)
                 report.forwardRatio = Double(report.nlnet.forwardRSS) / Double(max(side.forwardRSS, 1))
-                report.pytorch += ", eager fp32"
+                report.pytorch += ", " + (torch.ready["mode"] as? String ?? "eager")
             } else if torch.unavailable == nil {
                 report.pytorch = "PyTorch side not run: bench_infer_pytorch.py --memory gave no sizes"
             }
