@@ -5,7 +5,7 @@ import NLTensor
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed against a reference timed in the same run.",
-        subcommands: [BenchModel.self, BenchKernels.self, BenchDecode.self, BenchClassify.self, BenchTrain.self],
+        subcommands: [BenchModel.self, BenchKernels.self, BenchDecode.self, BenchClassify.self, BenchTrain.self, BenchMemory.self],
         defaultSubcommand: BenchModel.self)
 }
 

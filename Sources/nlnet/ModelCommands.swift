@@ -102,12 +102,18 @@ struct Forward: ParsableCommand {
     }
 }
 
-/// Inference speed of a whole network, against square sgemm in the same run.
+/// Inference speed of a whole network, against the machine's measured FMA peak, square sgemm,
+/// and PyTorch (eager, torch.compile, bf16 autocast) on the same network in the same run.
 struct BenchModel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "ms/clip, GFLOP/s and per-layer times of inference on one clip, with sgemm 2048³ as the reference.",
-        discussion: "Without --weights or --config, the default model; --config alone times random weights.")
+        abstract: "ms/clip, GFLOP/s and per-layer times of inference on one clip, beside the FMA peak, sgemm 2048³ and PyTorch.",
+        discussion: """
+        Without --weights or --config, the default model; --config alone times random weights. PyTorch runs \
+        Scripts/bench_infer_pytorch.py on the same network and clip with NLNET_TORCH_PYTHON (else python3): eager, \
+        torch.compile (inductor, freezing) and bf16 autocast, each forward alternating with nlnet's; without torch \
+        the PyTorch side is reported as not run.
+        """)
 
     @OptionGroup var selection: ModelSelection
 
@@ -116,6 +122,9 @@ struct BenchModel: ParsableCommand {
     @OptionGroup var clip: ClipShape
 
     @OptionGroup var output: BenchOutput
+
+    @Flag(name: .customLong("no-pytorch"), help: "Skip the PyTorch reference.")
+    var noPyTorch = false
 
     struct Report: Codable {
         var model: String
@@ -128,10 +137,31 @@ struct BenchModel: ParsableCommand {
         var gflopsPerSecond: Double
         var squareSgemmGFLOPS: Double
         var fractionOfSgemm: Double
+        /// FMAPeak: fp32 over all threads, its loop's instruction set and thread count.
+        var fmaPeakGFLOPS: Double
+        var fmaPeakISA: String
+        var fmaPeakThreads: Int
+        /// Absent where the CPU has no AVX512_BF16.
+        var bf16PeakGFLOPS: Double?
+        var fractionOfFMAPeak: Double
+        /// "torch 2.5.1, 2 threads", or why the PyTorch side did not run.
+        var pytorch: String
+        /// Per mode (eager, compile, bf16): how it ran (layout, compile mode), or why it failed.
+        var torchModes: [String: String]?
+        var torchEagerMsPerClip: Double?
+        var torchCompileMsPerClip: Double?
+        var torchBf16MsPerClip: Double?
+        /// torch time / nlnet time: above 1, nlnet is faster.
+        var torchEagerRatio: Double?
+        var torchCompileRatio: Double?
+        var torchBf16Ratio: Double?
         var layers: [LayerTime]
     }
 
     struct LayerTime: Codable { var name: String; var ms: Double; var share: Double }
+
+    /// The PyTorch modes bench_infer_pytorch.py offers, as its request words.
+    static let torchModes = ["eager", "compile", "bf16"]
 
     func run() throws {
         let model = try selection.modelOrDefault()
@@ -139,21 +169,73 @@ struct BenchModel: ParsableCommand {
         let (t, size) = (clip.frames ?? model.config.input.frames, clip.size ?? 224)
         let x = Tensor(repeating: 0.1, shape: [1, t, size, size, 3])
         let summary = model.summary(frames: t, size: size)
+        let fma = FMAPeak.measure()
         let peak = ConvBenchmark.squareSgemmGFLOPS(2048, repeats: output.repeats)
-        let seconds = ConvBenchmark.best(output.repeats) { _ = model.predict(x) }
-        var times: [String: Double] = [:]
-        _ = model.profile(x) { name, s in times[name, default: 0] += s }
-        let total = times.values.reduce(0, +)
-        let layers = summary.layers.compactMap { l in times[l.name].map { LayerTime(name: l.name, ms: 1000 * $0, share: $0 / total) } }
-        let report = Report(model: model.config.name, input: [t, size, size, 3], blasKernel: BLASKernel.coreName,
+        // Each PyTorch forward alternates with ours (ConvBenchmark.bestOfEach), so both see the
+        // same load on a shared machine; inductor compiles before the script says it is ready.
+        let torch = noPyTorch ? nil : PyTorchReference(script: "Scripts/bench_infer_pytorch.py", config: model.config,
+                                                        arguments: [t, size, Parallel.cores].map(String.init))
+        let ready = (torch?.ready["modes"] as? [String: String]) ?? [:]
+        let modes = Self.torchModes.filter { ready[$0] != nil }
+        var runs: [() -> Void] = [{ _ = model.predict(x) }]
+        if let torch { runs += modes.map { mode in { _ = torch.time(mode) } } }
+        let times = ConvBenchmark.bestOfEach(output.repeats, runs)
+        let seconds = times[0]
+        var layerSeconds: [String: Double] = [:]
+        _ = model.profile(x) { name, s in layerSeconds[name, default: 0] += s }
+        let total = layerSeconds.values.reduce(0, +)
+        let layers = summary.layers.compactMap { l in layerSeconds[l.name].map { LayerTime(name: l.name, ms: 1000 * $0, share: $0 / total) } }
+        let rate = Double(summary.flops) / seconds / 1e9
+        var report = Report(model: model.config.name, input: [t, size, size, 3], blasKernel: BLASKernel.coreName,
                             kernelLevel: KernelLevel.current, msPerClip: 1000 * seconds, gflops: Double(summary.flops) / 1e9,
-                            gflopsPerSecond: Double(summary.flops) / seconds / 1e9, squareSgemmGFLOPS: peak,
-                            fractionOfSgemm: Double(summary.flops) / seconds / 1e9 / peak, layers: layers)
+                            gflopsPerSecond: rate, squareSgemmGFLOPS: peak, fractionOfSgemm: rate / peak,
+                            fmaPeakGFLOPS: fma.gflops, fmaPeakISA: fma.isa, fmaPeakThreads: fma.threads, bf16PeakGFLOPS: fma.bf16GFLOPS,
+                            fractionOfFMAPeak: rate / fma.gflops, pytorch: torch?.description ?? "PyTorch side not run: --no-pytorch",
+                            layers: layers)
+        if let torch, torch.unavailable == nil {
+            var described = ready
+            for (mode, reason) in (torch.ready["failed"] as? [String: String]) ?? [:] { described[mode] = "failed: \(reason)" }
+            for (i, mode) in modes.enumerated() {
+                if let reason = torch.failures[mode] { described[mode] = "failed: \(reason)"; continue }
+                report.setTorch(mode, seconds: times[i + 1], nlnet: seconds)
+            }
+            report.torchModes = described
+        }
         if output.json { print(try jsonLine(report)); return }
         print("\(report.model), input \(t)×\(size)×\(size), OpenBLAS \(report.blasKernel), kernels \(report.kernelLevel)")
         print(String(format: "%.1f ms/clip, %.1f GFLOP/clip, %.1f GFLOP/s = %.0f%% of sgemm 2048³ (%.1f GFLOP/s, same run)",
-                     report.msPerClip, report.gflops, report.gflopsPerSecond, 100 * report.fractionOfSgemm, peak))
+                     report.msPerClip, report.gflops, rate, 100 * report.fractionOfSgemm, peak))
+        print(String(format: "FMA peak %.1f GFLOP/s (%d threads, %@); model at %.0f%% of peak; bf16 peak %@", fma.gflops, fma.threads,
+                     fma.isa, 100 * report.fractionOfFMAPeak, fma.bf16GFLOPS.map { String(format: "%.1f GFLOP/s", $0) } ?? "n/a (no AVX512_BF16)"))
+        report.printTorchComparison()
         print(pad("layer", 18) + pad("ms", 10) + "share")
         for l in layers { print(pad(l.name, 18) + pad(String(format: "%.2f", l.ms), 10) + String(format: "%.1f%%", 100 * l.share)) }
+    }
+}
+
+extension BenchModel.Report {
+    /// Fills mode's ms/clip and ratio (torch time / nlnet time) from best-of wall seconds.
+    mutating func setTorch(_ mode: String, seconds: Double, nlnet: Double) {
+        let (ms, ratio) = (1000 * seconds, seconds / nlnet)
+        switch mode {
+        case "eager": (torchEagerMsPerClip, torchEagerRatio) = (ms, ratio)
+        case "compile": (torchCompileMsPerClip, torchCompileRatio) = (ms, ratio)
+        default: (torchBf16MsPerClip, torchBf16Ratio) = (ms, ratio)
+        }
+    }
+
+    /// The comparison block: nlnet and each PyTorch mode in ms/clip, with the ratios.
+    func printTorchComparison() {
+        guard let described = torchModes else { print(pytorch); return }
+        print("PyTorch \(pytorch.replacingOccurrences(of: "torch ", with: "")), forwards alternating with nlnet's "
+              + "(ratio = torch time / nlnet time, > 1: nlnet faster):")
+        print("  " + pad("nlnet", 16) + String(format: "%9.1f ms/clip", msPerClip))
+        let rows = [("eager", torchEagerMsPerClip, torchEagerRatio), ("compile", torchCompileMsPerClip, torchCompileRatio),
+                    ("bf16", torchBf16MsPerClip, torchBf16Ratio)]
+        for (mode, ms, ratio) in rows {
+            let how = described[mode] ?? "not run"
+            guard let ms, let ratio else { print("  " + pad("torch \(mode)", 16) + "        — ms/clip          \(how)"); continue }
+            print("  " + pad("torch \(mode)", 16) + String(format: "%9.1f ms/clip  %6.2f×  ", ms, ratio) + how)
+        }
     }
 }

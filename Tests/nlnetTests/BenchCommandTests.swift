@@ -13,7 +13,8 @@ struct BenchCommandTests {
                              (["convert", "--help"], "convert-help.txt"), (["train", "--help"], "train-help.txt"),
                              (["eval", "--help"], "eval-help.txt"), (["bench", "train", "--help"], "bench-train-help.txt"),
                              (["attention", "--help"], "attention-help.txt"), (["synth", "--help"], "synth-help.txt"),
-                             (["ablate", "--help"], "ablate-help.txt"), (["presets", "--help"], "presets-help.txt")] {
+                             (["ablate", "--help"], "ablate-help.txt"), (["presets", "--help"], "presets-help.txt"),
+                             (["bench", "memory", "--help"], "bench-memory-help.txt")] {
             let r = try CLI.run(args)
             #expect(r.status == 0)
             #expect(r.stdout == (try CLI.golden(name, actual: r.stdout)), "\(args) help changed; rerun with NLNET_UPDATE_GOLDEN=1 if intended")

@@ -65,6 +65,7 @@ struct CrashClassTests {
             "decode": [clip, "--frames", "0", "-o", out("x.rgb")],
             "probe": [clip],
             "bench model": ["--config", base, "--repeats", "1", "--frames", "8", "--size", "32"],
+            "bench memory": ["--config", base, "--frames", "4", "--size", "32"],
             "bench classify": [clip, "--repeats", "1", "--clips", "1", "--crops", "1"],
         ]
         let cases = try Self.options().flatMap { entry in Self.values.map { (entry.verb, entry.option, $0) } }

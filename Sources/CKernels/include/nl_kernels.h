@@ -92,6 +92,19 @@ void nl_gemm_bf16(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff
                   ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc);
 /// f rounded to the nearest bfloat16 (ties to even), as a float.
 float nl_bf16_round(float f);
+// The arithmetic peak (peak.c): one thread's register-only loop of independent multiply-adds,
+// no memory traffic. Run on every core at once it gives the machine's fp32 (bf16) peak.
+/// The level nl_fma_peak runs: "avx512" (24 zmm chains of vfmadd231ps), "avx2" (12 ymm) or
+/// "baseline" (the compiler's default vectors).
+const char *nl_fma_peak_isa(void);
+/// Runs `iterations` steps of the loop on the calling thread; returns the flops done (2 a lane
+/// of each FMA).
+double nl_fma_peak(long iterations);
+/// 1 when the CPU has AVX512_BF16 (vdpbf16ps), else 0.
+int nl_bf16_peak_available(void);
+/// As nl_fma_peak with vdpbf16ps on 24 zmm chains (64 flops each: 16 lanes, 2 bf16 pairs);
+/// 0 where nl_bf16_peak_available() is 0.
+double nl_bf16_peak(long iterations);
 
 #ifdef __cplusplus
 }
