@@ -175,27 +175,6 @@ static void pack_a_f32(const float *a, ptrdiff_t lda, int rows, int kc, float *r
     }
 }
 
-void nl_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *packed_b,
-                 ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {
-    float *ap = aligned_alloc(64, sizeof(float) * MC * KC);
-    for (ptrdiff_t i0 = 0; i0 < m; i0 += MC) {
-        int mc = m - i0 < MC ? (int)(m - i0) : MC;
-        for (ptrdiff_t p0 = 0; p0 < k; p0 += KC) {
-            int kc = k - p0 < KC ? (int)(k - p0) : KC;
-            pack_a_f32(a + i0 * lda + p0, lda, mc, kc, ap);
-            int acc = accumulate || p0 > 0;
-            for (ptrdiff_t jp = first_panel; jp < first_panel + panel_count; jp++) {
-                const float *bp = packed_b + jp * k * NR + p0 * NR;
-                int cols = n - jp * NR < NR ? (int)(n - jp * NR) : NR;
-                for (int ir = 0; ir < mc; ir += MR) {
-                    int rows = mc - ir < MR ? mc - ir : MR;
-                    micro_f32(kc, ap + (ptrdiff_t)ir * KC, bp, c + (i0 + ir) * ldc + jp * NR, ldc, rows, cols, acc);
-                }
-            }
-        }
-    }
-    free(ap);
-}
 #pragma clang attribute pop
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx512bf16,fma"))), apply_to = function)
@@ -240,30 +219,63 @@ static void pack_a_bf16(const float *a, ptrdiff_t lda, int rows, int kc, uint32_
     }
 }
 
-void nl_gemm_bf16(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const uint32_t *packed_b,
-                  ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {
-    enum { KC2 = 2 * KC };  // bf16 halves the bytes per k: twice the depth in the same cache
-    ptrdiff_t all_pairs = (k + 1) / 2;
+#pragma clang attribute pop
+
+// One element format's kernels for the shared loop nest below. Both formats pack 4-byte
+// units (a float, or a pair of bf16), `step` values of k per unit.
+typedef struct {
+    int step;
+    void (*pack_a)(const float *a, ptrdiff_t lda, int rows, int kc, void *packed);
+    void (*micro)(int units, const void *a, const void *b, float *c, ptrdiff_t ldc, int rows, int cols, int accumulate);
+} gemm_format;
+
+static void pack_a_f32_any(const float *a, ptrdiff_t lda, int rows, int kc, void *packed) { pack_a_f32(a, lda, rows, kc, packed); }
+static void micro_f32_any(int units, const void *a, const void *b, float *c, ptrdiff_t ldc, int rows, int cols, int acc) {
+    micro_f32(units, a, b, c, ldc, rows, cols, acc);
+}
+static void pack_a_bf16_any(const float *a, ptrdiff_t lda, int rows, int kc, void *packed) { pack_a_bf16(a, lda, rows, kc, packed); }
+static void micro_bf16_any(int units, const void *a, const void *b, float *c, ptrdiff_t ldc, int rows, int cols, int acc) {
+    micro_bf16(units, a, b, c, ldc, rows, cols, acc);
+}
+
+// The loop nest: blocks of MC rows of A (packed once per block and depth slice, kept in L2),
+// slices of KC units of depth, then each B panel (KC×NR, in L1) against every MR-row
+// micro-panel of the block. C is overwritten by the first slice unless `accumulate`.
+static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda,
+                         const uint32_t *packed_b, ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c,
+                         ptrdiff_t ldc) {
+    ptrdiff_t depth = KC * f->step, units = (k + f->step - 1) / f->step;
     uint32_t *ap = aligned_alloc(64, sizeof(uint32_t) * MC * KC);
     for (ptrdiff_t i0 = 0; i0 < m; i0 += MC) {
         int mc = m - i0 < MC ? (int)(m - i0) : MC;
-        for (ptrdiff_t p0 = 0; p0 < k; p0 += KC2) {
-            int kc = k - p0 < KC2 ? (int)(k - p0) : KC2, pairs = (kc + 1) / 2;
-            pack_a_bf16(a + i0 * lda + p0, lda, mc, kc, ap);
+        for (ptrdiff_t p0 = 0; p0 < k; p0 += depth) {
+            int kc = k - p0 < depth ? (int)(k - p0) : (int)depth, kc_units = (kc + f->step - 1) / f->step;
+            f->pack_a(a + i0 * lda + p0, lda, mc, kc, ap);
             int acc = accumulate || p0 > 0;
             for (ptrdiff_t jp = first_panel; jp < first_panel + panel_count; jp++) {
-                const uint32_t *bp = packed_b + jp * all_pairs * NR + (p0 / 2) * NR;
+                const uint32_t *bp = packed_b + (jp * units + p0 / f->step) * NR;
                 int cols = n - jp * NR < NR ? (int)(n - jp * NR) : NR;
                 for (int ir = 0; ir < mc; ir += MR) {
                     int rows = mc - ir < MR ? mc - ir : MR;
-                    micro_bf16(pairs, ap + (ptrdiff_t)ir * KC, bp, c + (i0 + ir) * ldc + jp * NR, ldc, rows, cols, acc);
+                    f->micro(kc_units, ap + (ptrdiff_t)ir * KC, bp, c + (i0 + ir) * ldc + jp * NR, ldc, rows, cols, acc);
                 }
             }
         }
     }
     free(ap);
 }
-#pragma clang attribute pop
+
+void nl_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *packed_b,
+                 ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {
+    static const gemm_format f32 = {1, pack_a_f32_any, micro_f32_any};
+    gemm_blocked(&f32, m, n, k, a, lda, (const uint32_t *)packed_b, first_panel, panel_count, accumulate, c, ldc);
+}
+
+void nl_gemm_bf16(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const uint32_t *packed_b,
+                  ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {
+    static const gemm_format bf16 = {2, pack_a_bf16_any, micro_bf16_any};
+    gemm_blocked(&bf16, m, n, k, a, lda, packed_b, first_panel, panel_count, accumulate, c, ldc);
+}
 #else
 void nl_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *packed_b,
                  ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {

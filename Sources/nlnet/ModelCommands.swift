@@ -132,7 +132,12 @@ struct BenchModel: ParsableCommand {
         var blasKernel: String
         /// The project's own kernels' instruction set (KernelLevel).
         var kernelLevel: String
+        /// --precision: the one msPerClip, the ratios and the per-layer table are of.
+        var precision: String
         var msPerClip: Double
+        /// nlnet in each precision this CPU runs (fp32; bf16 with AVX512_BF16), same rounds.
+        var fp32MsPerClip: Double
+        var bf16MsPerClip: Double?
         var gflops: Double
         var gflopsPerSecond: Double
         var squareSgemmGFLOPS: Double
@@ -177,17 +182,25 @@ struct BenchModel: ParsableCommand {
                                                         arguments: [t, size, Parallel.cores].map(String.init))
         let ready = (torch?.ready["modes"] as? [String: String]) ?? [:]
         let modes = Self.torchModes.filter { ready[$0] != nil }
-        var runs: [() -> Void] = [{ _ = model.predict(x) }]
+        // nlnet in every precision the CPU has, then PyTorch's modes, all in the same rounds.
+        let precisions = Precision.allCases.filter { $0.unsupportedReason == nil }
+        var runs: [() -> Void] = precisions.map { p in
+            { var options = ForwardOptions(); options.precision = p; _ = model.predict(x, options: options) }
+        }
         if let torch { runs += modes.map { mode in { _ = torch.time(mode) } } }
-        let times = ConvBenchmark.bestOfEach(output.repeats, runs)
-        let seconds = times[0]
+        let allTimes = ConvBenchmark.bestOfEach(output.repeats, runs)
+        let nlnetTimes = Dictionary(uniqueKeysWithValues: zip(precisions, allTimes))
+        let seconds = nlnetTimes[precision.precision]!
+        let times = [seconds] + allTimes.dropFirst(precisions.count)
         var layerSeconds: [String: Double] = [:]
         _ = model.profile(x) { name, s in layerSeconds[name, default: 0] += s }
         let total = layerSeconds.values.reduce(0, +)
         let layers = summary.layers.compactMap { l in layerSeconds[l.name].map { LayerTime(name: l.name, ms: 1000 * $0, share: $0 / total) } }
         let rate = Double(summary.flops) / seconds / 1e9
         var report = Report(model: model.config.name, input: [t, size, size, 3], blasKernel: BLASKernel.coreName,
-                            kernelLevel: KernelLevel.current, msPerClip: 1000 * seconds, gflops: Double(summary.flops) / 1e9,
+                            kernelLevel: KernelLevel.current, precision: precision.precision.rawValue, msPerClip: 1000 * seconds,
+                            fp32MsPerClip: 1000 * nlnetTimes[.fp32]!, bf16MsPerClip: nlnetTimes[.bf16].map { 1000 * $0 },
+                            gflops: Double(summary.flops) / 1e9,
                             gflopsPerSecond: rate, squareSgemmGFLOPS: peak, fractionOfSgemm: rate / peak,
                             fmaPeakGFLOPS: fma.gflops, fmaPeakISA: fma.isa, fmaPeakThreads: fma.threads, bf16PeakGFLOPS: fma.bf16GFLOPS,
                             fractionOfFMAPeak: rate / fma.gflops, pytorch: torch?.description ?? "PyTorch side not run: --no-pytorch",
@@ -202,7 +215,10 @@ struct BenchModel: ParsableCommand {
             report.torchModes = described
         }
         if output.json { print(try jsonLine(report)); return }
-        print("\(report.model), input \(t)×\(size)×\(size), OpenBLAS \(report.blasKernel), kernels \(report.kernelLevel)")
+        print("\(report.model), input \(t)×\(size)×\(size), OpenBLAS \(report.blasKernel), kernels \(report.kernelLevel), "
+              + "precision \(report.precision)")
+        print(String(format: "nlnet fp32 %.1f ms/clip, bf16 %@ (same rounds)", report.fp32MsPerClip,
+                     report.bf16MsPerClip.map { String(format: "%.1f ms/clip", $0) } ?? "not run (\(Precision.bf16.unsupportedReason ?? ""))"))
         print(String(format: "%.1f ms/clip, %.1f GFLOP/clip, %.1f GFLOP/s = %.0f%% of sgemm 2048³ (%.1f GFLOP/s, same run)",
                      report.msPerClip, report.gflops, rate, 100 * report.fractionOfSgemm, peak))
         print(String(format: "FMA peak %.1f GFLOP/s (%d threads, %@); model at %.0f%% of peak; bf16 peak %@", fma.gflops, fma.threads,
@@ -229,7 +245,7 @@ extension BenchModel.Report {
         guard let described = torchModes else { print(pytorch); return }
         print("PyTorch \(pytorch.replacingOccurrences(of: "torch ", with: "")), forwards alternating with nlnet's "
               + "(ratio = torch time / nlnet time, > 1: nlnet faster):")
-        print("  " + pad("nlnet", 16) + String(format: "%9.1f ms/clip", msPerClip))
+        print("  " + pad("nlnet \(precision)", 16) + String(format: "%9.1f ms/clip", msPerClip))
         let rows = [("eager", torchEagerMsPerClip, torchEagerRatio), ("compile", torchCompileMsPerClip, torchCompileRatio),
                     ("bf16", torchBf16MsPerClip, torchBf16Ratio)]
         for (mode, ms, ratio) in rows {
