@@ -220,3 +220,20 @@ public enum BlockName {
         return "s\(match.1).pathway0_nonlocal\(match.2)"
     }
 }
+
+extension ResNet3D {
+    /// Why a training batch of `batch` clips of `frames` × `size`² cannot train this network, or nil.
+    /// BN in training normalises over the batch and the positions of a feature map; where a layer
+    /// keeps one position per clip (C2D's res5 at 32², for one), a batch of one clip leaves one
+    /// value per channel, and the variance is undefined (PyTorch refuses it too).
+    public func trainingInputProblem(batch: Int, frames: Int, size: Int) -> String? {
+        let summary = summary(frames: frames, size: size)
+        guard let smallest = summary.layers.filter({ $0.name.hasPrefix("res") || $0.name == "conv1" })
+            .min(by: { $0.output.prefix(3).reduce(1, *) < $1.output.prefix(3).reduce(1, *) }) else { return nil }
+        let positions = smallest.output.prefix(3).reduce(1, *)
+        guard batch * positions <= 1 else { return nil }
+        return "batch \(batch) of \(frames)×\(size)² clips leaves \(smallest.name) one value per channel "
+            + "(output \(smallest.output.prefix(3).map(String.init).joined(separator: "×"))), which batch norm cannot train on: "
+            + "use a batch of at least 2, or more frames or pixels"
+    }
+}

@@ -93,6 +93,9 @@ struct Train: ParsableCommand {
         modelConfig.model.classes = train.classes.count
         let trainConfig = try TrainConfig.load(path: config, overrides: overrides, modelCrop: modelConfig.model.trainCrop)
         let model = ResNet3D(config: modelConfig, seed: trainConfig.seed)
+        if let problem = model.trainingInputProblem(batch: trainConfig.batchSize, frames: modelConfig.input.frames, size: trainConfig.crop) {
+            throw ValidationError("\(config): \(problem) (train.batch_size, train.crop)")
+        }
         if let initial, !resume {
             let fresh = try model.transferWeights(from: try ResNet3D.load(path: initial))
             if !fresh.isEmpty { log("initialised afresh (not in \(initial) or of another shape): \(fresh.joined(separator: ", "))") }

@@ -43,6 +43,14 @@ struct BenchCommandTests {
         #expect(!["Prescott", "Core2", "Nehalem", "unknown"].contains(kernel), "running on \(kernel)")
     }
 
+    /// A batch that leaves BN one value per channel (C2D's res5 at 32², one clip of 2 frames)
+    /// is one error naming the layer, not a trap inside batch norm.
+    @Test func aBatchNormCannotTrainOnIsAnError() throws {
+        let r = try CLI.run(["bench", "train", "--config", "c2d_baseline_8x8_r50", "--batch", "1", "--size", "32", "--frames", "2", "--repeats", "1"],
+                            environment: ["NLNET_TORCH_PYTHON": "/usr/bin/false"])
+        #expect(r.status == 64 && r.stderr.contains("res5") && r.stderr.contains("one value per channel"), "\(r.status): \(r.stderr)")
+    }
+
     @Test func suggestedCoreTypeFollowsTheCPUFlags() {
         let avx512: Set = ["avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"]
         #expect(BLASKernel.suggestedCoreType(cpuFlags: avx512) == "SkylakeX")
