@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""PyTorch eager reference for `nlnet bench train`: the same network (Tests/Fixtures/reference_model.py),
-batch, input, loss and SGD step, on the CPU with the same number of threads.
+"""PyTorch reference for `nlnet bench train`: the same network (Tests/Fixtures/reference_model.py),
+batch, input, loss and SGD step, on the CPU with the same number of threads; eager, and with
+COMPILE=compile also under torch.compile (inductor; forward and backward compiled, which takes a
+minute or more before the ready line).
 
-usage: bench_train_pytorch.py CONFIG.json BATCH FRAMES SIZE THREADS
+usage: bench_train_pytorch.py CONFIG.json BATCH FRAMES SIZE THREADS [compile]
 
-Prints one JSON line when the network is ready ({"torch": version, "threads": n}); then, for each
-line read from standard input, runs one training step and prints its wall time in seconds. The
-caller alternates these steps with its own, so both sides see the same load on a shared machine.
+Prints one JSON line when the network is ready ({"torch": version, "threads": n, "modes": {...},
+"failed": {...}}); then, for each request word read from standard input (`step`: eager,
+`compile`), runs one training step and prints its wall time in seconds, or {"error": reason}.
+The caller alternates these steps with its own, so both sides see the same load on a shared
+machine.
 """
 import json
 import os
@@ -28,14 +32,31 @@ x = torch.full((batch, 3, frames, size, size), 0.1)
 labels = torch.arange(batch) % cfg["model"]["classes"]
 
 
-def step():
+def step(model):
     opt.zero_grad()
-    F.cross_entropy(net(x), labels).backward()
+    F.cross_entropy(model(x), labels).backward()
     opt.step()
 
 
-print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
-for _ in sys.stdin:
+modes = {"step": "eager"}
+steps = {"step": lambda: step(net)}
+failed = {}
+if len(sys.argv) > 6 and sys.argv[6] == "compile":
+    try:
+        compiled = torch.compile(net)
+        start = time.perf_counter()
+        step(compiled)  # compiles forward and backward
+        modes["compile"] = f"torch.compile inductor, default mode (compiled in {time.perf_counter() - start:.0f} s)"
+        steps["compile"] = lambda: step(compiled)
+    except Exception as error:  # no C compiler, an op inductor cannot lower, …
+        failed["compile"] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "modes": modes, "failed": failed}), flush=True)
+for line in sys.stdin:
+    word = line.strip()
+    if word not in steps:
+        print(json.dumps({"error": failed.get(word, f"unknown request '{word}'")}), flush=True)
+        continue
     t = time.perf_counter()
-    step()
+    steps[word]()
     print(time.perf_counter() - t, flush=True)

@@ -28,10 +28,19 @@ struct BenchTrain: ParsableCommand {
         var nlnetClipsPerSecond: Double
         var pytorchSecondsPerStep: Double?
         var pytorchClipsPerSecond: Double?
+        /// PyTorch eager time / nlnet time: above 1, nlnet is faster.
         var ratio: Double?
+        /// The same step under torch.compile (inductor), and its ratio to nlnet's.
+        var pytorchCompileSecondsPerStep: Double?
+        var compileRatio: Double?
+        /// How torch.compile ran (compile time), or why it did not.
+        var pytorchCompile: String?
         var pytorch: String
         var threads: Int
     }
+
+    @Flag(name: .customLong("no-torch-compile"), help: "Skip PyTorch's torch.compile step (compiling the training graph takes a minute or more).")
+    var noTorchCompile = false
 
     func validate() throws {
         guard (1...256).contains(batch) else { throw ValidationError("--batch must be 1…256 clips, got \(batch)") }
@@ -48,8 +57,10 @@ struct BenchTrain: ParsableCommand {
         var runs: [() -> Void] = [{ model.trainStep(x, labels: labels, optimizer: &optimizer, learningRate: 0.01, rng: &rng) }]
         // PyTorch's steps alternate with ours, so both see the same load on a shared machine.
         let torch = PyTorchReference(script: "Scripts/bench_train_pytorch.py", config: model.config,
-                                     arguments: [batch, t, size, Parallel.cores].map(String.init))
+                                     arguments: [batch, t, size, Parallel.cores].map(String.init) + [noTorchCompile ? "eager" : "compile"])
+        let compiles = (torch.ready["modes"] as? [String: String])?["compile"] != nil
         if torch.unavailable == nil { runs.append { _ = torch.time("step") } }
+        if torch.unavailable == nil && compiles { runs.append { _ = torch.time("compile") } }
         let times = ConvBenchmark.bestOfEach(output.repeats, runs)
         var report = Report(model: model.config.name, batch: batch, input: [t, size, size, 3],
                             nlnetSecondsPerStep: times[0], nlnetClipsPerSecond: Double(batch) / times[0], pytorch: torch.description,
@@ -62,6 +73,16 @@ struct BenchTrain: ParsableCommand {
             report.ratio = times[1] / times[0]
             report.pytorch = torch.description + ", eager"
         }
+        if torch.unavailable == nil && !noTorchCompile {
+            let modes = (torch.ready["modes"] as? [String: String]) ?? [:], failed = (torch.ready["failed"] as? [String: String]) ?? [:]
+            if compiles, torch.failures["compile"] == nil {
+                report.pytorchCompileSecondsPerStep = times[2]
+                report.compileRatio = times[2] / times[0]
+                report.pytorchCompile = modes["compile"]
+            } else {
+                report.pytorchCompile = "failed: \(torch.failures["compile"] ?? failed["compile"] ?? "no reply")"
+            }
+        }
         if output.json { print(try jsonLine(report)); return }
         print("\(report.model): batch \(batch) × \(t)×\(size)², \(Parallel.cores) threads")
         print(String(format: "nlnet    %.1f ms/step, %.2f clips/s", 1000 * report.nlnetSecondsPerStep, report.nlnetClipsPerSecond))
@@ -69,6 +90,12 @@ struct BenchTrain: ParsableCommand {
             print(String(format: "PyTorch  %.1f ms/step, %.2f clips/s (%@)   nlnet/PyTorch %.2f×", 1000 * s, Double(batch) / s, report.pytorch, r))
         } else {
             print(report.pytorch)
+        }
+        if let s = report.pytorchCompileSecondsPerStep, let r = report.compileRatio {
+            print(String(format: "PyTorch  %.1f ms/step, %.2f clips/s (%@)   nlnet/compiled %.2f×", 1000 * s, Double(batch) / s,
+                         report.pytorchCompile ?? "", r))
+        } else if let how = report.pytorchCompile {
+            print("torch.compile: \(how)")
         }
     }
 }
