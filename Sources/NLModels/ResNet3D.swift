@@ -222,7 +222,7 @@ public final class ResNet3D: @unchecked Sendable {
     /// A folded conv weight packed for the own GEMM in `precision` (once per conv and precision),
     /// or nil where OpenBLAS runs it (`PackedConvWeight.wanted`).
     func packedConv(_ name: String, _ weight: Tensor, stride: [Int], padding: [Int], precision: Precision) -> PackedConvWeight? {
-        guard PackedConvWeight.wanted(cout: weight.shape[4], precision: precision) else { return nil }
+        guard PackedConvWeight.wanted(weight: weight.shape, stride: stride, padding: padding, precision: precision) else { return nil }
         let key = name + "@" + precision.rawValue
         cacheLock.lock(); defer { cacheLock.unlock() }
         if let p = packedCache[key] { return p }

@@ -12,6 +12,10 @@ package struct ConvBenchmark: Sendable, Codable {
     package let sgemmSeconds: Double
     package let convSeconds: Double
     package let im2colSeconds: Double
+    /// The conv through the own GEMM (PackedConvWeight) in fp32 and in bf16, timed in the same
+    /// rounds as `convSeconds`; nil where the CPU lacks the kernels.
+    package let ownConvSeconds: Double?
+    package let bf16ConvSeconds: Double?
 
     package var flops: Double { 2 * Double(m) * Double(k) * Double(n) }
     package var sgemmGFLOPS: Double { flops / sgemmSeconds / 1e9 }
@@ -29,9 +33,16 @@ package struct ConvBenchmark: Sendable, Codable {
         let sgemmTime = best(repeats) {
             sgemm(m: m, n: cout, k: k, a: a.pointer, lda: k, b: weight.pointer, ldb: cout, c: c.pointer, ldc: cout)
         }
-        let convTime = best(repeats) {
-            _ = conv3dForward(x, weight: weight, geometry: geometry, epilogue: ConvEpilogue())
+        // OpenBLAS, the own fp32 GEMM and bf16 alternate, so a change of load falls on all three.
+        var convs: [() -> Void] = [{ _ = conv3dForward(x, weight: weight, geometry: geometry, epilogue: ConvEpilogue()) }]
+        let precisions = PackedMatrix.isAvailable ? Precision.allCases.filter { $0.unsupportedReason == nil } : []
+        for precision in precisions {
+            let packed = PackedConvWeight(weight, stride: geometry.stride, padding: geometry.padding, precision: precision)
+            convs.append { _ = conv3dForward(x, weight: weight, geometry: geometry, epilogue: ConvEpilogue(), packed: packed) }
         }
+        let convTimes = bestOfEach(repeats, convs)
+        let convTime = convTimes[0]
+        let packedTime = Dictionary(uniqueKeysWithValues: zip(precisions, convTimes.dropFirst()))
         var im2colTime = 0.0
         if !geometry.isPointwise && !geometry.isTemporalOnly {
             let tile = plan.tileRows
@@ -47,7 +58,8 @@ package struct ConvBenchmark: Sendable, Codable {
         }
         return ConvBenchmark(name: name, input: input, cout: cout,
                              geometry: ["kernel": geometry.kernel, "stride": geometry.stride, "padding": geometry.padding],
-                             m: m, k: k, n: cout, sgemmSeconds: sgemmTime, convSeconds: convTime, im2colSeconds: im2colTime)
+                             m: m, k: k, n: cout, sgemmSeconds: sgemmTime, convSeconds: convTime, im2colSeconds: im2colTime,
+                             ownConvSeconds: packedTime[.fp32], bf16ConvSeconds: packedTime[.bf16])
     }
 
     /// Best wall time of `repeats` runs of `body`, after one warm-up run.

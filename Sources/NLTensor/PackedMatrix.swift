@@ -92,13 +92,19 @@ public struct PackedConvWeight: @unchecked Sendable {
         }
     }
 
-    /// Whether the own GEMM should run a conv of `cout` outputs in `precision`: always for bf16
-    /// (OpenBLAS has none); for fp32 where it beats OpenBLAS, the skinny products of up to 256
-    /// columns (`nlnet bench kernels` compares them). NLNET_GEMM=openblas turns it off for fp32.
-    public static func wanted(cout: Int, precision: Precision) -> Bool {
-        guard PackedMatrix.isAvailable else { return false }
+    /// Whether the own GEMM should run a conv of this weight shape [kT, kH, kW, Cin, Cout] and
+    /// geometry in `precision`: always for bf16 (OpenBLAS has none); for fp32 where it beat
+    /// OpenBLAS in `nlnet bench kernels` (same rounds, 2-core Xeon): the im2col convs (1×3×3:
+    /// 213–264 against 190–228 GFLOP/s), whose A tiles it packs while they are in cache, and
+    /// the skinny products of at most 64 output channels (res2's 3×1×1: 279 against 258).
+    /// Elsewhere (wide pointwise and temporal convs) the two were within noise or OpenBLAS led.
+    /// NLNET_GEMM=openblas turns it off for fp32.
+    public static func wanted(weight: [Int], stride: [Int], padding: [Int], precision: Precision) -> Bool {
+        guard PackedMatrix.isAvailable, weight.count == 5 else { return false }
         if precision == .bf16 { return true }
-        return cout <= 256 && ownFP32
+        let geometry = ConvGeometry(kernel: Array(weight.prefix(3)), stride: stride, padding: padding)
+        let im2col = !geometry.isPointwise && !geometry.isTemporalOnly
+        return ownFP32 && (im2col || weight[4] <= 64)
     }
 
     private static let ownFP32 = ProcessInfo.processInfo.environment["NLNET_GEMM"] != "openblas"

@@ -79,7 +79,8 @@ struct BenchKernels: ParsableCommand {
             print("OpenBLAS kernel \(BLASKernel.coreName), kernels \(KernelLevel.current), \(Parallel.cores) threads; "
                   + "square sgemm 2048³: \(String(format: "%.1f", peak)) GFLOP/s")
             if let hint = Runtime.blasChoiceHint { print(hint) }
-            print(pad("shape", 24) + pad("M×K×N", 20) + pad("sgemm GF/s", 12) + pad("conv GF/s", 11) + pad("conv/sgemm", 12) + "im2col share")
+            print(pad("shape", 24) + pad("M×K×N", 20) + pad("sgemm GF/s", 12) + pad("conv GF/s", 11) + pad("conv/sgemm", 12)
+                  + pad("im2col share", 14) + pad("own fp32 GF/s", 15) + "own bf16 GF/s")
         }
         for shape in shapes {
             let r = ConvBenchmark.run(name: shape.name, input: shape.input, cout: shape.cout,
@@ -87,7 +88,8 @@ struct BenchKernels: ParsableCommand {
             results.append(r)
             if !output.json {
                 print(pad(r.name, 24) + pad("\(r.m)×\(r.k)×\(r.n)", 20) + pad(f1(r.sgemmGFLOPS), 12) + pad(f1(r.convGFLOPS), 11)
-                      + pad(String(format: "%.0f%%", 100 * r.ratio), 12) + String(format: "%.0f%%", 100 * r.im2colFraction))
+                      + pad(String(format: "%.0f%%", 100 * r.ratio), 12) + pad(String(format: "%.0f%%", 100 * r.im2colFraction), 14)
+                      + pad(r.ownConvSeconds.map { f1(r.flops / $0 / 1e9) } ?? "n/a", 15) + (r.bf16ConvSeconds.map { f1(r.flops / $0 / 1e9) } ?? "n/a"))
             }
         }
         let totalFlops = results.reduce(0) { $0 + $1.flops }
@@ -135,12 +137,15 @@ struct KernelShape: Codable {
     let convOverSgemm: Double
     /// im2col time / conv time (the table's im2col share, as a fraction).
     let im2colShare: Double
+    /// The conv through the own GEMM, fp32 and bf16 (absent where the CPU lacks them).
+    let ownConvGFLOPS: Double?, bf16ConvGFLOPS: Double?
 
     init(_ r: ConvBenchmark) {
         name = r.name; input = r.input; cout = r.cout; geometry = r.geometry
         m = r.m; k = r.k; n = r.n
         sgemmSeconds = r.sgemmSeconds; convSeconds = r.convSeconds; im2colSeconds = r.im2colSeconds
         sgemmGFLOPS = r.sgemmGFLOPS; convGFLOPS = r.convGFLOPS; convOverSgemm = r.ratio; im2colShare = r.im2colFraction
+        ownConvGFLOPS = r.ownConvSeconds.map { r.flops / $0 / 1e9 }; bf16ConvGFLOPS = r.bf16ConvSeconds.map { r.flops / $0 / 1e9 }
     }
 }
 
