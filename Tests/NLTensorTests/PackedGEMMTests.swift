@@ -67,3 +67,22 @@ struct PackedGEMMTests {
         }
     }
 }
+
+/// The stem's direct convolution (≤ 4 input channels) in its register blocks: 6 positions × 64
+/// channels where Cout is a multiple of 64, else 8 × 16 or 8 × 8. Reference: the same conv with
+/// the input padded to 5 zero channels, which takes the im2col + GEMM path (checked against
+/// PyTorch in OpParityTests).
+@Suite("Direct convolution blocks")
+struct DirectConvBlockTests {
+    @Test(arguments: [(64, 21), (128, 13), (48, 9), (8, 6)])
+    func directConvMatchesIm2col(_ cout: Int, _ width: Int) {
+        let x = randomTensor([1, 3, 9, width, 3], seed: 21), w = randomTensor([3, 3, 5, 3, cout], seed: 22, scale: 0.3)
+        let b = randomTensor([cout], seed: 23)
+        let stride = [1, 2, 2], padding = [1, 1, 2]
+        let direct = conv3d(x, weight: w, bias: b, stride: stride, padding: padding)
+        let zeros = Tensor(zeros: [1, 3, 9, width, 2]), zeroTaps = Tensor(zeros: [3, 3, 5, 2, cout])
+        let reference = conv3d(concat([x, zeros], axis: 4), weight: concat([w, zeroTaps], axis: 3), bias: b,
+                               stride: stride, padding: padding)
+        expectClose(direct, reference, Tolerance.forward, "direct conv, Cout \(cout), width \(width)")
+    }
+}
