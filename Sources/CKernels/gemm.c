@@ -110,6 +110,45 @@ void nl_gemm_pack_b_bf16(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n
     }
 }
 
+// Where the rows of A come from: a matrix (row stride lda), or a convolution's input, each row
+// the patch of one output position gathered as it is packed (implicit im2col: no patch matrix
+// is written, and a temporal conv's taps are one product instead of one per tap).
+typedef struct {
+    const float *a;
+    ptrdiff_t lda;
+    const nl_conv_shape *conv;  // non-null: a is the conv's input x, rows are output positions
+    ptrdiff_t first_row;
+} a_source;
+
+// Conv patch of output position r (over all images), depth range [p0, p0 + kc) in the weight's
+// order (kT, kH, kW, Cin), into dst: runs of at most Cin floats, zeros for taps outside x.
+static void gather_patch(const nl_conv_shape *g, const float *x, ptrdiff_t r, ptrdiff_t p0, int kc, float *dst) {
+    ptrdiff_t plane = g->ho * g->wo, per_image = g->to * plane;
+    ptrdiff_t image = r / per_image, q = r % per_image;
+    ptrdiff_t ot = q / plane, oh = (q / g->wo) % g->ho, ow = q % g->wo;
+    for (ptrdiff_t j = p0, end = p0 + kc; j < end;) {
+        ptrdiff_t tap = j / g->cin, ci = j % g->cin, run = g->cin - ci < end - j ? g->cin - ci : end - j;
+        ptrdiff_t a = tap / (g->kernel[1] * g->kernel[2]), b = (tap / g->kernel[2]) % g->kernel[1], c = tap % g->kernel[2];
+        ptrdiff_t it = ot * g->stride[0] - g->padding[0] + a * g->dilation[0];
+        ptrdiff_t ih = oh * g->stride[1] - g->padding[1] + b * g->dilation[1];
+        ptrdiff_t iw = ow * g->stride[2] - g->padding[2] + c * g->dilation[2];
+        float *d = dst + (j - p0);
+        if (it >= 0 && it < g->t && ih >= 0 && ih < g->h && iw >= 0 && iw < g->w)
+            memcpy(d, x + (((image * g->t + it) * g->h + ih) * g->w + iw) * g->cin + ci, (size_t)run * sizeof(float));
+        else
+            memset(d, 0, (size_t)run * sizeof(float));
+        j += run;
+    }
+}
+
+// Row `row` of A (relative to the block), depth [p0, p0 + kc): in place for a matrix; gathered
+// into `scratch` (kc floats) for a conv.
+static const float *a_row(const a_source *s, ptrdiff_t row, ptrdiff_t p0, int kc, float *scratch) {
+    if (!s->conv) return s->a + row * s->lda + p0;
+    gather_patch(s->conv, s->a, s->first_row + row, p0, kc, scratch);
+    return scratch;
+}
+
 #if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma"))), apply_to = function)
 
@@ -165,16 +204,17 @@ static void micro_f32(int kc, const float *restrict a, const float *restrict b, 
     NL_STORE_BLOCK(acc, c, ldc, rows, cols, accumulate);
 }
 
-// A block (rows × kc at a, row stride lda) → micro-panels [rows/MR][MR][KC], zero rows past the end.
-static void pack_a_f32(const float *a, ptrdiff_t lda, int rows, int kc, float *restrict packed) {
+// A block (rows row0 … row0+rows−1, depth p0 … p0+kc−1) → micro-panels [rows/MR][MR][KC],
+// zero rows past the end. A conv's patch is gathered straight into its packed row.
+static void pack_a_f32(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p0, int kc, float *restrict packed) {
     int padded = (rows + MR - 1) / MR * MR;
     for (int i = 0; i < padded; i++) {
         float *dst = packed + (ptrdiff_t)i * KC;
-        if (i < rows) memcpy(dst, a + (ptrdiff_t)i * lda, (size_t)kc * sizeof(float));
-        else memset(dst, 0, (size_t)kc * sizeof(float));
+        if (i >= rows) { memset(dst, 0, (size_t)kc * sizeof(float)); continue; }
+        const float *src = a_row(s, row0 + i, p0, kc, dst);
+        if (src != dst) memcpy(dst, src, (size_t)kc * sizeof(float));
     }
 }
-
 #pragma clang attribute pop
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx512bf16,fma"))), apply_to = function)
@@ -201,14 +241,16 @@ static void micro_bf16(int pairs, const uint32_t *restrict a, const uint32_t *re
     NL_STORE_BLOCK(acc, c, ldc, rows, cols, accumulate);
 }
 
-// A block (rows × kc floats, kc even except at the end of k) → micro-panels [rows/MR][MR][KC]
-// of bf16 pairs, zero rows past the end and a zero partner for an odd last k.
-static void pack_a_bf16(const float *a, ptrdiff_t lda, int rows, int kc, uint32_t *restrict packed) {
+// A block (rows × kc floats from p0, kc even except at the end of k) → micro-panels
+// [rows/MR][MR][KC] of bf16 pairs, zero rows past the end and a zero partner for an odd last
+// k. `scratch` holds one gathered conv patch (2·KC floats).
+static void pack_a_bf16(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p0, int kc, uint32_t *restrict packed,
+                        float *scratch) {
     int pairs = (kc + 1) / 2, padded = (rows + MR - 1) / MR * MR;
     for (int i = 0; i < padded; i++) {
         uint32_t *dst = packed + (ptrdiff_t)i * KC;
         if (i >= rows) { memset(dst, 0, (size_t)pairs * sizeof(uint32_t)); continue; }
-        const float *src = a + (ptrdiff_t)i * lda;
+        const float *src = a_row(s, row0 + i, p0, kc, scratch);
         int p = 0;
         // 32 floats → 16 pairs (vcvtne2ps2bf16 puts its second operand in the low half).
         for (; 2 * p + 32 <= kc; p += 16)
@@ -225,32 +267,41 @@ static void pack_a_bf16(const float *a, ptrdiff_t lda, int rows, int kc, uint32_
 // units (a float, or a pair of bf16), `step` values of k per unit.
 typedef struct {
     int step;
-    void (*pack_a)(const float *a, ptrdiff_t lda, int rows, int kc, void *packed);
+    void (*pack_a)(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p0, int kc, void *packed, float *scratch);
     void (*micro)(int units, const void *a, const void *b, float *c, ptrdiff_t ldc, int rows, int cols, int accumulate);
 } gemm_format;
 
-static void pack_a_f32_any(const float *a, ptrdiff_t lda, int rows, int kc, void *packed) { pack_a_f32(a, lda, rows, kc, packed); }
+static void pack_a_f32_any(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p0, int kc, void *packed, float *scratch) {
+    (void)scratch;
+    pack_a_f32(s, row0, rows, p0, kc, packed);
+}
 static void micro_f32_any(int units, const void *a, const void *b, float *c, ptrdiff_t ldc, int rows, int cols, int acc) {
     micro_f32(units, a, b, c, ldc, rows, cols, acc);
 }
-static void pack_a_bf16_any(const float *a, ptrdiff_t lda, int rows, int kc, void *packed) { pack_a_bf16(a, lda, rows, kc, packed); }
+static void pack_a_bf16_any(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p0, int kc, void *packed, float *scratch) {
+    pack_a_bf16(s, row0, rows, p0, kc, packed, scratch);
+}
 static void micro_bf16_any(int units, const void *a, const void *b, float *c, ptrdiff_t ldc, int rows, int cols, int acc) {
     micro_bf16(units, a, b, c, ldc, rows, cols, acc);
 }
 
+static const gemm_format format_f32 = {1, pack_a_f32_any, micro_f32_any};
+static const gemm_format format_bf16 = {2, pack_a_bf16_any, micro_bf16_any};
+
 // The loop nest: blocks of MC rows of A (packed once per block and depth slice, kept in L2),
 // slices of KC units of depth, then each B panel (KC×NR, in L1) against every MR-row
 // micro-panel of the block. C is overwritten by the first slice unless `accumulate`.
-static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda,
+static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const a_source *a,
                          const uint32_t *packed_b, ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c,
                          ptrdiff_t ldc) {
     ptrdiff_t depth = KC * f->step, units = (k + f->step - 1) / f->step;
     uint32_t *ap = aligned_alloc(64, sizeof(uint32_t) * MC * KC);
+    float *scratch = aligned_alloc(64, sizeof(float) * 2 * KC);
     for (ptrdiff_t i0 = 0; i0 < m; i0 += MC) {
         int mc = m - i0 < MC ? (int)(m - i0) : MC;
         for (ptrdiff_t p0 = 0; p0 < k; p0 += depth) {
             int kc = k - p0 < depth ? (int)(k - p0) : (int)depth, kc_units = (kc + f->step - 1) / f->step;
-            f->pack_a(a + i0 * lda + p0, lda, mc, kc, ap);
+            f->pack_a(a, i0, mc, p0, kc, ap, scratch);
             int acc = accumulate || p0 > 0;
             for (ptrdiff_t jp = first_panel; jp < first_panel + panel_count; jp++) {
                 const uint32_t *bp = packed_b + (jp * units + p0 / f->step) * NR;
@@ -262,19 +313,27 @@ static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff
             }
         }
     }
+    free(scratch);
     free(ap);
 }
 
 void nl_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *packed_b,
                  ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {
-    static const gemm_format f32 = {1, pack_a_f32_any, micro_f32_any};
-    gemm_blocked(&f32, m, n, k, a, lda, (const uint32_t *)packed_b, first_panel, panel_count, accumulate, c, ldc);
+    a_source source = {a, lda, NULL, 0};
+    gemm_blocked(&format_f32, m, n, k, &source, (const uint32_t *)packed_b, first_panel, panel_count, accumulate, c, ldc);
 }
 
 void nl_gemm_bf16(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const uint32_t *packed_b,
                   ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {
-    static const gemm_format bf16 = {2, pack_a_bf16_any, micro_bf16_any};
-    gemm_blocked(&bf16, m, n, k, a, lda, packed_b, first_panel, panel_count, accumulate, c, ldc);
+    a_source source = {a, lda, NULL, 0};
+    gemm_blocked(&format_bf16, m, n, k, &source, packed_b, first_panel, panel_count, accumulate, c, ldc);
+}
+
+void nl_conv_gemm(const nl_conv_shape *shape, const float *x, ptrdiff_t first_row, ptrdiff_t rows, int bf16,
+                  const void *packed_b, ptrdiff_t n, ptrdiff_t first_panel, ptrdiff_t panel_count, float *y, ptrdiff_t ldc) {
+    ptrdiff_t k = shape->kernel[0] * shape->kernel[1] * shape->kernel[2] * shape->cin;
+    a_source source = {x, 0, shape, first_row};
+    gemm_blocked(bf16 ? &format_bf16 : &format_f32, rows, n, k, &source, packed_b, first_panel, panel_count, 0, y, ldc);
 }
 #else
 void nl_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *packed_b,
@@ -283,6 +342,10 @@ void nl_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_
 }
 void nl_gemm_bf16(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const uint32_t *packed_b,
                   ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {
+    abort();
+}
+void nl_conv_gemm(const nl_conv_shape *shape, const float *x, ptrdiff_t first_row, ptrdiff_t rows, int bf16,
+                  const void *packed_b, ptrdiff_t n, ptrdiff_t first_panel, ptrdiff_t panel_count, float *y, ptrdiff_t ldc) {
     abort();
 }
 #endif

@@ -226,7 +226,7 @@ public final class ResNet3D: @unchecked Sendable {
         let key = name + "@" + precision.rawValue
         cacheLock.lock(); defer { cacheLock.unlock() }
         if let p = packedCache[key] { return p }
-        let packed = PackedConvWeight(weight, stride: stride, padding: padding, precision: precision)
+        let packed = PackedConvWeight(weight, precision: precision)
         packedCache[key] = packed
         return packed
     }

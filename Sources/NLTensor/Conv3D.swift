@@ -255,13 +255,19 @@ func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue
         for first in stride(from: 0, to: total, by: tile) {
             let count = min(tile, total - first)
             if let packed {
-                packed.matrices[0].multiply(m: count, a: x.pointer + first * k, lda: k, c: y.pointer + first * cout, ldc: cout)
+                packed.matrix.multiply(m: count, a: x.pointer + first * k, lda: k, c: y.pointer + first * cout, ldc: cout)
             } else {
                 sgemm(m: count, n: cout, k: k, a: x.pointer + first * k, lda: k, b: weight.pointer, ldb: cout,
                       c: y.pointer + first * cout, ldc: cout)
             }
             epilogue.apply(y.pointer, first: first, count: count, width: cout)
         }
+        return y
+    }
+    if let packed, !DirectConv.applies(to: plan) {
+        // The own GEMM gathers each output position's patch as it packs A: no im2col matrix,
+        // and a temporal conv's taps are one product.
+        packed.matrix.convolve(plan, x: x.pointer, y: y.pointer, epilogue: epilogue)
         return y
     }
     if geometry.isTemporalOnly {
@@ -274,10 +280,6 @@ func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue
                 guard let tap = plan.temporalTap(kt) else { continue }
                 let a = x.pointer + ((image * plan.t + tap.firstInput) * frame) * cin
                 let c = y.pointer + ((image * plan.to + tap.outputs.lowerBound) * frame) * cout
-                if let packed {
-                    packed.matrices[kt].multiply(m: tap.outputs.count * frame, a: a, lda: cin, c: c, ldc: cout, accumulate: kt != full)
-                    continue
-                }
                 sgemm(m: tap.outputs.count * frame, n: cout, k: cin, a: a, lda: cin,
                       b: weight.pointer + kt * cin * cout, ldb: cout, beta: kt == full ? 0 : 1, c: c, ldc: cout)
             }
@@ -302,12 +304,8 @@ func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue
         defer { cols.deallocate() }
         plan.im2col(px.base, image: image, first: first, count: count, into: cols)
         let row0 = image * plan.rows + first
-        if let packed {
-            packed.matrices[0].multiply(m: count, a: cols, lda: k, c: py + row0 * cout, ldc: cout, split: tasks == 1)
-        } else {
-            sgemm(m: count, n: cout, k: k, a: cols, lda: k, b: pw.base, ldb: cout, c: py + row0 * cout, ldc: cout,
-                  split: tasks == 1)
-        }
+        sgemm(m: count, n: cout, k: k, a: cols, lda: k, b: pw.base, ldb: cout, c: py + row0 * cout, ldc: cout,
+              split: tasks == 1)
         epilogue.apply(py.base, first: row0, count: count, width: cout)
     }
     return y

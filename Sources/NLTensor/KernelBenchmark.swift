@@ -37,7 +37,7 @@ package struct ConvBenchmark: Sendable, Codable {
         var convs: [() -> Void] = [{ _ = conv3dForward(x, weight: weight, geometry: geometry, epilogue: ConvEpilogue()) }]
         let precisions = PackedMatrix.isAvailable ? Precision.allCases.filter { $0.unsupportedReason == nil } : []
         for precision in precisions {
-            let packed = PackedConvWeight(weight, stride: geometry.stride, padding: geometry.padding, precision: precision)
+            let packed = PackedConvWeight(weight, precision: precision)
             convs.append { _ = conv3dForward(x, weight: weight, geometry: geometry, epilogue: ConvEpilogue(), packed: packed) }
         }
         let convTimes = bestOfEach(repeats, convs)

@@ -61,6 +61,42 @@ public final class PackedMatrix: @unchecked Sendable {
         }
     }
 
+    /// y = conv(x) for the convolution `plan` with this matrix as its weight [kT·kH·kW·Cin, Cout],
+    /// each output position's patch gathered from x as A is packed (no im2col matrix; a temporal
+    /// conv's taps in one product). Split over the cores by blocks of output rows, then the
+    /// epilogue on each block while it is in cache; by column panels when the rows are few.
+    func convolve(_ plan: ConvPlan, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
+        let g = plan.geometry
+        let shape = nl_conv_shape(t: plan.t, h: plan.h, w: plan.w, cin: plan.cin, to: plan.to, ho: plan.ho, wo: plan.wo,
+                                  kernel: (g.kernel[0], g.kernel[1], g.kernel[2]), stride: (g.stride[0], g.stride[1], g.stride[2]),
+                                  padding: (g.padding[0], g.padding[1], g.padding[2]),
+                                  dilation: (g.dilation[0], g.dilation[1], g.dilation[2]))
+        let total = plan.n * plan.rows, cores = Parallel.cores, bf16: Int32 = precision == .bf16 ? 1 : 0
+        let (px, py) = (SharedPointer(UnsafeMutablePointer(mutating: x)), SharedPointer(y))
+        let storage = SharedPointer(self.storage.assumingMemoryBound(to: UInt32.self))
+        let block = 16 * Int(NL_GEMM_MR)
+        if total >= 2 * block * cores || panels < cores {
+            // Tasks of whole 224-row blocks, about four per core so uneven ones balance.
+            let chunk = max(block, total / (4 * cores) / block * block), tasks = (total + chunk - 1) / chunk
+            Parallel.forEachTask(tasks) { task in
+                let first = task * chunk, count = min(chunk, total - first)
+                withUnsafePointer(to: shape) { s in
+                    nl_conv_gemm(s, px.base, first, count, bf16, storage.base, self.n, 0, self.panels, py + first * self.n, self.n)
+                }
+                epilogue.apply(py.base, first: first, count: count, width: self.n)
+            }
+        } else {
+            Parallel.forEachChunk(cores) { p, _ in
+                let range = (self.panels * p / cores)..<(self.panels * (p + 1) / cores)
+                guard !range.isEmpty else { return }
+                withUnsafePointer(to: shape) { s in
+                    nl_conv_gemm(s, px.base, 0, total, bf16, storage.base, self.n, range.lowerBound, range.count, py.base, self.n)
+                }
+            }
+            epilogue.apply(y, first: 0, count: total, width: n)
+        }
+    }
+
     private func run(m: Int, a: UnsafePointer<Float>, lda: Int, panels: Range<Int>, c: UnsafeMutablePointer<Float>, ldc: Int,
                      accumulate: Bool) {
         switch precision {
@@ -74,37 +110,32 @@ public final class PackedMatrix: @unchecked Sendable {
     }
 }
 
-/// A convolution's weight [kT, kH, kW, Cin, Cout] packed for the own GEMM: one matrix per
-/// temporal tap for a temporal-only conv (each tap is its own GEMM), else the whole K×Cout.
+/// A convolution's weight [kT, kH, kW, Cin, Cout] packed for the own GEMM as one
+/// K×Cout matrix (K = kT·kH·kW·Cin, the patch order of `nl_conv_gemm`).
 public struct PackedConvWeight: @unchecked Sendable {
-    let matrices: [PackedMatrix]
+    let matrix: PackedMatrix
     /// The precision the weights were packed in.
-    public var precision: Precision { matrices[0].precision }
+    public var precision: Precision { matrix.precision }
 
-    /// Packs `weight` for a conv with this kernel, stride and padding.
-    public init(_ weight: Tensor, stride: [Int], padding: [Int], precision: Precision) {
-        let geometry = ConvGeometry(kernel: Array(weight.shape.prefix(3)), stride: stride, padding: padding)
+    /// Packs `weight`.
+    public init(_ weight: Tensor, precision: Precision) {
         let cout = weight.shape[4]
-        let taps = geometry.isTemporalOnly && !geometry.isPointwise ? geometry.kernel[0] : 1
-        let depth = weight.count / cout / taps
-        matrices = (0..<taps).map { t in
-            PackedMatrix(weight.pointer, ldb: cout, rows: (t * depth)..<((t + 1) * depth), n: cout, precision: precision)
-        }
+        matrix = PackedMatrix(weight.pointer, ldb: cout, rows: 0..<(weight.count / cout), n: cout, precision: precision)
     }
 
     /// Whether the own GEMM should run a conv of this weight shape [kT, kH, kW, Cin, Cout] and
-    /// geometry in `precision`: always for bf16 (OpenBLAS has none); for fp32 where it beat
-    /// OpenBLAS in `nlnet bench kernels` (same rounds, 2-core Xeon): the im2col convs (1×3×3:
-    /// 213–264 against 190–228 GFLOP/s), whose A tiles it packs while they are in cache, and
-    /// the skinny products of at most 64 output channels (res2's 3×1×1: 279 against 258).
-    /// Elsewhere (wide pointwise and temporal convs) the two were within noise or OpenBLAS led.
-    /// NLNET_GEMM=openblas turns it off for fp32.
+    /// geometry in `precision`: always for bf16 (OpenBLAS has none). For fp32, where it beat
+    /// OpenBLAS in `nlnet bench kernels` (same rounds, 2-core Xeon): every im2col conv, whose
+    /// patches it gathers as it packs (the 1×3×3 convs of NL-I3D R50: 241–306 against 196–243
+    /// GFLOP/s), and pointwise convs of at most 64 outputs. Temporal-only convs stay on
+    /// OpenBLAS, one product per tap: those skip the taps that fall in the padding, which the
+    /// gathered patches multiply as zeros. NLNET_GEMM=openblas turns the own GEMM off for fp32.
     public static func wanted(weight: [Int], stride: [Int], padding: [Int], precision: Precision) -> Bool {
         guard PackedMatrix.isAvailable, weight.count == 5 else { return false }
         if precision == .bf16 { return true }
         let geometry = ConvGeometry(kernel: Array(weight.prefix(3)), stride: stride, padding: padding)
         let im2col = !geometry.isPointwise && !geometry.isTemporalOnly
-        return ownFP32 && (im2col || weight[4] <= 64)
+        return ownFP32 && (im2col || (geometry.isPointwise && weight[4] <= 64))
     }
 
     private static let ownFP32 = ProcessInfo.processInfo.environment["NLNET_GEMM"] != "openblas"

@@ -10,7 +10,7 @@ struct PackedGEMMTests {
 
     /// conv3dFused through a packed weight, with the fixture's geometry.
     func fused(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ c: OpFixtures.Case, _ precision: Precision) -> Tensor {
-        let packed = PackedConvWeight(w, stride: c.params.stride!, padding: c.params.padding!, precision: precision)
+        let packed = PackedConvWeight(w, precision: precision)
         return conv3dFused(x, weight: w, bias: b, stride: c.params.stride!, padding: c.params.padding!,
                            dilation: c.params.dilation!, packed: packed)
     }
@@ -59,7 +59,7 @@ struct PackedGEMMTests {
         let b = randomTensor([cout], seed: 13)
         let reference = conv3dFused(x, weight: w, bias: b, padding: padding, relu: true)
         for precision in Precision.allCases where precision.unsupportedReason == nil {
-            let packed = PackedConvWeight(w, stride: [1, 1, 1], padding: padding, precision: precision)
+            let packed = PackedConvWeight(w, precision: precision)
             let y = conv3dFused(x, weight: w, bias: b, padding: padding, relu: true, packed: packed)
             let expected = precision == .fp32 ? reference
                 : conv3dFused(x.bf16Rounded, weight: w.bf16Rounded, bias: b, padding: padding, relu: true)

@@ -92,6 +92,19 @@ void nl_gemm_bf16(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff
                   ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc);
 /// f rounded to the nearest bfloat16 (ties to even), as a float.
 float nl_bf16_round(float f);
+/// A convolution for nl_conv_gemm: input x [N, t, h, w, cin] channels-last, output positions
+/// [N, to, ho, wo]; kernel, stride, padding and dilation as [T, H, W].
+typedef struct {
+    ptrdiff_t t, h, w, cin;
+    ptrdiff_t to, ho, wo;
+    ptrdiff_t kernel[3], stride[3], padding[3], dilation[3];
+} nl_conv_shape;
+/// y rows first_row ..< first_row + rows (output positions over all images; row stride ldc),
+/// columns of panels first_panel ..< first_panel + panel_count, = the conv of x with B (the
+/// weight [kT·kH·kW·Cin, n], packed: fp32, or bf16 when bf16 != 0): each position's patch is
+/// gathered from x as A is packed (implicit im2col).
+void nl_conv_gemm(const nl_conv_shape *shape, const float *x, ptrdiff_t first_row, ptrdiff_t rows, int bf16,
+                  const void *packed_b, ptrdiff_t n, ptrdiff_t first_panel, ptrdiff_t panel_count, float *y, ptrdiff_t ldc);
 // The arithmetic peak (peak.c): one thread's register-only loop of independent multiply-adds,
 // no memory traffic. Run on every core at once it gives the machine's fp32 (bf16) peak.
 /// The level nl_fma_peak runs: "avx512" (24 zmm chains of vfmadd231ps), "avx2" (12 ymm) or
