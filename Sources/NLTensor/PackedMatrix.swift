@@ -36,13 +36,12 @@ public final class PackedMatrix: @unchecked Sendable {
     /// Panels of NL_GEMM_NR columns.
     var panels: Int { (n + Int(NL_GEMM_NR) - 1) / Int(NL_GEMM_NR) }
 
-    /// C (m×n, row stride ldc) = A (m×k, row stride lda) · B, or C += it when `accumulate`;
-    /// split over the cores by rows (or by column panels when m is small) unless `split` is false.
-    func multiply(m: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
-                  accumulate: Bool = false, split: Bool = true) {
+    /// C (m×n, row stride ldc) = A (m×k, row stride lda) · B, split over the cores by rows (or
+    /// by column panels when m is small) when the product is large enough.
+    func multiply(m: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard m > 0 else { return }
-        let parts = split && m * n * k >= GEMMSplit.leastWork ? Parallel.cores : 1
-        if parts == 1 { run(m: m, a: a, lda: lda, panels: 0..<panels, c: c, ldc: ldc, accumulate: accumulate); return }
+        let parts = m * n * k >= GEMMSplit.leastWork ? Parallel.cores : 1
+        if parts == 1 { run(m: m, a: a, lda: lda, panels: 0..<panels, c: c, ldc: ldc); return }
         let (pa, pc) = (SharedPointer(UnsafeMutablePointer(mutating: a)), SharedPointer(c))
         // Row blocks of the kernel's MC = 16·MR rows keep every part's A packing whole.
         let block = 16 * Int(NL_GEMM_MR)
@@ -50,13 +49,12 @@ public final class PackedMatrix: @unchecked Sendable {
             let blocks = (m + block - 1) / block
             Parallel.forEachChunk(parts) { p, _ in
                 let lo = min(m, blocks * p / parts * block), hi = min(m, blocks * (p + 1) / parts * block)
-                if lo < hi { self.run(m: hi - lo, a: pa + lo * lda, lda: lda, panels: 0..<self.panels, c: pc + lo * ldc, ldc: ldc,
-                                      accumulate: accumulate) }
+                if lo < hi { self.run(m: hi - lo, a: pa + lo * lda, lda: lda, panels: 0..<self.panels, c: pc + lo * ldc, ldc: ldc) }
             }
         } else {
             Parallel.forEachChunk(parts) { p, _ in
                 let range = (self.panels * p / parts)..<(self.panels * (p + 1) / parts)
-                if !range.isEmpty { self.run(m: m, a: pa.base, lda: lda, panels: range, c: pc.base, ldc: ldc, accumulate: accumulate) }
+                if !range.isEmpty { self.run(m: m, a: pa.base, lda: lda, panels: range, c: pc.base, ldc: ldc) }
             }
         }
     }
@@ -97,15 +95,14 @@ public final class PackedMatrix: @unchecked Sendable {
         }
     }
 
-    private func run(m: Int, a: UnsafePointer<Float>, lda: Int, panels: Range<Int>, c: UnsafeMutablePointer<Float>, ldc: Int,
-                     accumulate: Bool) {
+    private func run(m: Int, a: UnsafePointer<Float>, lda: Int, panels: Range<Int>, c: UnsafeMutablePointer<Float>, ldc: Int) {
         switch precision {
         case .fp32:
             nl_gemm_f32(m, n, k, a, lda, storage.assumingMemoryBound(to: Float.self), panels.lowerBound, panels.count,
-                        accumulate ? 1 : 0, c, ldc)
+                        0, c, ldc)
         case .bf16:
             nl_gemm_bf16(m, n, k, a, lda, storage.assumingMemoryBound(to: UInt32.self), panels.lowerBound, panels.count,
-                         accumulate ? 1 : 0, c, ldc)
+                         0, c, ldc)
         }
     }
 }
