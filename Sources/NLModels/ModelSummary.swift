@@ -1,3 +1,4 @@
+import Foundation
 import NLTensor
 
 /// Shapes, parameters and multiply-adds per layer, computed from the architecture alone.
@@ -235,5 +236,22 @@ extension ResNet3D {
         return "batch \(batch) of \(frames)×\(size)² clips leaves \(smallest.name) one value per channel "
             + "(output \(smallest.output.prefix(3).map(String.init).joined(separator: "×"))), which batch norm cannot train on: "
             + "use a batch of at least 2, or more frames or pixels"
+    }
+}
+
+extension ResNet3D {
+    /// Why `batch` clips of `frames` × `size`² cannot fit this machine's memory, or nil. The
+    /// estimate is a floor: inference holds about four tensors the size of the largest layer
+    /// output at once (input, output, residual, scratch); training keeps every layer's output
+    /// for the backward pass, about three times over (output, gradient, BN's saved input).
+    public func memoryProblem(batch: Int, frames: Int, size: Int, training: Bool,
+                              available: UInt64 = ProcessInfo.processInfo.physicalMemory) -> String? {
+        let floats = summary(frames: frames, size: size).layers.map { Double($0.output.reduce(1, *)) }
+        let perClip = training ? 3 * floats.reduce(0, +) : 4 * (floats.max() ?? 0)
+        let bytes = 4 * Double(batch) * perClip
+        guard bytes > Double(available) else { return nil }
+        let gib = { (b: Double) in String(format: "%.1f GiB", b / Double(1 << 30)) }
+        return "\(batch) × \(frames)×\(size)² clip\(batch == 1 ? "" : "s") need at least \(gib(bytes)) of activations "
+            + "\(training ? "to train" : "for one forward"), more than this machine's \(gib(Double(available))) of memory"
     }
 }

@@ -68,12 +68,12 @@ struct BenchMemory: ParsableCommand {
     }
 
     func validate() throws {
-        try OptionRange.frames(frames)
-        try OptionRange.size(size)
+        try OptionRange.clip(frames: frames, size: size)
     }
 
     func run() throws {
         let model = try selection.modelOrDefault()
+        if let problem = model.memoryProblem(batch: 1, frames: frames, size: size, training: false) { throw ValidationError(problem) }
         let x = Tensor(repeating: 0.1, shape: [1, frames, size, size, 3])
         let (baseline, baselinePeak) = (Self.residentBytes(), Self.peakResidentBytes())
         _ = model.predict(x)

@@ -49,7 +49,8 @@ struct BenchTrain: ParsableCommand {
     func run() throws {
         let model = try selection.modelOrDefault()
         let t = clip.frames ?? model.config.input.frames, size = clip.size ?? model.config.input.crop
-        if let problem = model.trainingInputProblem(batch: batch, frames: t, size: size) { throw ValidationError(problem) }
+        if let problem = model.trainingInputProblem(batch: batch, frames: t, size: size)
+            ?? model.memoryProblem(batch: batch, frames: t, size: size, training: true) { throw ValidationError(problem) }
         let x = Tensor(repeating: 0.1, shape: [batch, t, size, size, 3])
         let labels = (0..<batch).map { $0 % model.architecture.classes }
         var optimizer = SGD()

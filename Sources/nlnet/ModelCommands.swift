@@ -172,6 +172,7 @@ struct BenchModel: ParsableCommand {
         let model = try selection.modelOrDefault()
         try precision.apply(to: model)
         let (t, size) = (clip.frames ?? model.config.input.frames, clip.size ?? 224)
+        if let problem = model.memoryProblem(batch: 1, frames: t, size: size, training: false) { throw ValidationError(problem) }
         let x = Tensor(repeating: 0.1, shape: [1, t, size, size, 3])
         let summary = model.summary(frames: t, size: size)
         let fma = FMAPeak.measure()

@@ -17,6 +17,18 @@ enum OptionRange {
         if let size, !(32...4096).contains(size) { throw ValidationError("--size must be 32…4096 pixels (the network downsamples 32×), got \(size)") }
     }
 
+    /// Frames × pixels of one clip, both in range: their product keeps the attention blocks'
+    /// query × key counts inside Int too (10000 × 4096² overflowed the layer summary).
+    static func clip(frames: Int?, size: Int?) throws {
+        try self.frames(frames)
+        try self.size(size)
+        guard let frames, let size else { return }
+        if frames * size * size > 1 << 30 {
+            throw ValidationError("--frames \(frames) × --size \(size)² is \(frames * size * size / 1_000_000) million pixels per clip; "
+                                  + "at most \((1 << 30) / 1_000_000) million (e.g. 64 × 4096², 10000 × 320²)")
+        }
+    }
+
     static func views(clips: Int, crops: Int) throws {
         guard (1...1000).contains(clips), (1...100).contains(crops) else {
             throw ValidationError("--clips must be 1…1000 and --crops 1…100, got \(clips) and \(crops)")

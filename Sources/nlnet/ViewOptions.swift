@@ -50,7 +50,6 @@ struct ClipShape: ParsableArguments {
     var size: Int?
 
     func validate() throws {
-        try OptionRange.frames(frames)
-        try OptionRange.size(size)
+        try OptionRange.clip(frames: frames, size: size)
     }
 }

@@ -51,6 +51,20 @@ struct BenchCommandTests {
         #expect(r.status == 64 && r.stderr.contains("res5") && r.stderr.contains("one value per channel"), "\(r.status): \(r.stderr)")
     }
 
+    /// A clip too large for the machine's memory is one error before any allocation, not a
+    /// trap in the allocator (10000×4096² once asked for 2 TB and aborted) or an overflow in the
+    /// layer summary.
+    @Test func aClipBeyondMemoryIsAnError() throws {
+        let preset = ["--config", "i3d_nonlocal_8x8_r50"]
+        for verb in [["bench", "memory"], ["bench", "model", "--no-pytorch"], ["bench", "train", "--no-torch-compile"], ["info"]] {
+            let r = try CLI.run(verb + preset + ["--frames", "10000", "--size", "4096"], environment: ["NLNET_TORCH_PYTHON": "/usr/bin/false"])
+            #expect(r.status == 64 && r.stderr.contains("million pixels per clip"), "\(verb): \(r.status) \(r.stderr)")
+            guard verb != ["info"] else { continue }
+            let big = try CLI.run(verb + preset + ["--frames", "10000", "--size", "320"], environment: ["NLNET_TORCH_PYTHON": "/usr/bin/false"])
+            #expect(big.status == 64 && big.stderr.contains("more than this machine's"), "\(verb): \(big.status) \(big.stderr)")
+        }
+    }
+
     @Test func suggestedCoreTypeFollowsTheCPUFlags() {
         let avx512: Set = ["avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"]
         #expect(BLASKernel.suggestedCoreType(cpuFlags: avx512) == "SkylakeX")
