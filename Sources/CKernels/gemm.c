@@ -290,10 +290,9 @@ static const gemm_format format_bf16 = {2, pack_a_bf16_any, micro_bf16_any};
 
 // The loop nest: blocks of MC rows of A (packed once per block and depth slice, kept in L2),
 // slices of KC units of depth, then each B panel (KC×NR, in L1) against every MR-row
-// micro-panel of the block. C is overwritten by the first slice unless `accumulate`.
+// micro-panel of the block. C is overwritten by the first slice.
 static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const a_source *a,
-                         const uint32_t *packed_b, ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c,
-                         ptrdiff_t ldc) {
+                         const uint32_t *packed_b, ptrdiff_t first_panel, ptrdiff_t panel_count, float *c, ptrdiff_t ldc) {
     ptrdiff_t depth = KC * f->step, units = (k + f->step - 1) / f->step;
     uint32_t *ap = aligned_alloc(64, sizeof(uint32_t) * MC * KC);
     float *scratch = aligned_alloc(64, sizeof(float) * 2 * KC);
@@ -302,7 +301,7 @@ static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff
         for (ptrdiff_t p0 = 0; p0 < k; p0 += depth) {
             int kc = k - p0 < depth ? (int)(k - p0) : (int)depth, kc_units = (kc + f->step - 1) / f->step;
             f->pack_a(a, i0, mc, p0, kc, ap, scratch);
-            int acc = accumulate || p0 > 0;
+            int acc = p0 > 0;  // later depth slices add to the first's
             for (ptrdiff_t jp = first_panel; jp < first_panel + panel_count; jp++) {
                 const uint32_t *bp = packed_b + (jp * units + p0 / f->step) * NR;
                 int cols = n - jp * NR < NR ? (int)(n - jp * NR) : NR;
@@ -318,30 +317,30 @@ static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff
 }
 
 void nl_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *packed_b,
-                 ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {
+                 ptrdiff_t first_panel, ptrdiff_t panel_count, float *c, ptrdiff_t ldc) {
     a_source source = {a, lda, NULL, 0};
-    gemm_blocked(&format_f32, m, n, k, &source, (const uint32_t *)packed_b, first_panel, panel_count, accumulate, c, ldc);
+    gemm_blocked(&format_f32, m, n, k, &source, (const uint32_t *)packed_b, first_panel, panel_count, c, ldc);
 }
 
 void nl_gemm_bf16(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const uint32_t *packed_b,
-                  ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {
+                  ptrdiff_t first_panel, ptrdiff_t panel_count, float *c, ptrdiff_t ldc) {
     a_source source = {a, lda, NULL, 0};
-    gemm_blocked(&format_bf16, m, n, k, &source, packed_b, first_panel, panel_count, accumulate, c, ldc);
+    gemm_blocked(&format_bf16, m, n, k, &source, packed_b, first_panel, panel_count, c, ldc);
 }
 
 void nl_conv_gemm(const nl_conv_shape *shape, const float *x, ptrdiff_t first_row, ptrdiff_t rows, int bf16,
                   const void *packed_b, ptrdiff_t n, ptrdiff_t first_panel, ptrdiff_t panel_count, float *y, ptrdiff_t ldc) {
     ptrdiff_t k = shape->kernel[0] * shape->kernel[1] * shape->kernel[2] * shape->cin;
     a_source source = {x, 0, shape, first_row};
-    gemm_blocked(bf16 ? &format_bf16 : &format_f32, rows, n, k, &source, packed_b, first_panel, panel_count, 0, y, ldc);
+    gemm_blocked(bf16 ? &format_bf16 : &format_f32, rows, n, k, &source, packed_b, first_panel, panel_count, y, ldc);
 }
 #else
 void nl_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *packed_b,
-                 ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {
+                 ptrdiff_t first_panel, ptrdiff_t panel_count, float *c, ptrdiff_t ldc) {
     abort();  // nl_gemm_available() is 0 here
 }
 void nl_gemm_bf16(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const uint32_t *packed_b,
-                  ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc) {
+                  ptrdiff_t first_panel, ptrdiff_t panel_count, float *c, ptrdiff_t ldc) {
     abort();
 }
 void nl_conv_gemm(const nl_conv_shape *shape, const float *x, ptrdiff_t first_row, ptrdiff_t rows, int bf16,

@@ -251,7 +251,7 @@ extension ResNet3D {
         let bytes = 4 * Double(batch) * perClip
         guard bytes > Double(available) else { return nil }
         let gib = { (b: Double) in String(format: "%.1f GiB", b / Double(1 << 30)) }
-        return "\(batch) × \(frames)×\(size)² clip\(batch == 1 ? "" : "s") need at least \(gib(bytes)) of activations "
+        return "\(batch) × \(frames)×\(size)² clip\(batch == 1 ? " needs" : "s need") at least \(gib(bytes)) of activations "
             + "\(training ? "to train" : "for one forward"), more than this machine's \(gib(Double(available))) of memory"
     }
 }

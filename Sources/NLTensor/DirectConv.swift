@@ -14,15 +14,18 @@ import CKernels
 /// Shapes: x [N, T, H, W, Cin] is copied once with W zero-padded into rows of `rowLength`
 /// floats, so the patch of output position w in input row (t, h) is the kW·Cin contiguous
 /// floats from w·sW·Cin: tap j = kw·Cin + ci. Temporal and vertical padding are taps skipped.
-struct DirectConv: @unchecked Sendable {
+package struct DirectConv: @unchecked Sendable {
     let plan: ConvPlan
 
     /// Few input channels (where im2col's copies dominate), whole 8-channel output blocks,
     /// and taps one apart. Pointwise and temporal-only convs have no im2col to save.
     static func applies(to plan: ConvPlan) -> Bool {
-        let g = plan.geometry
-        return plan.cin <= 4 && plan.cout % 8 == 0 && g.dilation == [1, 1, 1]
-            && !g.isPointwise && !g.isTemporalOnly
+        applies(cin: plan.cin, cout: plan.cout, geometry: plan.geometry)
+    }
+
+    /// The same test from the weight's channel counts and the geometry alone.
+    package static func applies(cin: Int, cout: Int, geometry g: ConvGeometry) -> Bool {
+        cin <= 4 && cout % 8 == 0 && g.dilation == [1, 1, 1] && !g.isPointwise && !g.isTemporalOnly
     }
 
     /// Floats of one output position's patch within an input row (kW·Cin) and the distance

@@ -35,7 +35,7 @@ package struct ConvBenchmark: Sendable, Codable {
         }
         // OpenBLAS, the own fp32 GEMM and bf16 alternate, so a change of load falls on all three.
         var convs: [() -> Void] = [{ _ = conv3dForward(x, weight: weight, geometry: geometry, epilogue: ConvEpilogue()) }]
-        let precisions = PackedMatrix.isAvailable ? Precision.allCases.filter { $0.unsupportedReason == nil } : []
+        let precisions = PackedMatrix.isAvailable && !DirectConv.applies(to: plan) ? Precision.allCases.filter { $0.unsupportedReason == nil } : []
         for precision in precisions {
             let packed = PackedConvWeight(weight, precision: precision)
             convs.append { _ = conv3dForward(x, weight: weight, geometry: geometry, epilogue: ConvEpilogue(), packed: packed) }

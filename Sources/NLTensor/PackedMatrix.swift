@@ -11,20 +11,19 @@ public final class PackedMatrix: @unchecked Sendable {
     public let precision: Precision
     private let storage: UnsafeMutableRawPointer
 
-    /// Packs rows `rows` of b (row stride `ldb`, n columns). Needs `nl_gemm_available()`, and
-    /// AVX512_BF16 for `.bf16` (check `Precision.unsupportedReason`).
-    public init(_ b: UnsafePointer<Float>, ldb: Int, rows: Range<Int>, n: Int, precision: Precision) {
+    /// Packs b (k×n, row-major). Needs `nl_gemm_available()`, and AVX512_BF16 for `.bf16`
+    /// (check `Precision.unsupportedReason`).
+    public init(_ b: UnsafePointer<Float>, k: Int, n: Int, precision: Precision) {
         require(PackedMatrix.isAvailable, "PackedMatrix: the own GEMM needs the AVX-512 kernels")
         require(precision.unsupportedReason == nil, "PackedMatrix: \(precision.unsupportedReason ?? "")")
-        k = rows.count; self.n = n; self.precision = precision
-        let source = b + rows.lowerBound * ldb
+        self.k = k; self.n = n; self.precision = precision
         switch precision {
         case .fp32:
             storage = UnsafeMutableRawPointer.allocate(byteCount: 4 * max(1, nl_gemm_packed_b_floats(k, n)), alignment: 64)
-            nl_gemm_pack_b(source, ldb, k, n, storage.assumingMemoryBound(to: Float.self))
+            nl_gemm_pack_b(b, n, k, n, storage.assumingMemoryBound(to: Float.self))
         case .bf16:
             storage = UnsafeMutableRawPointer.allocate(byteCount: 4 * max(1, nl_gemm_packed_b_bf16_words(k, n)), alignment: 64)
-            nl_gemm_pack_b_bf16(source, ldb, k, n, storage.assumingMemoryBound(to: UInt32.self))
+            nl_gemm_pack_b_bf16(b, n, k, n, storage.assumingMemoryBound(to: UInt32.self))
         }
     }
 
@@ -98,11 +97,9 @@ public final class PackedMatrix: @unchecked Sendable {
     private func run(m: Int, a: UnsafePointer<Float>, lda: Int, panels: Range<Int>, c: UnsafeMutablePointer<Float>, ldc: Int) {
         switch precision {
         case .fp32:
-            nl_gemm_f32(m, n, k, a, lda, storage.assumingMemoryBound(to: Float.self), panels.lowerBound, panels.count,
-                        0, c, ldc)
+            nl_gemm_f32(m, n, k, a, lda, storage.assumingMemoryBound(to: Float.self), panels.lowerBound, panels.count, c, ldc)
         case .bf16:
-            nl_gemm_bf16(m, n, k, a, lda, storage.assumingMemoryBound(to: UInt32.self), panels.lowerBound, panels.count,
-                         0, c, ldc)
+            nl_gemm_bf16(m, n, k, a, lda, storage.assumingMemoryBound(to: UInt32.self), panels.lowerBound, panels.count, c, ldc)
         }
     }
 }
@@ -117,7 +114,7 @@ public struct PackedConvWeight: @unchecked Sendable {
     /// Packs `weight`.
     public init(_ weight: Tensor, precision: Precision) {
         let cout = weight.shape[4]
-        matrix = PackedMatrix(weight.pointer, ldb: cout, rows: 0..<(weight.count / cout), n: cout, precision: precision)
+        matrix = PackedMatrix(weight.pointer, k: weight.count / cout, n: cout, precision: precision)
     }
 
     /// Whether the own GEMM should run a conv of this weight shape [kT, kH, kW, Cin, Cout] and
@@ -129,8 +126,10 @@ public struct PackedConvWeight: @unchecked Sendable {
     /// gathered patches multiply as zeros. NLNET_GEMM=openblas turns the own GEMM off for fp32.
     public static func wanted(weight: [Int], stride: [Int], padding: [Int], precision: Precision) -> Bool {
         guard PackedMatrix.isAvailable, weight.count == 5 else { return false }
-        if precision == .bf16 { return true }
         let geometry = ConvGeometry(kernel: Array(weight.prefix(3)), stride: stride, padding: padding)
+        // The stem's direct conv has no GEMM to run.
+        if DirectConv.applies(cin: weight[3], cout: weight[4], geometry: geometry) { return false }
+        if precision == .bf16 { return true }
         let im2col = !geometry.isPointwise && !geometry.isTemporalOnly
         return ownFP32 && (im2col || (geometry.isPointwise && weight[4] <= 64))
     }

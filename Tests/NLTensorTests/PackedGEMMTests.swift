@@ -31,16 +31,12 @@ struct PackedGEMMTests {
         let y = fused(x, w, b, c, .bf16)
         let rounded = conv3d(x.bf16Rounded, weight: w.bf16Rounded, bias: b, stride: c.params.stride!,
                              padding: c.params.padding!, dilation: c.params.dilation!)
-        let exact = Self.runsDirect(w.shape, c.params) ? f.tensor(c, "y") : rounded
+        // The stem's direct conv (≤ 4 input channels) has no GEMM and stays fp32.
+        let geometry = ConvGeometry(kernel: Array(w.shape.prefix(3)), stride: c.params.stride!, padding: c.params.padding!,
+                                    dilation: c.params.dilation!)
+        let exact = DirectConv.applies(cin: w.shape[3], cout: w.shape[4], geometry: geometry) ? f.tensor(c, "y") : rounded
         expectClose(y, exact, Tolerance.forward, "\(c.name) bf16 vs fp32 on rounded operands")
         expectClose(y, f.tensor(c, "y"), 2e-2, "\(c.name) bf16 vs PyTorch fp32")
-    }
-
-    /// The stem's direct conv (≤ 4 input channels, whole 8-channel blocks, dense taps, neither
-    /// pointwise nor temporal-only: DirectConv.applies) has no GEMM and stays fp32.
-    static func runsDirect(_ w: [Int], _ p: OpFixtures.Params) -> Bool {
-        let temporalOnly = w[1] == 1 && w[2] == 1 && p.stride! == [1, 1, 1] && p.padding![1] == 0 && p.padding![2] == 0
-        return w[3] <= 4 && w[4] % 8 == 0 && p.dilation! == [1, 1, 1] && !temporalOnly
     }
 
     /// Edge shapes the fixtures do not reach: columns not a multiple of 32 (one partial panel,

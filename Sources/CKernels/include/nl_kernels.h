@@ -70,10 +70,10 @@ void nl_max_pool_tap(const float *src, float *best, int *arg, int row, ptrdiff_t
 /// residual), bias [w] and residual [rows, w] each skipped when null.
 void nl_bias_residual_relu(float *y, const float *bias, const float *residual, int relu, ptrdiff_t rows, ptrdiff_t w);
 
-// The own GEMM (gemm.c): C (m×n, row stride ldc) (+)= A (m×k, row stride lda) · B, with B
+// The own GEMM (gemm.c): C (m×n, row stride ldc) = A (m×k, row stride lda) · B, with B
 // packed beforehand into panels of NL_GEMM_NR columns. Computes the panels
 // first_panel ..< first_panel + panel_count (callers split a product over threads by rows or
-// by panels); adds into C when accumulate, else overwrites it. AVX-512 only: callers check
+// by panels). AVX-512 only: callers check
 // nl_gemm_available() (fp32) and nl_gemm_bf16_available() (bf16: AVX512_BF16) first.
 #define NL_GEMM_MR 14
 #define NL_GEMM_NR 32
@@ -86,10 +86,10 @@ ptrdiff_t nl_gemm_packed_b_bf16_words(ptrdiff_t k, ptrdiff_t n);
 void nl_gemm_pack_b(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *packed);
 void nl_gemm_pack_b_bf16(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, uint32_t *packed);
 void nl_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *packed_b,
-                 ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc);
+                 ptrdiff_t first_panel, ptrdiff_t panel_count, float *c, ptrdiff_t ldc);
 /// A is rounded to bf16 as it is packed (round to nearest even); products accumulate in fp32.
 void nl_gemm_bf16(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const uint32_t *packed_b,
-                  ptrdiff_t first_panel, ptrdiff_t panel_count, int accumulate, float *c, ptrdiff_t ldc);
+                  ptrdiff_t first_panel, ptrdiff_t panel_count, float *c, ptrdiff_t ldc);
 /// f rounded to the nearest bfloat16 (ties to even), as a float.
 float nl_bf16_round(float f);
 /// A convolution for nl_conv_gemm: input x [N, t, h, w, cin] channels-last, output positions
