@@ -27,7 +27,10 @@
 #ifndef NL_KC
 #define NL_KC 256
 #endif
-enum { MR = NL_GEMM_MR, NR = NL_GEMM_NR, KC = NL_KC, MC = MR * 16 };
+#ifndef NL_APAD
+#define NL_APAD 16
+#endif
+enum { MR = NL_GEMM_MR, NR = NL_GEMM_NR, KC = NL_KC, MC = MR * 16, LDA = KC + NL_APAD };
 
 static int cpu_has_avx512(void) {
 #if defined(__x86_64__)
@@ -120,37 +123,91 @@ typedef struct {
     ptrdiff_t first_row;
 } a_source;
 
-// Conv patch of output position r (over all images), depth range [p0, p0 + kc) in the weight's
-// order (kT, kH, kW, Cin), into dst: runs of at most Cin floats, zeros for taps outside x.
-static void gather_patch(const nl_conv_shape *g, const float *x, ptrdiff_t r, ptrdiff_t p0, int kc, float *dst) {
-    ptrdiff_t plane = g->ho * g->wo, per_image = g->to * plane;
-    ptrdiff_t image = r / per_image, q = r % per_image;
-    ptrdiff_t ot = q / plane, oh = (q / g->wo) % g->ho, ow = q % g->wo;
-    for (ptrdiff_t j = p0, end = p0 + kc; j < end;) {
-        ptrdiff_t tap = j / g->cin, ci = j % g->cin, run = g->cin - ci < end - j ? g->cin - ci : end - j;
-        ptrdiff_t a = tap / (g->kernel[1] * g->kernel[2]), b = (tap / g->kernel[2]) % g->kernel[1], c = tap % g->kernel[2];
-        ptrdiff_t it = ot * g->stride[0] - g->padding[0] + a * g->dilation[0];
-        ptrdiff_t ih = oh * g->stride[1] - g->padding[1] + b * g->dilation[1];
-        ptrdiff_t iw = ow * g->stride[2] - g->padding[2] + c * g->dilation[2];
-        float *d = dst + (j - p0);
-        if (it >= 0 && it < g->t && ih >= 0 && ih < g->h && iw >= 0 && iw < g->w)
-            memcpy(d, x + (((image * g->t + it) * g->h + ih) * g->w + iw) * g->cin + ci, (size_t)run * sizeof(float));
-        else
-            memset(d, 0, (size_t)run * sizeof(float));
-        j += run;
-    }
+// The rows of A read in order, one at a time: a row of the matrix, or the conv patch of one
+// output position. For a conv the cursor keeps the position (image, ot, oh, ow) and the first
+// tap of the depth slice, so gathering a row takes no division (a division per tap cost more
+// than the row's multiply-adds for a 64-channel 1×3×3 conv).
+typedef struct {
+    const a_source *s;
+    ptrdiff_t row;                 // relative to the source's first row
+    ptrdiff_t p0;                  // first depth of the slice
+    ptrdiff_t image, ot, oh, ow;   // conv: output position of `row`
+    ptrdiff_t ta, tb, tc, ci;      // conv: tap (kT, kH, kW index) and channel at depth p0
+} a_cursor;
+
+static a_cursor a_cursor_start(const a_source *s, ptrdiff_t row, ptrdiff_t p0) {
+    a_cursor c = {s, row, p0, 0, 0, 0, 0, 0, 0, 0, 0};
+    const nl_conv_shape *g = s->conv;
+    if (!g) return c;
+    ptrdiff_t r = s->first_row + row, plane = g->ho * g->wo, per_image = g->to * plane;
+    c.image = r / per_image;
+    ptrdiff_t q = r % per_image;
+    c.ot = q / plane; c.oh = (q / g->wo) % g->ho; c.ow = q % g->wo;
+    ptrdiff_t tap = p0 / g->cin;
+    c.ci = p0 % g->cin;
+    c.ta = tap / (g->kernel[1] * g->kernel[2]); c.tb = (tap / g->kernel[2]) % g->kernel[1]; c.tc = tap % g->kernel[2];
+    return c;
 }
 
-// Row `row` of A (relative to the block), depth [p0, p0 + kc): in place for a matrix; gathered
-// into `scratch` (kc floats) for a conv.
-static const float *a_row(const a_source *s, ptrdiff_t row, ptrdiff_t p0, int kc, float *scratch) {
-    if (!s->conv) return s->a + row * s->lda + p0;
-    gather_patch(s->conv, s->a, s->first_row + row, p0, kc, scratch);
-    return scratch;
+static void a_cursor_next(a_cursor *c) {
+    c->row++;
+    const nl_conv_shape *g = c->s->conv;
+    if (!g || ++c->ow < g->wo) return;
+    c->ow = 0;
+    if (++c->oh < g->ho) return;
+    c->oh = 0;
+    if (++c->ot < g->to) return;
+    c->ot = 0;
+    c->image++;
 }
 
 #if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma"))), apply_to = function)
+
+// n floats from src to dst, and n zeros to dst, inline: a conv's runs are short (64 floats in
+// res2), where a call to memcpy cost as much as the copy.
+static inline void copy_floats(float *dst, const float *src, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
+    }
+}
+
+static inline void zero_floats(float *dst, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_setzero_ps());
+    if (i < n) _mm512_mask_storeu_ps(dst + i, (__mmask16)((1u << (n - i)) - 1), _mm512_setzero_ps());
+}
+
+// The cursor's row, depth [p0, p0 + kc): in place for a matrix; for a conv gathered into `dst`
+// (kc floats) as runs of at most Cin floats in the weight's order (kT, kH, kW, Cin), zeros for
+// taps outside x.
+static const float *a_cursor_row(const a_cursor *c, int kc, float *dst) {
+    const a_source *s = c->s;
+    const nl_conv_shape *g = s->conv;
+    if (!g) return s->a + c->row * s->lda + c->p0;
+    const float *image = s->a + c->image * g->t * g->h * g->w * g->cin;
+    ptrdiff_t t0 = c->ot * g->stride[0] - g->padding[0], h0 = c->oh * g->stride[1] - g->padding[1];
+    ptrdiff_t w0 = c->ow * g->stride[2] - g->padding[2];
+    ptrdiff_t ta = c->ta, tb = c->tb, tc = c->tc, ci = c->ci;
+    for (ptrdiff_t j = 0; j < kc;) {
+        ptrdiff_t run = g->cin - ci < kc - j ? g->cin - ci : kc - j;
+        ptrdiff_t it = t0 + ta * g->dilation[0], ih = h0 + tb * g->dilation[1], iw = w0 + tc * g->dilation[2];
+        if (it >= 0 && it < g->t && ih >= 0 && ih < g->h && iw >= 0 && iw < g->w)
+            copy_floats(dst + j, image + ((it * g->h + ih) * g->w + iw) * g->cin + ci, run);
+        else
+            zero_floats(dst + j, run);
+        j += run;
+        ci = 0;
+        if (++tc == g->kernel[2]) {
+            tc = 0;
+            if (++tb == g->kernel[1]) { tb = 0; ta++; }
+        }
+    }
+    return dst;
+}
 
 // Masks for the two 16-column halves of a panel with `cols` valid columns.
 static inline __mmask16 half_mask(int cols, int half) {
@@ -158,17 +215,41 @@ static inline __mmask16 half_mask(int cols, int half) {
     return c >= 16 ? (__mmask16)0xffff : c <= 0 ? (__mmask16)0 : (__mmask16)((1u << c) - 1);
 }
 
-// Stores a 14×32 accumulator block into C (rows × cols valid), adding C's values when accumulate.
-#define NL_STORE_BLOCK(acc, c, ldc, rows, cols, accumulate)                                                     \
+// Where a micro-kernel's 14×32 block goes: rows × cols of C (row stride ldc), added to C's
+// values when accumulate (a later depth slice). On the last slice the convolution's epilogue
+// runs on the block while it is in registers: + bias[col], + residual[row, col] (rows of the
+// same stride as C), ReLU; each field is null/0 on earlier slices or when the conv has none.
+typedef struct {
+    float *c;
+    ptrdiff_t ldc;
+    int rows, cols, accumulate, relu;
+    const float *bias, *residual;
+} tile_out;
+
+#define NL_STORE_BLOCK(acc, t)                                                                                  \
     do {                                                                                                        \
-        __mmask16 m0 = half_mask(cols, 0), m1 = half_mask(cols, 1);                                            \
+        __mmask16 m0 = half_mask((t)->cols, 0), m1 = half_mask((t)->cols, 1);                                   \
+        __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps(), zero = _mm512_setzero_ps();           \
+        if ((t)->bias) {                                                                                        \
+            bias0 = _mm512_maskz_loadu_ps(m0, (t)->bias);                                                       \
+            bias1 = _mm512_maskz_loadu_ps(m1, (t)->bias + 16);                                                  \
+        }                                                                                                       \
         for (int i = 0; i < MR; i++) {                                                                          \
-            if (i >= rows) break;                                                                               \
-            float *ci = (c) + i * (ldc);                                                                        \
-            __m512 v0 = acc[i][0], v1 = acc[i][1];                                                              \
-            if (accumulate) {                                                                                   \
+            if (i >= (t)->rows) break;                                                                          \
+            float *ci = (t)->c + i * (t)->ldc;                                                                  \
+            __m512 v0 = _mm512_add_ps(acc[i][0], bias0), v1 = _mm512_add_ps(acc[i][1], bias1);                  \
+            if ((t)->accumulate) {                                                                              \
                 v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, ci));                                           \
                 v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, ci + 16));                                      \
+            }                                                                                                   \
+            if ((t)->residual) {                                                                                \
+                const float *ri = (t)->residual + i * (t)->ldc;                                                 \
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, ri));                                           \
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, ri + 16));                                      \
+            }                                                                                                   \
+            if ((t)->relu) {                                                                                    \
+                v0 = _mm512_max_ps(v0, zero);                                                                   \
+                v1 = _mm512_max_ps(v1, zero);                                                                   \
             }                                                                                                   \
             _mm512_mask_storeu_ps(ci, m0, v0);                                                                  \
             _mm512_mask_storeu_ps(ci + 16, m1, v1);                                                             \
@@ -181,16 +262,15 @@ static inline __mmask16 half_mask(int cols, int half) {
 #define NL_DECLARE(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
 #define NL_GATHER(i) acc[i][0] = c##i##0; acc[i][1] = c##i##1;
 
-// C[rows×cols] (+)= A micro-panel [MR][KC] (rows of a fixed stride, so each row's element is
+// C block (+)= A micro-panel [MR][KC] (rows of a fixed stride, so each row's element is
 // one displacement from a moving pointer: no transposed packing) · B panel [kc][NR].
-static void micro_f32(int kc, const float *restrict a, const float *restrict b, float *c, ptrdiff_t ldc,
-                      int rows, int cols, int accumulate) {
+static void micro_f32(int kc, const float *restrict a, const float *restrict b, const tile_out *t) {
     NL_ROWS(NL_DECLARE)
     for (int p = 0; p < kc; p++) {
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #define NL_FMA(i)                                                                                                \
     {                                                                                                           \
-        __m512 ai = _mm512_set1_ps(a[i * KC]);                                                                  \
+        __m512 ai = _mm512_set1_ps(a[i * LDA]);                                                                  \
         c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                                                             \
         c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);                                                             \
     }
@@ -201,33 +281,33 @@ static void micro_f32(int kc, const float *restrict a, const float *restrict b, 
     }
     __m512 acc[MR][2];
     NL_ROWS(NL_GATHER)
-    NL_STORE_BLOCK(acc, c, ldc, rows, cols, accumulate);
+    NL_STORE_BLOCK(acc, t);
 }
 
 // A block (rows row0 … row0+rows−1, depth p0 … p0+kc−1) → micro-panels [rows/MR][MR][KC],
 // zero rows past the end. A conv's patch is gathered straight into its packed row.
 static void pack_a_f32(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p0, int kc, float *restrict packed) {
     int padded = (rows + MR - 1) / MR * MR;
-    for (int i = 0; i < padded; i++) {
-        float *dst = packed + (ptrdiff_t)i * KC;
-        if (i >= rows) { memset(dst, 0, (size_t)kc * sizeof(float)); continue; }
-        const float *src = a_row(s, row0 + i, p0, kc, dst);
-        if (src != dst) memcpy(dst, src, (size_t)kc * sizeof(float));
+    a_cursor cursor = a_cursor_start(s, row0, p0);
+    for (int i = 0; i < padded; i++, a_cursor_next(&cursor)) {
+        float *dst = packed + (ptrdiff_t)i * LDA;
+        if (i >= rows) { zero_floats(dst, kc); continue; }
+        const float *src = a_cursor_row(&cursor, kc, dst);
+        if (src != dst) copy_floats(dst, src, kc);
     }
 }
 #pragma clang attribute pop
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx512bf16,fma"))), apply_to = function)
 
-// C[rows×cols] (+)= A micro-panel [MR][KC] of bf16 pairs (2·KC deep) · B panel [kc/2][NR] pairs.
-static void micro_bf16(int pairs, const uint32_t *restrict a, const uint32_t *restrict b, float *c, ptrdiff_t ldc,
-                       int rows, int cols, int accumulate) {
+// C block (+)= A micro-panel [MR][KC] of bf16 pairs (2·KC deep) · B panel [kc/2][NR] pairs.
+static void micro_bf16(int pairs, const uint32_t *restrict a, const uint32_t *restrict b, const tile_out *t) {
     NL_ROWS(NL_DECLARE)
     for (int p = 0; p < pairs; p++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16);
 #define NL_DOT(i)                                                                                                \
     {                                                                                                           \
-        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[i * KC]);                                                   \
+        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[i * LDA]);                                                   \
         c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0);                                                            \
         c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1);                                                            \
     }
@@ -238,7 +318,7 @@ static void micro_bf16(int pairs, const uint32_t *restrict a, const uint32_t *re
     }
     __m512 acc[MR][2];
     NL_ROWS(NL_GATHER)
-    NL_STORE_BLOCK(acc, c, ldc, rows, cols, accumulate);
+    NL_STORE_BLOCK(acc, t);
 }
 
 // A block (rows × kc floats from p0, kc even except at the end of k) → micro-panels
@@ -247,10 +327,11 @@ static void micro_bf16(int pairs, const uint32_t *restrict a, const uint32_t *re
 static void pack_a_bf16(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p0, int kc, uint32_t *restrict packed,
                         float *scratch) {
     int pairs = (kc + 1) / 2, padded = (rows + MR - 1) / MR * MR;
-    for (int i = 0; i < padded; i++) {
-        uint32_t *dst = packed + (ptrdiff_t)i * KC;
+    a_cursor cursor = a_cursor_start(s, row0, p0);
+    for (int i = 0; i < padded; i++, a_cursor_next(&cursor)) {
+        uint32_t *dst = packed + (ptrdiff_t)i * LDA;
         if (i >= rows) { memset(dst, 0, (size_t)pairs * sizeof(uint32_t)); continue; }
-        const float *src = a_row(s, row0 + i, p0, kc, scratch);
+        const float *src = a_cursor_row(&cursor, kc, scratch);
         int p = 0;
         // 32 floats → 16 pairs (vcvtne2ps2bf16 puts its second operand in the low half).
         for (; 2 * p + 32 <= kc; p += 16)
@@ -268,46 +349,50 @@ static void pack_a_bf16(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p
 typedef struct {
     int step;
     void (*pack_a)(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p0, int kc, void *packed, float *scratch);
-    void (*micro)(int units, const void *a, const void *b, float *c, ptrdiff_t ldc, int rows, int cols, int accumulate);
+    void (*micro)(int units, const void *a, const void *b, const tile_out *t);
 } gemm_format;
 
 static void pack_a_f32_any(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p0, int kc, void *packed, float *scratch) {
     (void)scratch;
     pack_a_f32(s, row0, rows, p0, kc, packed);
 }
-static void micro_f32_any(int units, const void *a, const void *b, float *c, ptrdiff_t ldc, int rows, int cols, int acc) {
-    micro_f32(units, a, b, c, ldc, rows, cols, acc);
-}
+static void micro_f32_any(int units, const void *a, const void *b, const tile_out *t) { micro_f32(units, a, b, t); }
 static void pack_a_bf16_any(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p0, int kc, void *packed, float *scratch) {
     pack_a_bf16(s, row0, rows, p0, kc, packed, scratch);
 }
-static void micro_bf16_any(int units, const void *a, const void *b, float *c, ptrdiff_t ldc, int rows, int cols, int acc) {
-    micro_bf16(units, a, b, c, ldc, rows, cols, acc);
-}
+static void micro_bf16_any(int units, const void *a, const void *b, const tile_out *t) { micro_bf16(units, a, b, t); }
 
 static const gemm_format format_f32 = {1, pack_a_f32_any, micro_f32_any};
 static const gemm_format format_bf16 = {2, pack_a_bf16_any, micro_bf16_any};
 
 // The loop nest: blocks of MC rows of A (packed once per block and depth slice, kept in L2),
-// slices of KC units of depth, then each B panel (KC×NR, in L1) against every MR-row
-// micro-panel of the block. C is overwritten by the first slice.
-static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const a_source *a,
-                         const uint32_t *packed_b, ptrdiff_t first_panel, ptrdiff_t panel_count, float *c, ptrdiff_t ldc) {
+// slices of KC units of depth over [k_begin, k_end) of B's k rows, then each B panel (KC×NR,
+// in L1) against every MR-row micro-panel of the block. C is overwritten by the first slice;
+// the epilogue (bias, residual aligned with C's rows, ReLU) runs on the last.
+static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t k_begin, ptrdiff_t k_end,
+                         const a_source *a, const uint32_t *packed_b, ptrdiff_t first_panel, ptrdiff_t panel_count,
+                         float *c, ptrdiff_t ldc, const nl_epilogue *epilogue) {
     ptrdiff_t depth = KC * f->step, units = (k + f->step - 1) / f->step;
-    uint32_t *ap = aligned_alloc(64, sizeof(uint32_t) * MC * KC);
+    uint32_t *ap = aligned_alloc(64, sizeof(uint32_t) * MC * LDA);
     float *scratch = aligned_alloc(64, sizeof(float) * 2 * KC);
     for (ptrdiff_t i0 = 0; i0 < m; i0 += MC) {
         int mc = m - i0 < MC ? (int)(m - i0) : MC;
-        for (ptrdiff_t p0 = 0; p0 < k; p0 += depth) {
-            int kc = k - p0 < depth ? (int)(k - p0) : (int)depth, kc_units = (kc + f->step - 1) / f->step;
+        for (ptrdiff_t p0 = k_begin; p0 < k_end; p0 += depth) {
+            int kc = k_end - p0 < depth ? (int)(k_end - p0) : (int)depth, kc_units = (kc + f->step - 1) / f->step;
+            int last = p0 + depth >= k_end;
             f->pack_a(a, i0, mc, p0, kc, ap, scratch);
-            int acc = p0 > 0;  // later depth slices add to the first's
             for (ptrdiff_t jp = first_panel; jp < first_panel + panel_count; jp++) {
                 const uint32_t *bp = packed_b + (jp * units + p0 / f->step) * NR;
-                int cols = n - jp * NR < NR ? (int)(n - jp * NR) : NR;
+                tile_out t = {NULL, ldc, 0, n - jp * NR < NR ? (int)(n - jp * NR) : NR, p0 > k_begin, 0, NULL, NULL};
+                if (last && epilogue) {
+                    t.relu = epilogue->relu;
+                    t.bias = epilogue->bias ? epilogue->bias + jp * NR : NULL;
+                }
                 for (int ir = 0; ir < mc; ir += MR) {
-                    int rows = mc - ir < MR ? mc - ir : MR;
-                    f->micro(kc_units, ap + (ptrdiff_t)ir * KC, bp, c + (i0 + ir) * ldc + jp * NR, ldc, rows, cols, acc);
+                    t.rows = mc - ir < MR ? mc - ir : MR;
+                    t.c = c + (i0 + ir) * ldc + jp * NR;
+                    if (last && epilogue && epilogue->residual) t.residual = epilogue->residual + (i0 + ir) * ldc + jp * NR;
+                    f->micro(kc_units, ap + (ptrdiff_t)ir * LDA, bp, &t);
                 }
             }
         }
@@ -316,35 +401,59 @@ static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff
     free(ap);
 }
 
-void nl_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *packed_b,
-                 ptrdiff_t first_panel, ptrdiff_t panel_count, float *c, ptrdiff_t ldc) {
-    a_source source = {a, lda, NULL, 0};
-    gemm_blocked(&format_f32, m, n, k, &source, (const uint32_t *)packed_b, first_panel, panel_count, c, ldc);
-}
-
-void nl_gemm_bf16(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const uint32_t *packed_b,
-                  ptrdiff_t first_panel, ptrdiff_t panel_count, float *c, ptrdiff_t ldc) {
-    a_source source = {a, lda, NULL, 0};
-    gemm_blocked(&format_bf16, m, n, k, &source, packed_b, first_panel, panel_count, c, ldc);
+// The taps of kernel[0] that read inside x for output frame ot: [*lo, *hi].
+static void temporal_taps(const nl_conv_shape *g, ptrdiff_t ot, ptrdiff_t *lo, ptrdiff_t *hi) {
+    *lo = g->kernel[0];
+    *hi = -1;
+    for (ptrdiff_t a = 0; a < g->kernel[0]; a++) {
+        ptrdiff_t it = ot * g->stride[0] - g->padding[0] + a * g->dilation[0];
+        if (it < 0 || it >= g->t) continue;
+        if (a < *lo) *lo = a;
+        *hi = a;
+    }
 }
 
 void nl_conv_gemm(const nl_conv_shape *shape, const float *x, ptrdiff_t first_row, ptrdiff_t rows, int bf16,
-                  const void *packed_b, ptrdiff_t n, ptrdiff_t first_panel, ptrdiff_t panel_count, float *y, ptrdiff_t ldc) {
-    ptrdiff_t k = shape->kernel[0] * shape->kernel[1] * shape->kernel[2] * shape->cin;
-    a_source source = {x, 0, shape, first_row};
-    gemm_blocked(bf16 ? &format_bf16 : &format_f32, rows, n, k, &source, packed_b, first_panel, panel_count, y, ldc);
+                  const void *packed_b, ptrdiff_t n, ptrdiff_t first_panel, ptrdiff_t panel_count, float *y, ptrdiff_t ldc,
+                  const nl_epilogue *epilogue) {
+    const nl_conv_shape *g = shape;
+    const gemm_format *f = bf16 ? &format_bf16 : &format_f32;
+    ptrdiff_t tap_depth = g->kernel[1] * g->kernel[2] * g->cin, k = g->kernel[0] * tap_depth;
+    int pointwise = k == g->cin && g->stride[0] == 1 && g->stride[1] == 1 && g->stride[2] == 1 &&
+                    g->padding[0] == 0 && g->padding[1] == 0 && g->padding[2] == 0;
+    if (pointwise) {
+        // Rows of x are A's rows in place: nothing to gather.
+        a_source source = {x + first_row * g->cin, g->cin, NULL, 0};
+        gemm_blocked(f, rows, n, k, 0, k, &source, packed_b, first_panel, panel_count, y, ldc, epilogue);
+        return;
+    }
+    // Rows in runs of output frames that read the same temporal taps: a run near the clip's ends
+    // multiplies only the taps inside x (the depth range of those taps, contiguous in B's k
+    // order kT, kH, kW, Cin) instead of gathered zeros.
+    ptrdiff_t plane = g->ho * g->wo;
+    for (ptrdiff_t r = first_row, end = first_row + rows; r < end;) {
+        ptrdiff_t lo, hi, next_lo, next_hi, stop = r;
+        temporal_taps(g, (r / plane) % g->to, &lo, &hi);
+        do {
+            stop = (stop / plane + 1) * plane;
+            if (stop >= end) break;
+            temporal_taps(g, (stop / plane) % g->to, &next_lo, &next_hi);
+        } while (next_lo == lo && next_hi == hi);
+        if (stop > end) stop = end;
+        ptrdiff_t k_begin = lo * tap_depth, k_end = (hi + 1) * tap_depth;
+        if (hi < lo || k_begin % f->step != 0) { k_begin = 0; k_end = k; }  // no tap inside x, or a split bf16 pair
+        nl_epilogue shifted = epilogue ? *epilogue : (nl_epilogue){NULL, NULL, 0};
+        if (shifted.residual) shifted.residual += (r - first_row) * ldc;
+        a_source source = {x, 0, g, r};
+        gemm_blocked(f, stop - r, n, k, k_begin, k_end, &source, packed_b, first_panel, panel_count,
+                     y + (r - first_row) * ldc, ldc, epilogue ? &shifted : NULL);
+        r = stop;
+    }
 }
 #else
-void nl_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *packed_b,
-                 ptrdiff_t first_panel, ptrdiff_t panel_count, float *c, ptrdiff_t ldc) {
-    abort();  // nl_gemm_available() is 0 here
-}
-void nl_gemm_bf16(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const uint32_t *packed_b,
-                  ptrdiff_t first_panel, ptrdiff_t panel_count, float *c, ptrdiff_t ldc) {
-    abort();
-}
 void nl_conv_gemm(const nl_conv_shape *shape, const float *x, ptrdiff_t first_row, ptrdiff_t rows, int bf16,
-                  const void *packed_b, ptrdiff_t n, ptrdiff_t first_panel, ptrdiff_t panel_count, float *y, ptrdiff_t ldc) {
-    abort();
+                  const void *packed_b, ptrdiff_t n, ptrdiff_t first_panel, ptrdiff_t panel_count, float *y, ptrdiff_t ldc,
+                  const nl_epilogue *epilogue) {
+    abort();  // nl_gemm_available() is 0 here
 }
 #endif

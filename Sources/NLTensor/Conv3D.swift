@@ -228,6 +228,11 @@ struct ConvEpilogue: @unchecked Sendable {
 
     var isEmpty: Bool { bias == nil && residual == nil && !relu }
 
+    /// The epilogue for the own GEMM's blocks from flat row `first` on (rows of `width`).
+    func rows(from first: Int, width: Int) -> nl_epilogue {
+        nl_epilogue(bias: bias, residual: residual.map { $0 + first * width }, relu: relu ? 1 : 0)
+    }
+
     /// Applies to `count` rows of width `width` starting at flat row `first`.
     func apply(_ y: UnsafeMutablePointer<Float>, first: Int, count: Int, width: Int) {
         guard !isEmpty else { return }
@@ -248,26 +253,22 @@ func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue
     let plan = ConvPlan(input: x.shape, weight: weight.shape, geometry: geometry)
     let y = Tensor(uninitialized: plan.outputShape)
     let (k, cout) = (plan.k, plan.cout)
+    if let packed, !DirectConv.applies(to: plan) {
+        // The own GEMM gathers each output position's patch as it packs A (no im2col matrix; a
+        // temporal conv's taps are one product) and runs the epilogue on each block it computes.
+        packed.matrix.convolve(plan, x: x.pointer, y: y.pointer, epilogue: epilogue)
+        return y
+    }
     if geometry.isPointwise {
         // Rows of all images are contiguous: one GEMM per tile over N·T·H·W rows.
         let total = plan.n * plan.rows
         let tile = max(256, min(total, (2 << 20) / (4 * cout)))
         for first in stride(from: 0, to: total, by: tile) {
             let count = min(tile, total - first)
-            if let packed {
-                packed.matrix.multiply(m: count, a: x.pointer + first * k, lda: k, c: y.pointer + first * cout, ldc: cout)
-            } else {
-                sgemm(m: count, n: cout, k: k, a: x.pointer + first * k, lda: k, b: weight.pointer, ldb: cout,
-                      c: y.pointer + first * cout, ldc: cout)
-            }
+            sgemm(m: count, n: cout, k: k, a: x.pointer + first * k, lda: k, b: weight.pointer, ldb: cout,
+                  c: y.pointer + first * cout, ldc: cout)
             epilogue.apply(y.pointer, first: first, count: count, width: cout)
         }
-        return y
-    }
-    if let packed, !DirectConv.applies(to: plan) {
-        // The own GEMM gathers each output position's patch as it packs A: no im2col matrix,
-        // and a temporal conv's taps are one product.
-        packed.matrix.convolve(plan, x: x.pointer, y: y.pointer, epilogue: epilogue)
         return y
     }
     if geometry.isTemporalOnly {

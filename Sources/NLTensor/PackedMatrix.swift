@@ -35,33 +35,11 @@ public final class PackedMatrix: @unchecked Sendable {
     /// Panels of NL_GEMM_NR columns.
     var panels: Int { (n + Int(NL_GEMM_NR) - 1) / Int(NL_GEMM_NR) }
 
-    /// C (m×n, row stride ldc) = A (m×k, row stride lda) · B, split over the cores by rows (or
-    /// by column panels when m is small) when the product is large enough.
-    func multiply(m: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        guard m > 0 else { return }
-        let parts = m * n * k >= GEMMSplit.leastWork ? Parallel.cores : 1
-        if parts == 1 { run(m: m, a: a, lda: lda, panels: 0..<panels, c: c, ldc: ldc); return }
-        let (pa, pc) = (SharedPointer(UnsafeMutablePointer(mutating: a)), SharedPointer(c))
-        // Row blocks of the kernel's MC = 16·MR rows keep every part's A packing whole.
-        let block = 16 * Int(NL_GEMM_MR)
-        if m >= 2 * block * parts || panels < parts {
-            let blocks = (m + block - 1) / block
-            Parallel.forEachChunk(parts) { p, _ in
-                let lo = min(m, blocks * p / parts * block), hi = min(m, blocks * (p + 1) / parts * block)
-                if lo < hi { self.run(m: hi - lo, a: pa + lo * lda, lda: lda, panels: 0..<self.panels, c: pc + lo * ldc, ldc: ldc) }
-            }
-        } else {
-            Parallel.forEachChunk(parts) { p, _ in
-                let range = (self.panels * p / parts)..<(self.panels * (p + 1) / parts)
-                if !range.isEmpty { self.run(m: m, a: pa.base, lda: lda, panels: range, c: pc.base, ldc: ldc) }
-            }
-        }
-    }
-
     /// y = conv(x) for the convolution `plan` with this matrix as its weight [kT·kH·kW·Cin, Cout],
     /// each output position's patch gathered from x as A is packed (no im2col matrix; a temporal
-    /// conv's taps in one product). Split over the cores by blocks of output rows, then the
-    /// epilogue on each block while it is in cache; by column panels when the rows are few.
+    /// conv's taps in one product; a pointwise conv's rows read in place), and the epilogue run
+    /// on each block of y as it leaves the registers. Split over the cores by blocks of output
+    /// rows, or by column panels when the rows are few.
     func convolve(_ plan: ConvPlan, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
         let g = plan.geometry
         let shape = nl_conv_shape(t: plan.t, h: plan.h, w: plan.w, cin: plan.cin, to: plan.to, ho: plan.ho, wo: plan.wo,
@@ -77,29 +55,22 @@ public final class PackedMatrix: @unchecked Sendable {
             let chunk = max(block, total / (4 * cores) / block * block), tasks = (total + chunk - 1) / chunk
             Parallel.forEachTask(tasks) { task in
                 let first = task * chunk, count = min(chunk, total - first)
+                var rows = epilogue.rows(from: first, width: self.n)
                 withUnsafePointer(to: shape) { s in
-                    nl_conv_gemm(s, px.base, first, count, bf16, storage.base, self.n, 0, self.panels, py + first * self.n, self.n)
+                    nl_conv_gemm(s, px.base, first, count, bf16, storage.base, self.n, 0, self.panels, py + first * self.n,
+                                 self.n, &rows)
                 }
-                epilogue.apply(py.base, first: first, count: count, width: self.n)
             }
         } else {
             Parallel.forEachChunk(cores) { p, _ in
                 let range = (self.panels * p / cores)..<(self.panels * (p + 1) / cores)
                 guard !range.isEmpty else { return }
+                var rows = epilogue.rows(from: 0, width: self.n)
                 withUnsafePointer(to: shape) { s in
-                    nl_conv_gemm(s, px.base, 0, total, bf16, storage.base, self.n, range.lowerBound, range.count, py.base, self.n)
+                    nl_conv_gemm(s, px.base, 0, total, bf16, storage.base, self.n, range.lowerBound, range.count, py.base,
+                                 self.n, &rows)
                 }
             }
-            epilogue.apply(y, first: 0, count: total, width: n)
-        }
-    }
-
-    private func run(m: Int, a: UnsafePointer<Float>, lda: Int, panels: Range<Int>, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        switch precision {
-        case .fp32:
-            nl_gemm_f32(m, n, k, a, lda, storage.assumingMemoryBound(to: Float.self), panels.lowerBound, panels.count, c, ldc)
-        case .bf16:
-            nl_gemm_bf16(m, n, k, a, lda, storage.assumingMemoryBound(to: UInt32.self), panels.lowerBound, panels.count, c, ldc)
         }
     }
 }
@@ -118,20 +89,17 @@ public struct PackedConvWeight: @unchecked Sendable {
     }
 
     /// Whether the own GEMM should run a conv of this weight shape [kT, kH, kW, Cin, Cout] and
-    /// geometry in `precision`: always for bf16 (OpenBLAS has none). For fp32, where it beat
-    /// OpenBLAS in `nlnet bench kernels` (same rounds, 2-core Xeon): every im2col conv, whose
-    /// patches it gathers as it packs (the 1×3×3 convs of NL-I3D R50: 241–306 against 196–243
-    /// GFLOP/s), and pointwise convs of at most 64 outputs. Temporal-only convs stay on
-    /// OpenBLAS, one product per tap: those skip the taps that fall in the padding, which the
-    /// gathered patches multiply as zeros. NLNET_GEMM=openblas turns the own GEMM off for fp32.
+    /// geometry in `precision`: every conv but the stem's direct one. bf16 has no other path
+    /// (OpenBLAS has none); in fp32 the own GEMM fuses the epilogue into its stores, gathers
+    /// im2col patches as it packs and skips a clip's padded temporal taps, and `nlnet bench
+    /// kernels` measured it at or above OpenBLAS on the conv shapes of NL-I3D R50 (numbers in
+    /// docs/performance.md). NLNET_GEMM=openblas turns it off for fp32.
     public static func wanted(weight: [Int], stride: [Int], padding: [Int], precision: Precision) -> Bool {
         guard PackedMatrix.isAvailable, weight.count == 5 else { return false }
         let geometry = ConvGeometry(kernel: Array(weight.prefix(3)), stride: stride, padding: padding)
         // The stem's direct conv has no GEMM to run.
         if DirectConv.applies(cin: weight[3], cout: weight[4], geometry: geometry) { return false }
-        if precision == .bf16 { return true }
-        let im2col = !geometry.isPointwise && !geometry.isTemporalOnly
-        return ownFP32 && (im2col || (geometry.isPointwise && weight[4] <= 64))
+        return precision == .bf16 || ownFP32
     }
 
     private static let ownFP32 = ProcessInfo.processInfo.environment["NLNET_GEMM"] != "openblas"

@@ -39,27 +39,38 @@ struct PackedGEMMTests {
         expectClose(y, f.tensor(c, "y"), 2e-2, "\(c.name) bf16 vs PyTorch fp32")
     }
 
-    /// Edge shapes the fixtures do not reach: columns not a multiple of 32 (one partial panel,
-    /// fewer than 16), rows not a multiple of 14, odd depth (bf16's zero partner), a product
-    /// small in rows but wide enough that the cores split it by panels, and accumulation over
-    /// temporal taps; against the OpenBLAS path.
+    /// Edge shapes the fixtures do not reach, with the whole epilogue (bias, residual, ReLU)
+    /// fused into the GEMM's stores: columns not a multiple of 32 (one partial panel, fewer
+    /// than 16), rows not a multiple of 14, odd depth (bf16's zero partner), a product small in
+    /// rows but wide enough that the cores split it by panels, temporal taps (the frames at a
+    /// clip's ends multiply only the taps inside it; with padding 3 the middle frame of a
+    /// one-frame clip has no tap inside at all, only the epilogue), a strided and a 3×3×3 conv;
+    /// against the OpenBLAS path.
     @Test(.enabled(if: available), arguments: [
-        ([1, 3, 5, 7, 5], 40, [1, 1, 1], [0, 0, 0]),
-        ([1, 2, 3, 5, 12], 8, [1, 3, 3], [0, 1, 1]),
-        ([2, 4, 6, 6, 16], 300, [3, 1, 1], [1, 0, 0]),
-        ([1, 1, 10, 10, 512], 96, [1, 1, 1], [0, 0, 0]),
-        ([1, 4, 9, 9, 33], 64, [1, 3, 3], [0, 1, 1]),
+        ([1, 3, 5, 7, 5], 40, [1, 1, 1], [1, 1, 1], [0, 0, 0]),
+        ([1, 2, 3, 5, 12], 8, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
+        ([2, 4, 6, 6, 16], 300, [3, 1, 1], [1, 1, 1], [1, 0, 0]),
+        ([1, 1, 10, 10, 512], 96, [1, 1, 1], [1, 1, 1], [0, 0, 0]),
+        ([1, 4, 9, 9, 33], 64, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
+        ([2, 1, 4, 4, 8], 24, [3, 1, 1], [1, 1, 1], [3, 0, 0]),
+        ([1, 5, 7, 7, 20], 48, [3, 1, 1], [2, 1, 1], [1, 0, 0]),
+        ([1, 4, 6, 6, 10], 40, [3, 3, 3], [1, 2, 2], [1, 1, 1]),
+        ([1, 3, 8, 8, 64], 72, [1, 1, 1], [1, 2, 2], [0, 0, 0]),
     ])
-    func edgeShapesMatchOpenBLAS(_ shape: [Int], _ cout: Int, _ kernel: [Int], _ padding: [Int]) {
+    func edgeShapesMatchOpenBLAS(_ shape: [Int], _ cout: Int, _ kernel: [Int], _ stride: [Int], _ padding: [Int]) {
         let x = randomTensor(shape, seed: 11), w = randomTensor(kernel + [shape[4], cout], seed: 12, scale: 0.2)
         let b = randomTensor([cout], seed: 13)
-        let reference = conv3dFused(x, weight: w, bias: b, padding: padding, relu: true)
+        let frames: [Int] = (0..<3).map { (d: Int) -> Int in (shape[d + 1] + 2 * padding[d] - kernel[d]) / stride[d] + 1 }
+        let output: [Int] = [shape[0]] + frames + [cout]
+        let residual = randomTensor(output, seed: 14)
+        func run(_ x: Tensor, _ w: Tensor, _ packed: PackedConvWeight?) -> Tensor {
+            conv3dFused(x, weight: w, bias: b, stride: stride, padding: padding, residual: residual, relu: true, packed: packed)
+        }
+        let reference = run(x, w, nil)
         for precision in Precision.allCases where precision.unsupportedReason == nil {
-            let packed = PackedConvWeight(w, precision: precision)
-            let y = conv3dFused(x, weight: w, bias: b, padding: padding, relu: true, packed: packed)
-            let expected = precision == .fp32 ? reference
-                : conv3dFused(x.bf16Rounded, weight: w.bf16Rounded, bias: b, padding: padding, relu: true)
-            expectClose(y, expected, Tolerance.forward, "\(shape) → \(cout) \(kernel) \(precision)")
+            let y = run(x, w, PackedConvWeight(w, precision: precision))
+            let expected = precision == .fp32 ? reference : run(x.bf16Rounded, w.bf16Rounded, nil)
+            expectClose(y, expected, Tolerance.forward, "\(shape) → \(cout) \(kernel) \(stride) \(padding) \(precision)")
         }
     }
 }

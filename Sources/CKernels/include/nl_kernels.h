@@ -70,10 +70,10 @@ void nl_max_pool_tap(const float *src, float *best, int *arg, int row, ptrdiff_t
 /// residual), bias [w] and residual [rows, w] each skipped when null.
 void nl_bias_residual_relu(float *y, const float *bias, const float *residual, int relu, ptrdiff_t rows, ptrdiff_t w);
 
-// The own GEMM (gemm.c): C (m×n, row stride ldc) = A (m×k, row stride lda) · B, with B
+// The own GEMM (gemm.c), for convolutions: y = conv(x, B) with B (the weight as a k×n matrix)
 // packed beforehand into panels of NL_GEMM_NR columns. Computes the panels
-// first_panel ..< first_panel + panel_count (callers split a product over threads by rows or
-// by panels). AVX-512 only: callers check
+// first_panel ..< first_panel + panel_count (callers split a conv over threads by rows or by
+// panels). AVX-512 only: callers check
 // nl_gemm_available() (fp32) and nl_gemm_bf16_available() (bf16: AVX512_BF16) first.
 #define NL_GEMM_MR 14
 #define NL_GEMM_NR 32
@@ -85,11 +85,6 @@ ptrdiff_t nl_gemm_packed_b_floats(ptrdiff_t k, ptrdiff_t n);
 ptrdiff_t nl_gemm_packed_b_bf16_words(ptrdiff_t k, ptrdiff_t n);
 void nl_gemm_pack_b(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, float *packed);
 void nl_gemm_pack_b_bf16(const float *b, ptrdiff_t ldb, ptrdiff_t k, ptrdiff_t n, uint32_t *packed);
-void nl_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *packed_b,
-                 ptrdiff_t first_panel, ptrdiff_t panel_count, float *c, ptrdiff_t ldc);
-/// A is rounded to bf16 as it is packed (round to nearest even); products accumulate in fp32.
-void nl_gemm_bf16(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda, const uint32_t *packed_b,
-                  ptrdiff_t first_panel, ptrdiff_t panel_count, float *c, ptrdiff_t ldc);
 /// f rounded to the nearest bfloat16 (ties to even), as a float.
 float nl_bf16_round(float f);
 /// A convolution for nl_conv_gemm: input x [N, t, h, w, cin] channels-last, output positions
@@ -99,12 +94,22 @@ typedef struct {
     ptrdiff_t to, ho, wo;
     ptrdiff_t kernel[3], stride[3], padding[3], dilation[3];
 } nl_conv_shape;
+/// A convolution's epilogue for nl_conv_gemm, run on each block of y as it leaves the
+/// registers: y = relu?(y + bias[col] + residual[row, col]); bias and residual may be null, and
+/// residual's rows are aligned with y's (same row stride ldc, the same first row).
+typedef struct {
+    const float *bias;
+    const float *residual;
+    int relu;
+} nl_epilogue;
 /// y rows first_row ..< first_row + rows (output positions over all images; row stride ldc),
 /// columns of panels first_panel ..< first_panel + panel_count, = the conv of x with B (the
 /// weight [kT·kH·kW·Cin, n], packed: fp32, or bf16 when bf16 != 0): each position's patch is
-/// gathered from x as A is packed (implicit im2col).
+/// gathered from x as A is packed (implicit im2col; a pointwise conv reads x in place),
+/// then `epilogue` (may be null) on each block.
 void nl_conv_gemm(const nl_conv_shape *shape, const float *x, ptrdiff_t first_row, ptrdiff_t rows, int bf16,
-                  const void *packed_b, ptrdiff_t n, ptrdiff_t first_panel, ptrdiff_t panel_count, float *y, ptrdiff_t ldc);
+                  const void *packed_b, ptrdiff_t n, ptrdiff_t first_panel, ptrdiff_t panel_count, float *y, ptrdiff_t ldc,
+                  const nl_epilogue *epilogue);
 // The arithmetic peak (peak.c): one thread's register-only loop of independent multiply-adds,
 // no memory traffic. Run on every core at once it gives the machine's fp32 (bf16) peak.
 /// The level nl_fma_peak runs: "avx512" (24 zmm chains of vfmadd231ps), "avx2" (12 ymm) or
