@@ -15,7 +15,10 @@ func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
         if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
         return
     }
-    (split ? GEMMSplit.shared : GEMMSplit(parts: 1)).run(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+    // GEMMSplit.shared also sets OpenBLAS to one thread: the first product may be an unsplit one
+    // (attention's per-core tiles), and OpenBLAS's own threads would then contend with ours.
+    let shared = GEMMSplit.shared
+    (split ? shared : GEMMSplit(parts: 1)).run(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                          b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
 }
 

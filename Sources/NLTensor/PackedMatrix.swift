@@ -51,8 +51,9 @@ public final class PackedMatrix: @unchecked Sendable {
         let storage = SharedPointer(self.storage.assumingMemoryBound(to: UInt32.self))
         let block = 16 * Int(NL_GEMM_MR)
         if total >= 2 * block * cores || panels < cores {
-            // Tasks of whole 224-row blocks, about four per core so uneven ones balance.
-            let chunk = max(block, total / (4 * cores) / block * block), tasks = (total + chunk - 1) / chunk
+            // One task per 224-row block, the cores taking them as they free up: with a few large
+            // tasks (res2's 24200 rows in 9) one core idled while the other finished the last.
+            let chunk = block, tasks = (total + chunk - 1) / chunk
             Parallel.forEachTask(tasks) { task in
                 let first = task * chunk, count = min(chunk, total - first)
                 var rows = epilogue.rows(from: first, width: self.n)
