@@ -418,7 +418,8 @@ public func conv3d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [In
         require(bias.shape == [weight.shape.last ?? 0],
                      "conv3d: bias \(bias.shape) does not match weight \(weight.shape) (needs [\(weight.shape.last ?? 0)])")
     }
-    let y = conv3dForward(x, weight: weight, geometry: geometry, epilogue: ConvEpilogue(bias: bias.map { UnsafePointer($0.pointer) }))
+    let y = conv3dForward(x, weight: weight, geometry: geometry, epilogue: ConvEpilogue(bias: bias.map { UnsafePointer($0.pointer) }),
+                          packed: PackedConvWeight.perCall(weight, input: x.shape, geometry: geometry))
     let inputs = [x, weight] + (bias.map { [$0] } ?? [])
     return y.recorded(inputs: inputs) { dy in
         let (dx, dw) = conv3dBackward(dy, x: x, weight: weight, geometry: geometry,

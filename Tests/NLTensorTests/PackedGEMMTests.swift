@@ -93,3 +93,39 @@ struct DirectConvBlockTests {
         expectClose(direct, reference, Tolerance.forward, "direct conv, Cout \(cout), width \(width)")
     }
 }
+
+/// Training's forward convolutions on the own GEMM: a product of at least 1024 output rows
+/// packs its weight per call. Reference: the same batch one image at a time (144 rows each,
+/// the OpenBLAS path that OpParityTests checks against PyTorch), forward and gradients.
+@Suite("Own GEMM in training")
+struct TrainingGEMMTests {
+    @Test(.enabled(if: PackedMatrix.isAvailable), arguments: [
+        ([1, 3, 3], [1, 1, 1], [0, 1, 1], [1, 1, 1]),
+        ([3, 1, 1], [1, 1, 1], [1, 0, 0], [1, 1, 1]),
+        ([1, 1, 1], [1, 1, 1], [0, 0, 0], [1, 1, 1]),
+        ([3, 3, 3], [1, 1, 1], [2, 2, 2], [2, 2, 2]),
+        ([3, 3, 3], [1, 1, 1], [0, 1, 0], [1, 1, 1]),
+        ([1, 3, 3], [1, 2, 2], [0, 1, 1], [1, 1, 1]),
+    ])
+    func batchEqualsOneImageAtATime(_ kernel: [Int], _ stride: [Int], _ padding: [Int], _ dilation: [Int]) {
+        let images = 8, cin = 6, cout = 10
+        let x = randomTensor([images, 4, 6, 6, cin], seed: 31), w = randomTensor(kernel + [cin, cout], seed: 32, scale: 0.3)
+        let output = [images] + ConvGeometry(kernel: kernel, stride: stride, padding: padding, dilation: dilation)
+            .outputSize([4, 6, 6]) + [cout]
+        let dy = randomTensor(output, seed: 33)
+        func gradients(_ images: Range<Int>) -> (y: Tensor, dx: Tensor, dw: Tensor) {
+            let tape = Tape()
+            let (xw, ww) = (tape.watch(x.slice(axis: 0, range: images)), tape.watch(w))
+            let y = conv3d(xw, weight: ww, stride: stride, padding: padding, dilation: dilation)
+            let g = tape.gradients(of: y, wrt: [xw, ww], seed: dy.slice(axis: 0, range: images))
+            return (y, g[0], g[1])
+        }
+        let batch = gradients(0..<images)
+        let one = (0..<images).map { gradients($0..<($0 + 1)) }
+        let label = "\(kernel) stride \(stride) pad \(padding) dilation \(dilation)"
+        expectClose(batch.y, concat(one.map(\.y), axis: 0), Tolerance.forward, "\(label) y")
+        expectClose(batch.dx, concat(one.map(\.dx), axis: 0), Tolerance.backward, "\(label) dx")
+        let dw = one.dropFirst().reduce(one[0].dw) { $0 + $1.dw }
+        expectClose(batch.dw, dw, Tolerance.backward, "\(label) dW")
+    }
+}
