@@ -39,7 +39,7 @@ public final class PackedMatrix: @unchecked Sendable {
     /// each output position's patch gathered from x as A is packed (no im2col matrix; a temporal
     /// conv's taps in one product; a pointwise conv's rows read in place), and the epilogue run
     /// on each block of y as it leaves the registers. Split over the cores by blocks of output
-    /// rows, or by column panels when the rows are few.
+    /// rows, or by column panels when the rows are few and the panels many.
     func convolve(_ plan: ConvPlan, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
         let g = plan.geometry
         let shape = nl_conv_shape(t: plan.t, h: plan.h, w: plan.w, cin: plan.cin, to: plan.to, ho: plan.ho, wo: plan.wo,
@@ -49,12 +49,23 @@ public final class PackedMatrix: @unchecked Sendable {
         let total = plan.n * plan.rows, cores = Parallel.cores, bf16: Int32 = precision == .bf16 ? 1 : 0
         let (px, py) = (SharedPointer(UnsafeMutablePointer(mutating: x)), SharedPointer(y))
         let storage = SharedPointer(self.storage.assumingMemoryBound(to: UInt32.self))
-        let block = 16 * Int(NL_GEMM_MR)
+        let mr = Int(NL_GEMM_MR), block = 16 * mr
+        // How the cores share the rows (output positions): `chunk` rows per task. Many rows: one
+        // task per 224-row block, taken as the cores free up (a few large tasks, res2's 24200 rows
+        // in 9, left one core idle while the other finished the last). Fewer, at most 8 panels
+        // wide: one even share per core (res4's 784 rows in two 392s: 300–330 against 200–290
+        // GFLOP/s split by panels for its 1×3×3 conv, bench in the closing note of issue 19).
+        // Otherwise (res5's 196 rows × 16 panels) each core takes half the panels of every row.
+        let chunk: Int?
         if total >= 2 * block * cores || panels < cores {
-            // One task per 224-row block, the cores taking them as they free up: with a few large
-            // tasks (res2's 24200 rows in 9) one core idled while the other finished the last.
-            let chunk = block, tasks = (total + chunk - 1) / chunk
-            Parallel.forEachTask(tasks) { task in
+            chunk = block
+        } else if panels <= 8 && total >= 7 * mr * cores {
+            chunk = ((total + cores - 1) / cores + mr - 1) / mr * mr
+        } else {
+            chunk = nil
+        }
+        if let chunk {
+            Parallel.forEachTask((total + chunk - 1) / chunk) { task in
                 let first = task * chunk, count = min(chunk, total - first)
                 var rows = epilogue.rows(from: first, width: self.n)
                 withUnsafePointer(to: shape) { s in
@@ -94,7 +105,7 @@ public struct PackedConvWeight: @unchecked Sendable {
     /// (OpenBLAS has none); in fp32 the own GEMM fuses the epilogue into its stores, gathers
     /// im2col patches as it packs and skips a clip's padded temporal taps, and `nlnet bench
     /// kernels` measured it at or above OpenBLAS on the conv shapes of NL-I3D R50 (numbers in
-    /// docs/performance.md). NLNET_GEMM=openblas turns it off for fp32.
+    /// the README, "The project's own GEMM"). NLNET_GEMM=openblas turns it off for fp32.
     public static func wanted(weight: [Int], stride: [Int], padding: [Int], precision: Precision) -> Bool {
         guard PackedMatrix.isAvailable, weight.count == 5 else { return false }
         let geometry = ConvGeometry(kernel: Array(weight.prefix(3)), stride: stride, padding: padding)
