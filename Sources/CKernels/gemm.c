@@ -386,8 +386,9 @@ static uint32_t *thread_buffers(void) {
 
 // The loop nest: blocks of MC rows of A (packed once per block and depth slice, kept in L2),
 // slices of KC units of depth over [k_begin, k_end) of B's k rows, then each B panel (KC×NR,
-// in L1) against every MR-row micro-panel of the block. C is overwritten by the first slice;
-// the epilogue (bias, residual aligned with C's rows, ReLU) runs on the last.
+// in L1) against every MR-row micro-panel of the block. C is overwritten by the first slice
+// (added to when the epilogue says it holds a residual); the epilogue (bias, residual aligned
+// with C's rows, ReLU) runs on the last.
 static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t k_begin, ptrdiff_t k_end,
                          const a_source *a, const uint32_t *packed_b, ptrdiff_t first_panel, ptrdiff_t panel_count,
                          float *c, ptrdiff_t ldc, const nl_epilogue *epilogue) {
@@ -402,7 +403,8 @@ static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff
             f->pack_a(a, i0, mc, p0, kc, ap, scratch);
             for (ptrdiff_t jp = first_panel; jp < first_panel + panel_count; jp++) {
                 const uint32_t *bp = packed_b + (jp * units + p0 / f->step) * NR;
-                tile_out t = {NULL, ldc, 0, n - jp * NR < NR ? (int)(n - jp * NR) : NR, p0 > k_begin, 0, NULL, NULL};
+                int accumulate = p0 > k_begin || (epilogue && epilogue->accumulate);
+                tile_out t = {NULL, ldc, 0, n - jp * NR < NR ? (int)(n - jp * NR) : NR, accumulate, 0, NULL, NULL};
                 if (last && epilogue) {
                     t.relu = epilogue->relu;
                     t.bias = epilogue->bias ? epilogue->bias + jp * NR : NULL;
@@ -459,7 +461,7 @@ void nl_conv_gemm(const nl_conv_shape *shape, const float *x, ptrdiff_t first_ro
         if (stop > end) stop = end;
         ptrdiff_t k_begin = lo * tap_depth, k_end = (hi + 1) * tap_depth;
         if (hi < lo || k_begin % f->step != 0) { k_begin = 0; k_end = k; }  // no tap inside x, or a split bf16 pair
-        nl_epilogue shifted = epilogue ? *epilogue : (nl_epilogue){NULL, NULL, 0};
+        nl_epilogue shifted = epilogue ? *epilogue : (nl_epilogue){NULL, NULL, 0, 0};
         if (shifted.residual) shifted.residual += (r - first_row) * ldc;
         a_source source = {x, 0, g, r};
         gemm_blocked(f, stop - r, n, k, k_begin, k_end, &source, packed_b, first_panel, panel_count,

@@ -86,6 +86,18 @@ struct ForwardContext {
         return applyReLU ? relu(y) : y
     }
 
+    /// As convBN with a residual, where the fused path may write the output over `residual`'s
+    /// storage (when nothing else holds it); `residual` must not be used afterwards.
+    mutating func convBN(_ x: Tensor, _ c: ConvSpec, bn: String?, accumulatingInto residual: inout Tensor,
+                         relu applyReLU: Bool) -> Tensor {
+        guard fused else { return convBN(x, c, bn: bn, residual: residual, relu: applyReLU) }
+        let f = model.foldedConv(c.name, bn: bn, hasBias: false)
+        return conv3dFused(x, weight: f.weight, bias: f.bias, stride: c.stride, padding: c.padding,
+                           accumulatingInto: &residual, relu: applyReLU,
+                           packed: model.packedConv(c.name, f.weight, stride: c.stride, padding: c.padding,
+                                                    precision: options.precision ?? model.precision))
+    }
+
     /// relu?(batch norm `prefix` of x + residual) in this pass's mode; training updates the
     /// running statistics.
     mutating func normalize(_ x: Tensor, _ prefix: String, residual: Tensor? = nil, relu: Bool = false) -> Tensor {

@@ -109,7 +109,7 @@ public final class ResNet3D: @unchecked Sendable {
         for (s, stage) in a.stages.enumerated() {
             for block in stage.blocks {
                 let index = block.prefix.split(separator: "_").last!
-                h = ctx.layer("\(stage.name)_\(index)") { $0.bottleneck(h, block) }
+                h = ctx.layer("\(stage.name)_\(index)") { $0.bottleneck(taking: &h, block) }
                 if let nl = block.nonlocal {
                     let type = config.model.nonlocal.type
                     h = ctx.layer("\(stage.name)_\(type.prefix(Int(index.dropFirst(3))!))") { ctx in
@@ -244,11 +244,14 @@ public final class ResNet3D: @unchecked Sendable {
 }
 
 extension ForwardContext {
-    /// relu(BN_c(W_c · relu(BN_b(W_b · relu(BN_a(W_a · x))))) + shortcut(x)).
-    mutating func bottleneck(_ x: Tensor, _ b: BlockSpec) -> Tensor {
-        let shortcut = b.shortcut.map { convBN(x, $0, bn: $0.bn) } ?? x   // [N, T, H/s, W/s, 4w]
+    /// relu(BN_c(W_c · relu(BN_b(W_b · relu(BN_a(W_a · x))))) + shortcut(x)). Takes x: the
+    /// caller's tensor is released after its last use, so that an identity shortcut held
+    /// nowhere else is the output's storage (conv c adds to it in place on the fused path).
+    mutating func bottleneck(taking x: inout Tensor, _ b: BlockSpec) -> Tensor {
+        var shortcut = b.shortcut.map { convBN(x, $0, bn: $0.bn) } ?? x   // [N, T, H/s, W/s, 4w]
         var h = convBN(x, b.a, bn: b.a.bn, relu: true)                  // [N, T, H, W, w]
+        x = Tensor(zeros: [1])
         h = convBN(h, b.b, bn: b.b.bn, relu: true)                      // [N, T, H/s, W/s, w]
-        return convBN(h, b.c, bn: b.c.bn, residual: shortcut, relu: true) // [N, T, H/s, W/s, 4w]
+        return convBN(h, b.c, bn: b.c.bn, accumulatingInto: &shortcut, relu: true) // [N, T, H/s, W/s, 4w]
     }
 }

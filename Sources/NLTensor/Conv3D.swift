@@ -225,12 +225,14 @@ struct ConvEpilogue: @unchecked Sendable {
     var bias: UnsafePointer<Float>?
     var residual: UnsafePointer<Float>?
     var relu = false
+    /// y already holds the residual (the own GEMM adds the conv to it in place).
+    var accumulate = false
 
     var isEmpty: Bool { bias == nil && residual == nil && !relu }
 
     /// The epilogue for the own GEMM's blocks from flat row `first` on (rows of `width`).
     func rows(from first: Int, width: Int) -> nl_epilogue {
-        nl_epilogue(bias: bias, residual: residual.map { $0 + first * width }, relu: relu ? 1 : 0)
+        nl_epilogue(bias: bias, residual: residual.map { $0 + first * width }, relu: relu ? 1 : 0, accumulate: accumulate ? 1 : 0)
     }
 
     /// Applies to `count` rows of width `width` starting at flat row `first`.
@@ -446,6 +448,29 @@ public func conv3dFused(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: [Int
     return withExtendedLifetime((bias, residual)) {
         conv3dForward(x, weight: weight, geometry: geometry, epilogue: epilogue, packed: packed)
     }
+}
+
+/// relu?(conv(x) + bias + residual) written over `residual`'s storage, when `residual` is the
+/// only reference to it and the own GEMM runs the conv: the GEMM starts from the residual and
+/// adds to it, so the output needs no memory of its own and the residual is not read from one
+/// buffer while the output is written to another (res2's 1×1×1 conv into 256 channels: 3.1 against
+/// 3.3–3.7 ms in a 2-thread harness). The result then shares that storage; `residual` must not
+/// be used again. Anywhere else it is `conv3dFused(…, residual:)`. No gradients.
+public func conv3dFused(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: [Int] = [1, 1, 1],
+                        padding: [Int] = [0, 0, 0], accumulatingInto residual: inout Tensor, relu: Bool = false,
+                        packed: PackedConvWeight?) -> Tensor {
+    let geometry = ConvGeometry(kernel: Array(weight.shape.prefix(3)), stride: stride, padding: padding)
+    let plan = ConvPlan(input: x.shape, weight: weight.shape, geometry: geometry)
+    guard let packed, !DirectConv.applies(to: plan), residual.shape == plan.outputShape, residual.tape == nil,
+          isKnownUniquelyReferenced(&residual.storage) else {
+        return conv3dFused(x, weight: weight, bias: bias, stride: stride, padding: padding, residual: residual, relu: relu,
+                           packed: packed)
+    }
+    let epilogue = ConvEpilogue(bias: bias.map { UnsafePointer($0.pointer) }, relu: relu, accumulate: true)
+    withExtendedLifetime(bias) {
+        packed.matrix.convolve(plan, x: x.pointer, y: residual.pointer, epilogue: epilogue)
+    }
+    return residual
 }
 
 /// A PyTorch/Caffe2 conv weight (O, I, kT, kH, kW) in this project's layout (kT, kH, kW, I, O).

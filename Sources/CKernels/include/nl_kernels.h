@@ -96,11 +96,14 @@ typedef struct {
 } nl_conv_shape;
 /// A convolution's epilogue for nl_conv_gemm, run on each block of y as it leaves the
 /// registers: y = relu?(y + bias[col] + residual[row, col]); bias and residual may be null, and
-/// residual's rows are aligned with y's (same row stride ldc, the same first row).
+/// residual's rows are aligned with y's (same row stride ldc, the same first row). With
+/// accumulate, y already holds the residual (in place: the conv adds to it, and `residual`
+/// should be null).
 typedef struct {
     const float *bias;
     const float *residual;
     int relu;
+    int accumulate;
 } nl_epilogue;
 /// y rows first_row ..< first_row + rows (output positions over all images; row stride ldc),
 /// columns of panels first_panel ..< first_panel + panel_count, = the conv of x with B (the
