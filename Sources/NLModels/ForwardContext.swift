@@ -88,10 +88,10 @@ struct ForwardContext {
 
     /// As convBN with a residual, where the fused path may write the output over `residual`'s
     /// storage (when nothing else holds it); `residual` must not be used afterwards.
-    mutating func convBN(_ x: Tensor, _ c: ConvSpec, bn: String?, accumulatingInto residual: inout Tensor,
+    mutating func convBN(_ x: Tensor, _ c: ConvSpec, bn: String?, hasBias: Bool = false, accumulatingInto residual: inout Tensor,
                          relu applyReLU: Bool) -> Tensor {
-        guard fused else { return convBN(x, c, bn: bn, residual: residual, relu: applyReLU) }
-        let f = model.foldedConv(c.name, bn: bn, hasBias: false)
+        guard fused else { return convBN(x, c, bn: bn, hasBias: hasBias, residual: residual, relu: applyReLU) }
+        let f = model.foldedConv(c.name, bn: bn, hasBias: hasBias)
         return conv3dFused(x, weight: f.weight, bias: f.bias, stride: c.stride, padding: c.padding,
                            accumulatingInto: &residual, relu: applyReLU,
                            packed: model.packedConv(c.name, f.weight, stride: c.stride, padding: c.padding,

@@ -3,7 +3,23 @@ import NLTensor
 /// The non-local block (docs/nonlocal-block.md): z = x + BN(W_z · y), y_i = Σ_j f(x_i, x_j) g(x_j) / C(x).
 /// Placed after its host residual block's ReLU; no ReLU after the add.
 extension ForwardContext {
-    mutating func nonLocal(_ x: Tensor, _ spec: NonLocalSpec) -> Tensor {
+    /// z for input x [N, T, H, W, C]. Takes x: the caller's tensor is released once y is
+    /// computed, so that (on the fused path, when nothing else holds x) W_z's conv adds into
+    /// x's storage in place instead of writing z to new memory.
+    mutating func nonLocal(taking x: inout Tensor, _ spec: NonLocalSpec) -> Tensor {
+        let nl = model.config.model.nonlocal
+        let y = response(x, spec)                                        // [N, T, H, W, C/2]
+        var residual = x
+        x = Tensor(zeros: [1])
+        // z = x + BN(W_z y): BN γ starts at 0, so a new block is the identity.
+        let out = ConvSpec(name: spec.out, cin: spec.inner, cout: residual.shape[4], kernel: [1, 1, 1], stride: [1, 1, 1],
+                           padding: [0, 0, 0])
+        return convBN(y, out, bn: nl.norm == .bn ? spec.outBN : nil, hasBias: nl.outBias, accumulatingInto: &residual,
+                      relu: false)
+    }
+
+    /// y = Σ_j f(x_i, x_j) g(x_j) / C(x) for every position i, [N, T, H, W, C/2] (before W_z).
+    mutating func response(_ x: Tensor, _ spec: NonLocalSpec) -> Tensor {
         let nl = model.config.model.nonlocal
         let p = spec.prefix
         options.nonlocalInput?(p, x.detached)
@@ -59,12 +75,9 @@ extension ForwardContext {
             y = matmul(pairwiseWeights(theta, phi, spec, queries: queries, keys: keys), g)                  // [B', N, C/2]
         }
         switch nl.mode {
-        case .time: y = y.reshaped([n, h, w, t, inner]).permuted([0, 3, 1, 2, 4])
-        default: y = y.reshaped([n, t, h, w, inner])
+        case .time: return y.reshaped([n, h, w, t, inner]).permuted([0, 3, 1, 2, 4])
+        default: return y.reshaped([n, t, h, w, inner])
         }
-        // z = x + BN(W_z y): BN γ starts at 0, so a new block is the identity.
-        let out = ConvSpec(name: spec.out, cin: inner, cout: c, kernel: [1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0])
-        return convBN(y, out, bn: nl.norm == .bn ? spec.outBN : nil, hasBias: nl.outBias, residual: x)
     }
 
     /// Pairwise weights P [B', N, M] of θ [B', N, d] (already scaled) and φ [B', M, d],

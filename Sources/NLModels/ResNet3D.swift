@@ -114,7 +114,7 @@ public final class ResNet3D: @unchecked Sendable {
                     let type = config.model.nonlocal.type
                     h = ctx.layer("\(stage.name)_\(type.prefix(Int(index.dropFirst(3))!))") { ctx in
                         switch type {
-                        case .nonlocal: ctx.nonLocal(h, nl)
+                        case .nonlocal: ctx.nonLocal(taking: &h, nl)
                         case .se: ctx.squeezeExcitation(h, nl)
                         case .gc: ctx.globalContext(h, nl)
                         case .cbam: ctx.convolutionalBlockAttention(h, nl)
