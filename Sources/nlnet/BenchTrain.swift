@@ -42,6 +42,9 @@ struct BenchTrain: ParsableCommand {
     @Flag(name: .customLong("no-torch-compile"), help: "Skip PyTorch's torch.compile step (compiling the training graph takes a minute or more).")
     var noTorchCompile = false
 
+    @Flag(name: .customLong("no-pytorch"), help: "Skip the PyTorch reference.")
+    var noPytorch = false
+
     func validate() throws {
         guard (1...256).contains(batch) else { throw ValidationError("--batch must be 1…256 clips, got \(batch)") }
     }
@@ -57,24 +60,26 @@ struct BenchTrain: ParsableCommand {
         var rng = RandomSource(seed: 0)
         var runs: [() -> Void] = [{ model.trainStep(x, labels: labels, optimizer: &optimizer, learningRate: 0.01, rng: &rng) }]
         // PyTorch's steps alternate with ours, so both see the same load on a shared machine.
-        let torch = PyTorchReference(script: "Scripts/bench_train_pytorch.py", config: model.config,
-                                     arguments: [batch, t, size, Parallel.cores].map(String.init) + [noTorchCompile ? "eager" : "compile"])
-        let compiles = (torch.ready["modes"] as? [String: String])?["compile"] != nil
-        if torch.unavailable == nil { runs.append { _ = torch.time("step") } }
-        if torch.unavailable == nil && compiles { runs.append { _ = torch.time("compile") } }
+        let reference = noPytorch ? nil
+            : PyTorchReference(script: "Scripts/bench_train_pytorch.py", config: model.config,
+                               arguments: [batch, t, size, Parallel.cores].map(String.init) + [noTorchCompile ? "eager" : "compile"])
+        let torch = reference?.unavailable == nil ? reference : nil
+        let compiles = (torch?.ready["modes"] as? [String: String])?["compile"] != nil
+        if let torch { runs.append { _ = torch.time("step") } }
+        if let torch, compiles { runs.append { _ = torch.time("compile") } }
         let times = ConvBenchmark.bestOfEach(output.repeats, runs)
         var report = Report(model: model.config.name, batch: batch, input: [t, size, size, 3],
-                            nlnetSecondsPerStep: times[0], nlnetClipsPerSecond: Double(batch) / times[0], pytorch: torch.description,
-                            threads: Parallel.cores)
-        if torch.unavailable == nil, let failure = torch.failures["step"] {
+                            nlnetSecondsPerStep: times[0], nlnetClipsPerSecond: Double(batch) / times[0],
+                            pytorch: reference?.description ?? "PyTorch side not run: --no-pytorch", threads: Parallel.cores)
+        if let torch, let failure = torch.failures["step"] {
             report.pytorch = "PyTorch side failed: \(failure)"
-        } else if torch.unavailable == nil {
+        } else if let torch {
             report.pytorchSecondsPerStep = times[1]
             report.pytorchClipsPerSecond = Double(batch) / times[1]
             report.ratio = times[1] / times[0]
             report.pytorch = torch.description + ", eager"
         }
-        if torch.unavailable == nil && !noTorchCompile {
+        if let torch, !noTorchCompile {
             let modes = (torch.ready["modes"] as? [String: String]) ?? [:], failed = (torch.ready["failed"] as? [String: String]) ?? [:]
             if compiles, torch.failures["compile"] == nil {
                 report.pytorchCompileSecondsPerStep = times[2]

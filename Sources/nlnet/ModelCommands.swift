@@ -193,8 +193,14 @@ struct BenchModel: ParsableCommand {
         let nlnetTimes = Dictionary(uniqueKeysWithValues: zip(precisions, allTimes))
         let seconds = nlnetTimes[precision.precision]!
         let times = [seconds] + allTimes.dropFirst(precisions.count)
+        // Each layer's best of `repeats` profiled forwards (one forward's table swung by ±30% on
+        // a shared machine).
         var layerSeconds: [String: Double] = [:]
-        _ = model.profile(x) { name, s in layerSeconds[name, default: 0] += s }
+        for _ in 0..<output.repeats {
+            var once: [String: Double] = [:]
+            _ = model.profile(x) { name, s in once[name, default: 0] += s }
+            for (name, s) in once { layerSeconds[name] = min(layerSeconds[name] ?? .infinity, s) }
+        }
         let total = layerSeconds.values.reduce(0, +)
         let layers = summary.layers.compactMap { l in layerSeconds[l.name].map { LayerTime(name: l.name, ms: 1000 * $0, share: $0 / total) } }
         let rate = Double(summary.flops) / seconds / 1e9

@@ -50,6 +50,10 @@ struct BenchReferenceTests {
         let report = try Self.object(r.stdout)
         #expect((report["pytorch"] as? String)?.contains("No module named 'torch'") == true, "\(report)")
         #expect(report["pytorchSecondsPerStep"] == nil && report["ratio"] == nil)
+        // --no-pytorch does not start Python at all (a Python that would fail is never asked).
+        let skipped = try CLI.run(["bench", "train", "--config", Self.preset, "--batch", "2", "--frames", "2", "--size", "64",
+                                   "--repeats", "1", "--no-pytorch"], environment: ["NLNET_TORCH_PYTHON": "/nonexistent/python"])
+        #expect(skipped.status == 0 && skipped.stdout.contains("PyTorch side not run: --no-pytorch"), "\(skipped.stderr)")
     }
 
     @Test func benchMemoryMeasuresNLNetAlone() throws {
