@@ -262,22 +262,38 @@ typedef struct {
 #define NL_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
 #define NL_DECLARE(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
 #define NL_GATHER(i) acc[i][0] = c##i##0; acc[i][1] = c##i##1;
+// Row i of an A micro-panel whose rows are `stride` bytes apart, as base + {1,2,4,8}·stride
+// from five row pointers (rows 0, 3, 6, 9, 12), so 14 rows cost 6 registers; a runtime stride
+// lets the kernel read a conv's input rows in place (stride Cin) as well as packed rows.
+#define NL_A_BASES(type, a, stride)                                                                             \
+    const char *r0 = (const char *)(a), *r3 = r0 + 3 * (stride), *r6 = r0 + 6 * (stride);                     \
+    const char *r9 = r0 + 9 * (stride), *r12 = r0 + 12 * (stride);                                            \
+    const ptrdiff_t rs = (stride);
+#define NL_A(type, base, k) (*(const type *)((base) + (k) * rs))
+#define NL_A_ROWS(type, X)                                                                                      \
+    X(0, NL_A(type, r0, 0)) X(1, NL_A(type, r0, 1)) X(2, NL_A(type, r0, 2)) X(3, NL_A(type, r3, 0))            \
+    X(4, NL_A(type, r0, 4)) X(5, NL_A(type, r3, 2)) X(6, NL_A(type, r6, 0)) X(7, NL_A(type, r3, 4))            \
+    X(8, NL_A(type, r0, 8)) X(9, NL_A(type, r9, 0)) X(10, NL_A(type, r6, 4)) X(11, NL_A(type, r3, 8))          \
+    X(12, NL_A(type, r12, 0)) X(13, NL_A(type, r12, 1))
+#define NL_A_NEXT(type)                                                                                         \
+    r0 += sizeof(type); r3 += sizeof(type); r6 += sizeof(type); r9 += sizeof(type); r12 += sizeof(type);
 
-// C block (+)= A micro-panel [MR][KC] (rows of a fixed stride, so each row's element is
-// one displacement from a moving pointer: no transposed packing) · B panel [kc][NR].
-static void micro_f32(int kc, const float *restrict a, const float *restrict b, const tile_out *t) {
+// C block (+)= A micro-panel (14 rows `lda` floats apart: packed rows, or a conv's input rows
+// in place) · B panel [kc][NR].
+static void micro_f32(int kc, const float *restrict a, ptrdiff_t lda, const float *restrict b, const tile_out *t) {
     NL_ROWS(NL_DECLARE)
+    NL_A_BASES(float, a, lda * (ptrdiff_t)sizeof(float))
     for (int p = 0; p < kc; p++) {
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-#define NL_FMA(i)                                                                                                \
+#define NL_FMA(i, value)                                                                                         \
     {                                                                                                           \
-        __m512 ai = _mm512_set1_ps(a[i * LDA]);                                                                  \
+        __m512 ai = _mm512_set1_ps(value);                                                                      \
         c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                                                             \
         c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);                                                             \
     }
-        NL_ROWS(NL_FMA)
+        NL_A_ROWS(float, NL_FMA)
 #undef NL_FMA
-        a += 1;
+        NL_A_NEXT(float)
         b += NR;
     }
     __m512 acc[MR][2];
@@ -302,19 +318,20 @@ static void pack_a_f32(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p0
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx512bf16,fma"))), apply_to = function)
 
 // C block (+)= A micro-panel [MR][KC] of bf16 pairs (2·KC deep) · B panel [kc/2][NR] pairs.
-static void micro_bf16(int pairs, const uint32_t *restrict a, const uint32_t *restrict b, const tile_out *t) {
+static void micro_bf16(int pairs, const uint32_t *restrict a, ptrdiff_t lda, const uint32_t *restrict b, const tile_out *t) {
     NL_ROWS(NL_DECLARE)
+    NL_A_BASES(uint32_t, a, lda * (ptrdiff_t)sizeof(uint32_t))
     for (int p = 0; p < pairs; p++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16);
-#define NL_DOT(i)                                                                                                \
+#define NL_DOT(i, value)                                                                                         \
     {                                                                                                           \
-        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[i * LDA]);                                                   \
+        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)(value));                                                \
         c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0);                                                            \
         c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1);                                                            \
     }
-        NL_ROWS(NL_DOT)
+        NL_A_ROWS(uint32_t, NL_DOT)
 #undef NL_DOT
-        a += 1;
+        NL_A_NEXT(uint32_t)
         b += NR;
     }
     __m512 acc[MR][2];
@@ -350,21 +367,47 @@ static void pack_a_bf16(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p
 typedef struct {
     int step;
     void (*pack_a)(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p0, int kc, void *packed, float *scratch);
-    void (*micro)(int units, const void *a, const void *b, const tile_out *t);
+    void (*micro)(int units, const void *a, ptrdiff_t lda, const void *b, const tile_out *t);
+    int in_place;  // A's rows can be read where they are (fp32: no conversion as they are packed)
 } gemm_format;
 
 static void pack_a_f32_any(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p0, int kc, void *packed, float *scratch) {
     (void)scratch;
     pack_a_f32(s, row0, rows, p0, kc, packed);
 }
-static void micro_f32_any(int units, const void *a, const void *b, const tile_out *t) { micro_f32(units, a, b, t); }
+static void micro_f32_any(int units, const void *a, ptrdiff_t lda, const void *b, const tile_out *t) {
+    micro_f32(units, a, lda, b, t);
+}
 static void pack_a_bf16_any(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p0, int kc, void *packed, float *scratch) {
     pack_a_bf16(s, row0, rows, p0, kc, packed, scratch);
 }
-static void micro_bf16_any(int units, const void *a, const void *b, const tile_out *t) { micro_bf16(units, a, b, t); }
+static void micro_bf16_any(int units, const void *a, ptrdiff_t lda, const void *b, const tile_out *t) {
+    micro_bf16(units, a, lda, b, t);
+}
 
-static const gemm_format format_f32 = {1, pack_a_f32_any, micro_f32_any};
-static const gemm_format format_bf16 = {2, pack_a_bf16_any, micro_bf16_any};
+static const gemm_format format_f32 = {1, pack_a_f32_any, micro_f32_any, 1};
+static const gemm_format format_bf16 = {2, pack_a_bf16_any, micro_bf16_any, 0};
+
+// Where rows row … row+rows−1 of A, depth [p0, p0 + kc), already lie `*lda` floats apart in
+// memory: a matrix's rows, or (one temporal tap of a kT×1×1 conv with stride 1, no spatial
+// padding and as many output as input frames) the input rows one tap away, when all of them
+// are inside x and in one image. Returns the first row's depth p0, or NULL (pack them).
+static const float *a_in_place(const a_source *s, ptrdiff_t row, int rows, ptrdiff_t p0, int kc, ptrdiff_t *lda) {
+    const nl_conv_shape *g = s->conv;
+    if (!g) { *lda = s->lda; return s->a + row * s->lda + p0; }
+    if (g->kernel[1] != 1 || g->kernel[2] != 1 || g->stride[0] != 1 || g->stride[1] != 1 || g->stride[2] != 1 ||
+        g->padding[1] != 0 || g->padding[2] != 0 || g->to != g->t)
+        return NULL;
+    ptrdiff_t tap = p0 / g->cin;
+    if ((p0 + kc - 1) / g->cin != tap) return NULL;
+    ptrdiff_t plane = g->h * g->w, per_image = g->t * plane, r = s->first_row + row, last = r + rows - 1;
+    if (r / per_image != last / per_image) return NULL;
+    ptrdiff_t shift = tap * g->dilation[0] - g->padding[0];
+    ptrdiff_t first_frame = (r % per_image) / plane + shift, last_frame = (last % per_image) / plane + shift;
+    if (first_frame < 0 || last_frame >= g->t) return NULL;
+    *lda = g->cin;
+    return s->a + (r + shift * plane) * g->cin + (p0 - tap * g->cin);
+}
 
 // Each thread's packed A block and patch scratch (MC·LDA + 2·KC units, 250 KB): allocated once
 // per thread, freed when it exits. Allocating them per call (each conv runs one call per
@@ -400,7 +443,13 @@ static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff
         for (ptrdiff_t p0 = k_begin; p0 < k_end; p0 += depth) {
             int kc = k_end - p0 < depth ? (int)(k_end - p0) : (int)depth, kc_units = (kc + f->step - 1) / f->step;
             int last = p0 + depth >= k_end;
-            f->pack_a(a, i0, mc, p0, kc, ap, scratch);
+            // Rows already in memory at a fixed stride are read in place (a pointwise or temporal
+            // conv's input; 15–20% faster than packing them for 64 output channels); only a
+            // last partial micro-panel, whose 14-row reach would pass the block, is packed.
+            ptrdiff_t in_place_lda = 0;
+            const float *in_place = f->in_place ? a_in_place(a, i0, mc, p0, kc, &in_place_lda) : NULL;
+            int whole = in_place ? mc / MR * MR : 0;
+            if (whole < mc) f->pack_a(a, i0 + whole, mc - whole, p0, kc, ap + (ptrdiff_t)whole * LDA, scratch);
             for (ptrdiff_t jp = first_panel; jp < first_panel + panel_count; jp++) {
                 const uint32_t *bp = packed_b + (jp * units + p0 / f->step) * NR;
                 int accumulate = p0 > k_begin || (epilogue && epilogue->accumulate);
@@ -413,7 +462,8 @@ static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff
                     t.rows = mc - ir < MR ? mc - ir : MR;
                     t.c = c + (i0 + ir) * ldc + jp * NR;
                     if (last && epilogue && epilogue->residual) t.residual = epilogue->residual + (i0 + ir) * ldc + jp * NR;
-                    f->micro(kc_units, ap + (ptrdiff_t)ir * LDA, bp, &t);
+                    if (ir < whole) f->micro(kc_units, in_place + ir * in_place_lda, in_place_lda, bp, &t);
+                    else f->micro(kc_units, ap + (ptrdiff_t)ir * LDA, LDA, bp, &t);
                 }
             }
         }

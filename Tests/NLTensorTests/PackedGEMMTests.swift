@@ -44,8 +44,10 @@ struct PackedGEMMTests {
     /// than 16), rows not a multiple of 14, odd depth (bf16's zero partner), a product small in
     /// rows but wide enough that the cores split it by panels, temporal taps (the frames at a
     /// clip's ends multiply only the taps inside it; with padding 3 the middle frame of a
-    /// one-frame clip has no tap inside at all, only the epilogue), a strided and a 3×3×3 conv;
-    /// against the OpenBLAS path.
+    /// one-frame clip has no tap inside at all, only the epilogue), a strided and a 3×3×3 conv,
+    /// and input rows read in place (256 channels: a temporal conv over two images of 25-row
+    /// frames, one of 300 channels whose second depth slice straddles two taps, a pointwise
+    /// conv of 147 rows); against the OpenBLAS path.
     @Test(.enabled(if: available), arguments: [
         ([1, 3, 5, 7, 5], 40, [1, 1, 1], [1, 1, 1], [0, 0, 0]),
         ([1, 2, 3, 5, 12], 8, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
@@ -56,6 +58,9 @@ struct PackedGEMMTests {
         ([1, 5, 7, 7, 20], 48, [3, 1, 1], [2, 1, 1], [1, 0, 0]),
         ([1, 4, 6, 6, 10], 40, [3, 3, 3], [1, 2, 2], [1, 1, 1]),
         ([1, 3, 8, 8, 64], 72, [1, 1, 1], [1, 2, 2], [0, 0, 0]),
+        ([2, 3, 5, 5, 256], 40, [3, 1, 1], [1, 1, 1], [1, 0, 0]),
+        ([1, 3, 7, 7, 300], 72, [3, 1, 1], [1, 1, 1], [1, 0, 0]),
+        ([1, 3, 7, 7, 256], 72, [1, 1, 1], [1, 1, 1], [0, 0, 0]),
     ])
     func edgeShapesMatchOpenBLAS(_ shape: [Int], _ cout: Int, _ kernel: [Int], _ stride: [Int], _ padding: [Int]) {
         let x = randomTensor(shape, seed: 11), w = randomTensor(kernel + [shape[4], cout], seed: 12, scale: 0.2)
