@@ -134,3 +134,27 @@ struct TrainingGEMMTests {
         expectClose(batch.dw, dw, Tolerance.backward, "\(label) dW")
     }
 }
+
+/// conv3dFused(accumulatingInto:): the output is written over the residual's storage only when
+/// nothing else holds it; either way it equals the conv with a separate residual.
+@Suite("Convolution into its residual")
+struct ResidualInPlaceTests {
+    @Test(.enabled(if: PackedMatrix.isAvailable), arguments: [([1, 1, 1], [0, 0, 0]), ([3, 1, 1], [1, 0, 0]), ([1, 3, 3], [0, 1, 1])])
+    func inPlaceEqualsSeparateAndSparesASharedResidual(_ kernel: [Int], _ padding: [Int]) {
+        let x = randomTensor([2, 3, 6, 6, 40], seed: 41), w = randomTensor(kernel + [40, 48], seed: 42, scale: 0.2)
+        let b = randomTensor([48], seed: 43), packed = PackedConvWeight(w, precision: .fp32)
+        let original = randomTensor([2, 3, 6, 6, 48], seed: 44)
+        let expected = conv3dFused(x, weight: w, bias: b, padding: padding, residual: original, relu: true)
+
+        var shared = original  // `original` still holds the storage: it must come back unchanged
+        let fromShared = conv3dFused(x, weight: w, bias: b, padding: padding, accumulatingInto: &shared, relu: true, packed: packed)
+        expectClose(fromShared, expected, Tolerance.forward, "\(kernel) shared residual")
+        expectClose(original, randomTensor([2, 3, 6, 6, 48], seed: 44), 0, "\(kernel) shared residual left as it was")
+
+        var unique = randomTensor([2, 3, 6, 6, 48], seed: 44)
+        let before = unique.withUnsafeBufferPointer { $0.baseAddress }
+        let fromUnique = conv3dFused(x, weight: w, bias: b, padding: padding, accumulatingInto: &unique, relu: true, packed: packed)
+        expectClose(fromUnique, expected, Tolerance.forward, "\(kernel) unique residual")
+        #expect(fromUnique.withUnsafeBufferPointer { $0.baseAddress } == before, "\(kernel): a unique residual's storage is the output")
+    }
+}
