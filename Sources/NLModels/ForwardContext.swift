@@ -110,20 +110,28 @@ struct ForwardContext {
         return y
     }
 
-    /// Several biased 1×1×1 convs of the same input (θ, φ, g): one GEMM on their
-    /// concatenated weights when fused. Returns one [N, T, H, W, cout_i] per name.
-    func pointwise(_ x: Tensor, _ names: [String]) -> [Tensor] {
+    /// Several biased 1×1×1 convs of the same input (θ, φ, g), conv i scaled by scales[i]
+    /// (default 1): one GEMM on their concatenated weights when fused, the scales folded into
+    /// the weights and a single conv's output returned as it is (no slice, no scaling pass).
+    /// Returns one [N, T, H, W, cout_i] per name.
+    func pointwise(_ x: Tensor, _ names: [String], scales: [Float]? = nil) -> [Tensor] {
+        let scales = scales ?? names.map { _ in 1 }
         if fused {
-            let f = model.concatenatedPointwise(names)
+            let f = model.concatenatedPointwise(names, scales: scales)
+            let key = zip(names, scales).map { $1 == 1 ? $0 : "\($0)×\($1)" }.joined(separator: "|")
             let all = conv3dFused(x, weight: f.weight, bias: f.bias,
-                                  packed: model.packedConv(names.joined(separator: "|"), f.weight, stride: [1, 1, 1],
-                                                           padding: [0, 0, 0], precision: options.precision ?? model.precision))
+                                  packed: model.packedConv(key, f.weight, stride: [1, 1, 1], padding: [0, 0, 0],
+                                                           precision: options.precision ?? model.precision))
+            if names.count == 1 { return [all] }
             var start = 0
             return f.widths.map { width in
                 defer { start += width }
                 return all.slice(axis: 4, range: start..<(start + width))
             }
         }
-        return names.map { conv3d(x, weight: weight($0 + ".weight"), bias: weight($0 + ".bias")) }
+        return zip(names, scales).map { name, scale in
+            let y = conv3d(x, weight: weight(name + ".weight"), bias: weight(name + ".bias"))
+            return scale == 1 ? y : y * scale
+        }
     }
 }

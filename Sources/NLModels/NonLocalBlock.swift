@@ -41,6 +41,9 @@ extension ForwardContext {
         let b = xs.shape[0]
         let pool = { (v: Tensor) in maxPool3d(v, kernel: [1, 2, 2], stride: [1, 2, 2]) }
 
+        // × (C/2)^-0.5 as the official code, applied to θ [N, d] rather than to θᵀφ [N, M]: folded
+        // into θ's conv (its weight and bias), so no pass over θ.
+        let thetaScale: Float = nl.instantiation == .embeddedGaussian && nl.scale ? 1 / Float(inner).squareRoot() : 1
         // Embeddings. θ: [B', N, d] queries; φ: [B', M, d] keys; g: [B', M, C/2] values.
         var theta: Tensor, phi: Tensor, g: Tensor
         switch (nl.instantiation, nl.subsample) {
@@ -50,11 +53,11 @@ extension ForwardContext {
             g = pointwise(sub == .before ? pool(xs) : xs, [spec.g])[0]
             if sub == .after { g = pool(g) }
         case (_, .before):
-            theta = pointwise(xs, [spec.theta])[0]
+            theta = pointwise(xs, [spec.theta], scales: [thetaScale])[0]
             let pg = pointwise(pool(xs), [spec.phi, spec.g])   // pool x first (official)
             (phi, g) = (pg[0], pg[1])
         case (_, let sub):
-            let tpg = pointwise(xs, [spec.theta, spec.phi, spec.g])
+            let tpg = pointwise(xs, [spec.theta, spec.phi, spec.g], scales: [thetaScale, 1, 1])
             theta = tpg[0]
             (phi, g) = sub == .after ? (pool(tpg[1]), pool(tpg[2])) : (tpg[1], tpg[2])  // mmaction2: pool after
         }
@@ -63,8 +66,6 @@ extension ForwardContext {
         theta = theta.reshaped([b, queries, -1])                         // [B', N, d]
         phi = phi.reshaped([b, keys, -1])                                // [B', M, d]
         g = g.reshaped([b, keys, inner])                                 // [B', M, C/2]
-        // × (C/2)^-0.5 as the official code, applied to θ [N, d] rather than to θᵀφ [N, M].
-        if nl.instantiation == .embeddedGaussian && nl.scale { theta = theta * (1 / Float(inner).squareRoot()) }
 
         // Inference without an attention hook: P never needs to exist whole.
         var y: Tensor

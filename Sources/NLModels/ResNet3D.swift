@@ -231,12 +231,15 @@ public final class ResNet3D: @unchecked Sendable {
         return packed
     }
 
-    /// 1×1×1 convs of one input side by side: weights [1, 1, 1, C, Σ outs], biases, widths.
-    func concatenatedPointwise(_ names: [String]) -> (weight: Tensor, bias: Tensor, widths: [Int]) {
-        let key = names.joined(separator: "|")
+    /// 1×1×1 convs of one input side by side, conv i scaled by scales[i]: weights
+    /// [1, 1, 1, C, Σ outs], biases, widths.
+    func concatenatedPointwise(_ names: [String], scales: [Float]) -> (weight: Tensor, bias: Tensor, widths: [Int]) {
+        let key = zip(names, scales).map { $1 == 1 ? $0 : "\($0)×\($1)" }.joined(separator: "|")
         cacheLock.lock(); defer { cacheLock.unlock() }
         if let f = pointwiseCache[key] { return f }
-        let ws = names.map { weights[$0 + ".weight"]! }, bs = names.map { weights[$0 + ".bias"]! }
+        let scaled = { (t: Tensor, s: Float) in s == 1 ? t : t * s }
+        let ws = zip(names, scales).map { scaled(weights[$0 + ".weight"]!, $1) }
+        let bs = zip(names, scales).map { scaled(weights[$0 + ".bias"]!, $1) }
         let result = (weight: concat(ws, axis: 4), bias: concat(bs, axis: 0), widths: ws.map { $0.shape[4] })
         pointwiseCache[key] = result
         return result
