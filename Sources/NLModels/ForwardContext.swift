@@ -73,11 +73,9 @@ struct ForwardContext {
     mutating func convBN(_ x: Tensor, _ c: ConvSpec, bn: String?, hasBias: Bool = false,
                          residual: Tensor? = nil, relu applyReLU: Bool = false) -> Tensor {
         if fused {
-            let f = model.foldedConv(c.name, bn: bn, hasBias: hasBias)
+            let f = fusedConv(c, bn: bn, hasBias: hasBias)
             return conv3dFused(x, weight: f.weight, bias: f.bias, stride: c.stride, padding: c.padding,
-                               residual: residual, relu: applyReLU,
-                               packed: model.packedConv(c.name, f.weight, stride: c.stride, padding: c.padding,
-                                                        precision: options.precision ?? model.precision))
+                               residual: residual, relu: applyReLU, packed: f.packed)
         }
         var y = conv3d(x, weight: weight(c.name + ".weight"), bias: hasBias ? weight(c.name + ".bias") : nil,
                        stride: c.stride, padding: c.padding)
@@ -91,11 +89,17 @@ struct ForwardContext {
     mutating func convBN(_ x: Tensor, _ c: ConvSpec, bn: String?, hasBias: Bool = false, accumulatingInto residual: inout Tensor,
                          relu applyReLU: Bool) -> Tensor {
         guard fused else { return convBN(x, c, bn: bn, hasBias: hasBias, residual: residual, relu: applyReLU) }
-        let f = model.foldedConv(c.name, bn: bn, hasBias: hasBias)
+        let f = fusedConv(c, bn: bn, hasBias: hasBias)
         return conv3dFused(x, weight: f.weight, bias: f.bias, stride: c.stride, padding: c.padding,
-                           accumulatingInto: &residual, relu: applyReLU,
-                           packed: model.packedConv(c.name, f.weight, stride: c.stride, padding: c.padding,
-                                                    precision: options.precision ?? model.precision))
+                           accumulatingInto: &residual, relu: applyReLU, packed: f.packed)
+    }
+
+    /// Conv `c` with BN `bn` folded in, and its weight packed for this pass's precision where
+    /// the own GEMM runs it (both cached in the model).
+    func fusedConv(_ c: ConvSpec, bn: String?, hasBias: Bool) -> (weight: Tensor, bias: Tensor, packed: PackedConvWeight?) {
+        let f = model.foldedConv(c.name, bn: bn, hasBias: hasBias)
+        return (f.weight, f.bias, model.packedConv(c.name, f.weight, stride: c.stride, padding: c.padding,
+                                                   precision: options.precision ?? model.precision))
     }
 
     /// relu?(batch norm `prefix` of x + residual) in this pass's mode; training updates the
@@ -118,9 +122,8 @@ struct ForwardContext {
         let scales = scales ?? names.map { _ in 1 }
         if fused {
             let f = model.concatenatedPointwise(names, scales: scales)
-            let key = zip(names, scales).map { $1 == 1 ? $0 : "\($0)×\($1)" }.joined(separator: "|")
             let all = conv3dFused(x, weight: f.weight, bias: f.bias,
-                                  packed: model.packedConv(key, f.weight, stride: [1, 1, 1], padding: [0, 0, 0],
+                                  packed: model.packedConv(f.key, f.weight, stride: [1, 1, 1], padding: [0, 0, 0],
                                                            precision: options.precision ?? model.precision))
             if names.count == 1 { return [all] }
             var start = 0

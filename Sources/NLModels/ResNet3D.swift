@@ -232,17 +232,17 @@ public final class ResNet3D: @unchecked Sendable {
     }
 
     /// 1×1×1 convs of one input side by side, conv i scaled by scales[i]: weights
-    /// [1, 1, 1, C, Σ outs], biases, widths.
-    func concatenatedPointwise(_ names: [String], scales: [Float]) -> (weight: Tensor, bias: Tensor, widths: [Int]) {
+    /// [1, 1, 1, C, Σ outs], biases, widths, and the cache key naming them.
+    func concatenatedPointwise(_ names: [String], scales: [Float]) -> (weight: Tensor, bias: Tensor, widths: [Int], key: String) {
         let key = zip(names, scales).map { $1 == 1 ? $0 : "\($0)×\($1)" }.joined(separator: "|")
         cacheLock.lock(); defer { cacheLock.unlock() }
-        if let f = pointwiseCache[key] { return f }
+        if let f = pointwiseCache[key] { return (f.weight, f.bias, f.widths, key) }
         let scaled = { (t: Tensor, s: Float) in s == 1 ? t : t * s }
         let ws = zip(names, scales).map { scaled(weights[$0 + ".weight"]!, $1) }
         let bs = zip(names, scales).map { scaled(weights[$0 + ".bias"]!, $1) }
         let result = (weight: concat(ws, axis: 4), bias: concat(bs, axis: 0), widths: ws.map { $0.shape[4] })
         pointwiseCache[key] = result
-        return result
+        return (result.weight, result.bias, result.widths, key)
     }
 }
 

@@ -103,9 +103,10 @@ public struct PackedConvWeight: @unchecked Sendable {
     /// Whether the own GEMM should run a conv of this weight shape [kT, kH, kW, Cin, Cout] and
     /// geometry in `precision`: every conv but the stem's direct one. bf16 has no other path
     /// (OpenBLAS has none); in fp32 the own GEMM fuses the epilogue into its stores, gathers
-    /// im2col patches as it packs and skips a clip's padded temporal taps, and `nlnet bench
-    /// kernels` measured it at or above OpenBLAS on the conv shapes of NL-I3D R50 (numbers in
-    /// the README, "The project's own GEMM"). NLNET_GEMM=openblas turns it off for fp32.
+    /// im2col patches as it packs and skips a clip's padded temporal taps. `nlnet bench kernels`
+    /// measured it above OpenBLAS on NL-I3D R50's conv shapes, by up to 40% on the 1×3×3 convs,
+    /// except res5's 196-row ones (3–6% below, before counting the epilogue pass it saves;
+    /// numbers in the README, "The project's own GEMM"). NLNET_GEMM=openblas turns it off for fp32.
     public static func wanted(weight: [Int], stride: [Int], padding: [Int], precision: Precision) -> Bool {
         guard PackedMatrix.isAvailable, weight.count == 5 else { return false }
         let geometry = ConvGeometry(kernel: Array(weight.prefix(3)), stride: stride, padding: padding)
