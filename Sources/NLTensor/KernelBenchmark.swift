@@ -70,10 +70,13 @@ package struct ConvBenchmark: Sendable, Codable {
     /// Best wall time of each body over `repeats` rounds, after one warm-up round; a round runs
     /// every body once, in turn, so a change in the machine's load falls on all of them alike
     /// (these machines are shared: compare things measured this way, not in separate spans).
-    package static func bestOfEach(_ repeats: Int, _ bodies: [() -> Void]) -> [Double] {
+    /// `before` runs ahead of each body, outside its time (the benches wait there for PyTorch's
+    /// threads to go idle).
+    package static func bestOfEach(_ repeats: Int, _ bodies: [() -> Void], before: () -> Void = {}) -> [Double] {
         var best = [Double](repeating: .infinity, count: bodies.count)
         for round in 0...max(repeats, 1) {
             for (i, body) in bodies.enumerated() {
+                before()
                 let start = DispatchTime.now().uptimeNanoseconds
                 body()
                 if round > 0 { best[i] = min(best[i], Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }

@@ -37,6 +37,8 @@ struct BenchTrain: ParsableCommand {
         var pytorchCompile: String?
         var pytorch: String
         var threads: Int
+        /// Mean wait after each PyTorch reply for its threads to go idle before the next run.
+        var pytorchIdleWaitMs: Double?
     }
 
     @Flag(name: .customLong("no-torch-compile"), help: "Skip PyTorch's torch.compile step (compiling the training graph takes a minute or more).")
@@ -67,7 +69,7 @@ struct BenchTrain: ParsableCommand {
         let compiles = (torch?.ready["modes"] as? [String: String])?["compile"] != nil
         if let torch { runs.append { _ = torch.time("step") } }
         if let torch, compiles { runs.append { _ = torch.time("compile") } }
-        let times = ConvBenchmark.bestOfEach(output.repeats, runs)
+        let times = ConvBenchmark.bestOfEach(output.repeats, runs) { torch?.settle() }
         var report = Report(model: model.config.name, batch: batch, input: [t, size, size, 3],
                             nlnetSecondsPerStep: times[0], nlnetClipsPerSecond: Double(batch) / times[0],
                             pytorch: reference?.description ?? "PyTorch side not run: --no-pytorch", threads: Parallel.cores)
@@ -78,6 +80,7 @@ struct BenchTrain: ParsableCommand {
             report.pytorchClipsPerSecond = Double(batch) / times[1]
             report.ratio = times[1] / times[0]
             report.pytorch = torch.description + ", eager"
+            report.pytorchIdleWaitMs = torch.meanSettleMs
         }
         if let torch, !noTorchCompile {
             let modes = (torch.ready["modes"] as? [String: String]) ?? [:], failed = (torch.ready["failed"] as? [String: String]) ?? [:]
@@ -94,6 +97,9 @@ struct BenchTrain: ParsableCommand {
         print(String(format: "nlnet    %.1f ms/step, %.2f clips/s", 1000 * report.nlnetSecondsPerStep, report.nlnetClipsPerSecond))
         if let s = report.pytorchSecondsPerStep, let r = report.ratio {
             print(String(format: "PyTorch  %.1f ms/step, %.2f clips/s (%@)   nlnet/PyTorch %.2f×", 1000 * s, Double(batch) / s, report.pytorch, r))
+            if let wait = report.pytorchIdleWaitMs {
+                print(String(format: "         each run after PyTorch's threads went idle (%.0f ms per reply)", wait))
+            }
         } else {
             print(report.pytorch)
         }

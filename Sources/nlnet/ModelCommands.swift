@@ -111,8 +111,9 @@ struct BenchModel: ParsableCommand {
         discussion: """
         Without --weights or --config, the default model; --config alone times random weights. PyTorch runs \
         Scripts/bench_infer_pytorch.py on the same network and clip with NLNET_TORCH_PYTHON (else python3): eager, \
-        torch.compile (inductor, freezing) and bf16 autocast, each forward alternating with nlnet's; without torch \
-        the PyTorch side is reported as not run.
+        torch.compile (inductor, freezing) and bf16 autocast, each forward alternating with nlnet's, and each run \
+        timed once PyTorch's threads have gone idle (its OpenMP workers spin after a forward); without torch the \
+        PyTorch side is reported as not run.
         """)
 
     @OptionGroup var selection: ModelSelection
@@ -160,6 +161,8 @@ struct BenchModel: ParsableCommand {
         var torchEagerRatio: Double?
         var torchCompileRatio: Double?
         var torchBf16Ratio: Double?
+        /// Mean wait after each PyTorch reply for its threads to go idle before the next run.
+        var torchIdleWaitMs: Double?
         var layers: [LayerTime]
     }
 
@@ -178,7 +181,8 @@ struct BenchModel: ParsableCommand {
         let fma = FMAPeak.measure()
         let peak = ConvBenchmark.squareSgemmGFLOPS(2048, repeats: output.repeats)
         // Each PyTorch forward alternates with ours (ConvBenchmark.bestOfEach), so both see the
-        // same load on a shared machine; inductor compiles before the script says it is ready.
+        // same load on a shared machine, and each run starts once PyTorch's threads are idle
+        // (PyTorchReference.settle); inductor compiles before the script says it is ready.
         let torch = noPyTorch ? nil : PyTorchReference(script: "Scripts/bench_infer_pytorch.py", config: model.config,
                                                         arguments: [t, size, Parallel.cores].map(String.init))
         let ready = (torch?.ready["modes"] as? [String: String]) ?? [:]
@@ -189,7 +193,7 @@ struct BenchModel: ParsableCommand {
             { var options = ForwardOptions(); options.precision = p; _ = model.predict(x, options: options) }
         }
         if let torch { runs += modes.map { mode in { _ = torch.time(mode) } } }
-        let allTimes = ConvBenchmark.bestOfEach(output.repeats, runs)
+        let allTimes = ConvBenchmark.bestOfEach(output.repeats, runs) { torch?.settle() }
         let nlnetTimes = Dictionary(uniqueKeysWithValues: zip(precisions, allTimes))
         let seconds = nlnetTimes[precision.precision]!
         let times = [seconds] + allTimes.dropFirst(precisions.count)
@@ -220,6 +224,7 @@ struct BenchModel: ParsableCommand {
                 report.setTorch(mode, seconds: times[i + 1], nlnet: seconds)
             }
             report.torchModes = described
+            report.torchIdleWaitMs = torch.meanSettleMs
         }
         if output.json { print(try jsonLine(report)); return }
         print("\(report.model), input \(t)×\(size)×\(size), OpenBLAS \(report.blasKernel), kernels \(report.kernelLevel), "
@@ -250,7 +255,8 @@ extension BenchModel.Report {
     /// The comparison block: nlnet and each PyTorch mode in ms/clip, with the ratios.
     func printTorchComparison() {
         guard let described = torchModes else { print(pytorch); return }
-        print("PyTorch \(pytorch.replacingOccurrences(of: "torch ", with: "")), forwards alternating with nlnet's "
+        let idle = torchIdleWaitMs.map { String(format: ", each run after PyTorch's threads went idle (%.0f ms per reply)", $0) } ?? ""
+        print("PyTorch \(pytorch.replacingOccurrences(of: "torch ", with: "")), forwards alternating with nlnet's\(idle) "
               + "(ratio = torch time / nlnet time, > 1: nlnet faster):")
         print("  " + pad("nlnet \(precision)", 16) + String(format: "%9.1f ms/clip", msPerClip))
         let rows = [("eager", torchEagerMsPerClip, torchEagerRatio), ("compile", torchCompileMsPerClip, torchCompileRatio),

@@ -22,6 +22,11 @@ final class PyTorchReference {
     private(set) var ready: [String: Any] = [:]
     /// Per request word, why the script could not run it ({"error": …} replies).
     private(set) var failures: [String: String] = [:]
+    /// Wall seconds spent waiting for the child's threads to go idle (see `settle`), and the
+    /// replies the child gave.
+    private(set) var settleSeconds = 0.0, answered = 0
+    /// Those waits in ms per reply, nil before the first reply.
+    var meanSettleMs: Double? { answered == 0 ? nil : 1000 * settleSeconds / Double(answered) }
 
     /// "torch 2.5.1, 2 threads", or why the reference is not running.
     var description: String {
@@ -77,10 +82,42 @@ final class PyTorchReference {
             stop(because: "the PyTorch reference stopped answering")
             return nil
         }
+        answered += 1
         if let seconds = Double(line) { return seconds }
         let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
         failures[request] = object?["error"] as? String ?? "unexpected reply '\(line.prefix(200))'"
         return nil
+    }
+
+    /// Waits (at most a second) until the child's threads stop using the CPU; the benches call it
+    /// before each timed run, outside the timer. PyTorch's OpenMP
+    /// workers (libgomp, OMP_WAIT_POLICY unset) spin for a while after each parallel region
+    /// before they sleep, so the run timed next (nlnet's) shared the two cores with them: C2D
+    /// R50 measured 182–195 ms per clip in alternation against 150–152 ms alone, while PyTorch's
+    /// own times did not move. Waiting for them to park times each side on a quiet machine
+    /// without changing PyTorch's settings (a passive wait policy would slow its own regions).
+    func settle() {
+        let start = Date()
+        var last = Self.cpuNanoseconds(process.processIdentifier)
+        for _ in 0..<200 {
+            usleep(5000)
+            let now = Self.cpuNanoseconds(process.processIdentifier)
+            // Under 10% of one core over the last 5 ms: its threads are parked.
+            if now &- last < 500_000 { break }
+            last = now
+        }
+        settleSeconds += Date().timeIntervalSince(start)
+    }
+
+    /// CPU time of all of `pid`'s threads, from /proc/PID/task/TID/schedstat (nanoseconds on
+    /// the CPU, its first field); 0 where /proc has no such files.
+    private static func cpuNanoseconds(_ pid: Int32) -> UInt64 {
+        let tasks = "/proc/\(pid)/task"
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? []
+        return threads.reduce(0) { total, tid in
+            let line = (try? String(contentsOfFile: "\(tasks)/\(tid)/schedstat", encoding: .utf8)) ?? ""
+            return total &+ (line.split(separator: " ").first.flatMap { UInt64($0) } ?? 0)
+        }
     }
 
     /// Marks the reference unavailable with `reason` and the last line the child wrote to

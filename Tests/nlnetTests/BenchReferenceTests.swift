@@ -43,6 +43,44 @@ struct BenchReferenceTests {
         #expect(table.stdout.contains("FMA peak ") && table.stdout.contains("PyTorch side not run: --no-pytorch"))
     }
 
+    /// A stand-in reference that speaks the scripts' protocol (a ready line, then seconds per
+    /// request) and, like PyTorch's OpenMP workers, keeps a core busy after each reply: `spins`
+    /// shell loop turns, in its own process (the wait reads that process's threads).
+    static func spinningReference(spins: Int) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("nlnet-spinning-\(getpid())-\(spins).sh").path
+        let script = """
+            #!/bin/sh
+            echo '{"torch": "stand-in", "threads": 2, "modes": {"eager": "spins after replying"}}'
+            while read word; do
+              echo 0.001
+              i=0; while [ $i -lt \(spins) ]; do i=$((i+1)); done
+            done
+
+            """
+        try script.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        return path
+    }
+
+    /// nlnet's run after a PyTorch reply waits until the reference's threads stop spinning
+    /// (libgomp's workers took a core from the next nlnet forward: C2D R50 182–195 against
+    /// 150–152 ms per clip), and the wait is reported.
+    @Test func benchModelWaitsForTheReferenceToGoIdle() throws {
+        var waits: [Int: Double] = [:]
+        for spins in [0, 300_000] {
+            let r = try CLI.run(["bench", "model", "--config", Self.preset, "--frames", "2", "--size", "32", "--repeats", "2", "--json"],
+                                environment: ["NLNET_TORCH_PYTHON": try Self.spinningReference(spins: spins)])
+            #expect(r.status == 0, "\(r.stderr)")
+            let report = try Self.object(r.stdout)
+            // The wait is outside the timer: the stand-in's request and reply take well under 50 ms.
+            #expect(try #require(report["torchEagerMsPerClip"] as? Double) < 50, "\(report)")
+            waits[spins] = try #require(report["torchIdleWaitMs"] as? Double)
+        }
+        // A shell loop of 300k turns keeps a core busy for about a third of a second after each
+        // reply; with none, each run waits one 5 ms look.
+        #expect(waits[0]! < 50 && waits[300_000]! > 100, "\(waits)")
+    }
+
     @Test func benchTrainSharesTheReference() throws {
         let r = try CLI.run(["bench", "train", "--config", Self.preset, "--batch", "2", "--frames", "2", "--size", "64", "--repeats", "1", "--json"],
                             environment: ["NLNET_TORCH_PYTHON": try Self.pythonWithoutTorch()])
