@@ -32,7 +32,10 @@
 #ifndef NL_APAD
 #define NL_APAD 16
 #endif
-enum { MR = NL_GEMM_MR, NR = NL_GEMM_NR, KC = NL_KC, MC = MR * 16, LDA = KC + NL_APAD };
+#ifndef NL_MC_PANELS
+#define NL_MC_PANELS 16
+#endif
+enum { MR = NL_GEMM_MR, NR = NL_GEMM_NR, KC = NL_KC, MC = MR * NL_MC_PANELS, LDA = KC + NL_APAD };
 
 static int cpu_has_avx512(void) {
 #if defined(__x86_64__)
@@ -280,22 +283,27 @@ typedef struct {
     r0 += sizeof(type); r3 += sizeof(type); r6 += sizeof(type); r9 += sizeof(type); r12 += sizeof(type);
 
 // C block (+)= A micro-panel (14 rows `lda` floats apart: packed rows, or a conv's input rows
-// in place) · B panel [kc][NR].
-static void micro_f32(int kc, const float *restrict a, ptrdiff_t lda, const float *restrict b, const tile_out *t) {
+// in place) · B panel [segments·kc][NR]. The depth is `segments` runs of kc, run s starting
+// offsets[s] floats past a (the taps of a spatial conv read in place; one run at a when
+// offsets is null), each row's run at the same place in its row, B's rows consecutive.
+static void micro_f32(int segments, const ptrdiff_t *offsets, int kc, const float *restrict a, ptrdiff_t lda,
+                      const float *restrict b, const tile_out *t) {
     NL_ROWS(NL_DECLARE)
-    NL_A_BASES(float, a, lda * (ptrdiff_t)sizeof(float))
-    for (int p = 0; p < kc; p++) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+    for (int s = 0; s < segments; s++) {
+        NL_A_BASES(float, a + (offsets ? offsets[s] : 0), lda * (ptrdiff_t)sizeof(float))
+        for (int p = 0; p < kc; p++) {
+            __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #define NL_FMA(i, value)                                                                                         \
     {                                                                                                           \
         __m512 ai = _mm512_set1_ps(value);                                                                      \
         c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                                                             \
         c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);                                                             \
     }
-        NL_A_ROWS(float, NL_FMA)
+            NL_A_ROWS(float, NL_FMA)
 #undef NL_FMA
-        NL_A_NEXT(float)
-        b += NR;
+            NL_A_NEXT(float)
+            b += NR;
+        }
     }
     __m512 acc[MR][2];
     NL_ROWS(NL_GATHER)
@@ -377,7 +385,7 @@ static void pack_a_f32_any(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_
     pack_a_f32(s, row0, rows, p0, kc, packed);
 }
 static void micro_f32_any(int units, const void *a, ptrdiff_t lda, const void *b, const tile_out *t) {
-    micro_f32(units, a, lda, b, t);
+    micro_f32(1, NULL, units, a, lda, b, t);
 }
 static void pack_a_bf16_any(const a_source *s, ptrdiff_t row0, int rows, ptrdiff_t p0, int kc, void *packed, float *scratch) {
     pack_a_bf16(s, row0, rows, p0, kc, packed, scratch);
@@ -459,7 +467,20 @@ static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff
                     t.relu = epilogue->relu;
                     t.bias = epilogue->bias ? epilogue->bias + jp * NR : NULL;
                 }
+                // The next B slice (the next panel, or the first panel of the next depth slice) is
+                // fetched into L2 a share per micro-kernel call, while this one computes: in a
+                // forward the weights are cold (L3 or DRAM), and each slice's first call otherwise
+                // waited for its 32 KB.
+                const char *next_b = NULL;
+                if (jp + 1 < first_panel + panel_count) next_b = (const char *)(bp + units * NR);
+                else if (p0 + depth < k_end) next_b = (const char *)(packed_b + (first_panel * units + (p0 + depth) / f->step) * NR);
+                ptrdiff_t b_lines = (ptrdiff_t)kc_units * NR * 4 / 64, calls = (mc + MR - 1) / MR;
+                ptrdiff_t share = (b_lines + calls - 1) / calls;
                 for (int ir = 0; ir < mc; ir += MR) {
+                    if (next_b) {
+                        ptrdiff_t line = (ir / MR) * share, stop = line + share < b_lines ? line + share : b_lines;
+                        for (; line < stop; line++) __builtin_prefetch(next_b + line * 64, 0, 2);
+                    }
                     t.rows = mc - ir < MR ? mc - ir : MR;
                     t.c = c + (i0 + ir) * ldc + jp * NR;
                     if (last && epilogue && epilogue->residual) t.residual = epilogue->residual + (i0 + ir) * ldc + jp * NR;
@@ -470,6 +491,125 @@ static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff
         }
     }
 }
+
+// A 1×kH×kW conv at least 14 outputs wide (a ResNet's 1×3×3 conv): its A is read in place, not
+// gathered. Each micro-panel is at most 14 positions of one output row, so for a tap (i, j) its
+// rows are 14 input pixels of one row, stride·Cin floats apart, at a fixed offset from the tap
+// (0, 0) pixel: the micro-kernel reads all taps of a depth slice from there. The input rows a
+// group of output rows reads are first copied, zero-padded on every side, into a per-thread
+// buffer (L2), so border taps need no special case. The gather this replaces wrote each input
+// pixel kH·kW times (16% of res2's 64-channel conv in perf).
+static int spatial_in_place(const nl_conv_shape *g, int bf16) {
+    return !bf16 && g->kernel[0] == 1 && g->padding[0] == 0 && g->stride[0] == 1 && g->kernel[1] * g->kernel[2] > 1 &&
+           g->to == g->t && g->dilation[1] == 1 && g->dilation[2] == 1 && g->wo >= MR;
+}
+
+int nl_conv_gemm_rows_aligned(const nl_conv_shape *shape, int bf16) {
+    return nl_gemm_available() && spatial_in_place(shape, bf16);
+}
+
+// Each thread's padded input rows, grown as needed, freed when it exits.
+typedef struct {
+    size_t floats;
+    float *rows;
+} padded_buffer;
+static pthread_key_t padded_key;
+static pthread_once_t padded_once = PTHREAD_ONCE_INIT;
+static void free_padded(void *p) {
+    free(((padded_buffer *)p)->rows);
+    free(p);
+}
+static void make_padded_key(void) { pthread_key_create(&padded_key, free_padded); }
+
+static float *thread_padded(size_t floats) {
+    pthread_once(&padded_once, make_padded_key);
+    padded_buffer *b = pthread_getspecific(padded_key);
+    if (!b) {
+        if (!(b = calloc(1, sizeof *b))) abort();
+        pthread_setspecific(padded_key, b);
+    }
+    if (b->floats < floats) {
+        free(b->rows);
+        if (!(b->rows = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64))) abort();
+        b->floats = floats;
+    }
+    return b->rows;
+}
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma"))), apply_to = function)
+static void conv_spatial_in_place(const nl_conv_shape *g, const float *x, ptrdiff_t first_row, ptrdiff_t rows,
+                                  const float *packed_b, ptrdiff_t n, ptrdiff_t first_panel, ptrdiff_t panel_count, float *y,
+                                  ptrdiff_t ldc, const nl_epilogue *epilogue) {
+    const ptrdiff_t kh = g->kernel[1], kw = g->kernel[2], cin = g->cin, taps = kh * kw, k = taps * cin;
+    const ptrdiff_t wo = g->wo, plane = g->ho * wo, ph = g->padding[1], pw = g->padding[2];
+    const ptrdiff_t sh = g->stride[1], sw = g->stride[2];
+    const ptrdiff_t wp = (wo - 1) * sw + kw;  // a padded row: input columns −pw … (wo − 1)·sw − pw + kw − 1
+    // Depth slices: whole taps when Cin ≤ KC (as many per slice as fit, spread evenly: 3 of 192
+    // for Cin 64), else each tap in even channel chunks of at most KC.
+    ptrdiff_t slice_taps = 1, chunk = cin;
+    if (cin <= KC) {
+        ptrdiff_t slices = (taps + KC / cin - 1) / (KC / cin);
+        slice_taps = (taps + slices - 1) / slices;
+    } else {
+        ptrdiff_t pieces = (cin + KC - 1) / KC;
+        chunk = (cin + pieces - 1) / pieces;
+    }
+    ptrdiff_t offsets[taps];
+    for (ptrdiff_t i = 0; i < kh; i++)
+        for (ptrdiff_t j = 0; j < kw; j++) offsets[i * kw + j] = (i * wp + j) * cin;
+    // Output rows per group: its padded input rows stay within about 1 MB (L2).
+    ptrdiff_t group_rows = (262144 / (wp * cin) - kh) / sh + 1;
+    if (group_rows < 1) group_rows = 1;
+    for (ptrdiff_t r = first_row, end = first_row + rows; r < end;) {
+        // A group: output positions r ..< stop, within one frame and group_rows output rows.
+        ptrdiff_t frame = r / plane, h0 = (r % plane) / wo;
+        ptrdiff_t stop = frame * plane + (h0 + group_rows) * wo;
+        if (stop > (frame + 1) * plane) stop = (frame + 1) * plane;
+        if (stop > end) stop = end;
+        ptrdiff_t h1 = ((stop - 1) % plane) / wo + 1, padded_rows = (h1 - h0 - 1) * sh + kh;
+        // + a margin: a micro-panel's rows past the output row read up to MR·sw + kW pixels on.
+        ptrdiff_t margin = MR * sw + kw;
+        float *xp = thread_padded((size_t)((padded_rows * wp + margin) * cin));
+        const float *frame_x = x + frame * g->h * g->w * cin;
+        ptrdiff_t left = pw < wp ? pw : wp, inside = g->w < wp - left ? g->w : wp - left;
+        for (ptrdiff_t i = 0; i < padded_rows; i++) {
+            float *row = xp + i * wp * cin;
+            ptrdiff_t ih = h0 * sh + i - ph;
+            if (ih < 0 || ih >= g->h) { zero_floats(row, wp * cin); continue; }
+            zero_floats(row, left * cin);
+            copy_floats(row + left * cin, frame_x + ih * g->w * cin, inside * cin);
+            zero_floats(row + (left + inside) * cin, (wp - left - inside) * cin);
+        }
+        zero_floats(xp + padded_rows * wp * cin, margin * cin);
+        for (ptrdiff_t s0 = 0; s0 < taps; s0 += slice_taps) {
+            int segments = (int)(taps - s0 < slice_taps ? taps - s0 : slice_taps);
+            for (ptrdiff_t c0 = 0; c0 < cin; c0 += chunk) {
+                int kc = (int)(cin - c0 < chunk ? cin - c0 : chunk);
+                int first = s0 == 0 && c0 == 0, last = s0 + segments >= taps && c0 + kc >= cin;
+                for (ptrdiff_t jp = first_panel; jp < first_panel + panel_count; jp++) {
+                    const float *bp = packed_b + (jp * k + s0 * cin + c0) * NR;
+                    tile_out t = {NULL, ldc, 0, n - jp * NR < NR ? (int)(n - jp * NR) : NR,
+                                  !first || (epilogue && epilogue->accumulate), 0, NULL, NULL};
+                    if (last && epilogue) {
+                        t.relu = epilogue->relu;
+                        t.bias = epilogue->bias ? epilogue->bias + jp * NR : NULL;
+                    }
+                    for (ptrdiff_t p = r; p < stop;) {
+                        ptrdiff_t h = (p % plane) / wo, w0 = p % wo, row_end = p - w0 + wo;
+                        t.rows = (int)((row_end < stop ? row_end : stop) - p);
+                        if (t.rows > MR) t.rows = MR;
+                        t.c = y + (p - first_row) * ldc + jp * NR;
+                        if (last && epilogue && epilogue->residual) t.residual = epilogue->residual + (p - first_row) * ldc + jp * NR;
+                        micro_f32(segments, offsets + s0, kc, xp + ((h - h0) * sh * wp + w0 * sw) * cin + c0, sw * cin, bp, &t);
+                        p += t.rows;
+                    }
+                }
+            }
+        }
+        r = stop;
+    }
+}
+#pragma clang attribute pop
 
 // The taps of kernel[0] that read inside x for output frame ot: [*lo, *hi].
 static void temporal_taps(const nl_conv_shape *g, ptrdiff_t ot, ptrdiff_t *lo, ptrdiff_t *hi) {
@@ -487,6 +627,10 @@ void nl_conv_gemm(const nl_conv_shape *shape, const float *x, ptrdiff_t first_ro
                   const void *packed_b, ptrdiff_t n, ptrdiff_t first_panel, ptrdiff_t panel_count, float *y, ptrdiff_t ldc,
                   const nl_epilogue *epilogue) {
     const nl_conv_shape *g = shape;
+    if (spatial_in_place(g, bf16)) {
+        conv_spatial_in_place(g, x, first_row, rows, packed_b, n, first_panel, panel_count, y, ldc, epilogue);
+        return;
+    }
     const gemm_format *f = bf16 ? &format_bf16 : &format_f32;
     ptrdiff_t tap_depth = g->kernel[1] * g->kernel[2] * g->cin, k = g->kernel[0] * tap_depth;
     int pointwise = k == g->cin && g->stride[0] == 1 && g->stride[1] == 1 && g->stride[2] == 1 &&
@@ -521,6 +665,7 @@ void nl_conv_gemm(const nl_conv_shape *shape, const float *x, ptrdiff_t first_ro
     }
 }
 #else
+int nl_conv_gemm_rows_aligned(const nl_conv_shape *shape, int bf16) { return 0; }
 void nl_conv_gemm(const nl_conv_shape *shape, const float *x, ptrdiff_t first_row, ptrdiff_t rows, int bf16,
                   const void *packed_b, ptrdiff_t n, ptrdiff_t first_panel, ptrdiff_t panel_count, float *y, ptrdiff_t ldc,
                   const nl_epilogue *epilogue) {

@@ -56,11 +56,15 @@ public final class PackedMatrix: @unchecked Sendable {
         // wide: one even share per core (res4's 784 rows in two 392s: 300–330 against 200–290
         // GFLOP/s split by panels for its 1×3×3 conv, bench in the closing note of issue 19).
         // Otherwise (res5's 196 rows × 16 panels) each core takes half the panels of every row.
+        // A conv read in place by output rows (nl_conv_gemm_rows_aligned) gets whole output rows
+        // per task where it can: a row split between two tasks costs a partial micro-panel each.
+        let rowAligned = withUnsafePointer(to: shape) { nl_conv_gemm_rows_aligned($0, bf16) } != 0
+        let unit = rowAligned ? plan.wo : mr
         let chunk: Int?
         if total >= 2 * block * cores || panels < cores {
-            chunk = block
+            chunk = max(unit, (block + unit / 2) / unit * unit)
         } else if panels <= 8 && total >= 7 * mr * cores {
-            chunk = ((total + cores - 1) / cores + mr - 1) / mr * mr
+            chunk = ((total + cores - 1) / cores + unit - 1) / unit * unit
         } else {
             chunk = nil
         }

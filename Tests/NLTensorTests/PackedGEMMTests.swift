@@ -47,7 +47,8 @@ struct PackedGEMMTests {
     /// one-frame clip has no tap inside at all, only the epilogue), a strided and a 3×3×3 conv,
     /// and input rows read in place (256 channels: a temporal conv over two images of 25-row
     /// frames, one of 300 channels whose second depth slice straddles two taps, a pointwise
-    /// conv of 147 rows); against the OpenBLAS path.
+    /// conv of 147 rows), and spatial convs read in place by output rows (below); against the
+    /// OpenBLAS path.
     @Test(.enabled(if: available), arguments: [
         ([1, 3, 5, 7, 5], 40, [1, 1, 1], [1, 1, 1], [0, 0, 0]),
         ([1, 2, 3, 5, 12], 8, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
@@ -61,6 +62,21 @@ struct PackedGEMMTests {
         ([2, 3, 5, 5, 256], 40, [3, 1, 1], [1, 1, 1], [1, 0, 0]),
         ([1, 3, 7, 7, 300], 72, [3, 1, 1], [1, 1, 1], [1, 0, 0]),
         ([1, 3, 7, 7, 256], 72, [1, 1, 1], [1, 1, 1], [0, 0, 0]),
+        // 1×kH×kW convs at least 14 wide, read in place by output rows: tasks of whole rows over
+        // two images (17 wide: a partial micro-panel per row; 3 taps of 64 channels per depth
+        // slice); all rows at once, the cores taking panels (300 columns); 300 channels (each tap
+        // in two depth chunks); a valid conv exactly 14 wide; 25 taps of 24 channels (slices of
+        // 9, 9, 7 taps); a 1×1×3 kernel; padding past the kernel's reach on every side; strided
+        // (rows 2·Cin apart), and strided in height only.
+        ([2, 3, 15, 17, 64], 40, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
+        ([1, 2, 15, 17, 64], 300, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
+        ([1, 2, 9, 30, 300], 72, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
+        ([1, 2, 8, 16, 128], 64, [1, 3, 3], [1, 1, 1], [0, 0, 0]),
+        ([1, 1, 6, 14, 24], 32, [1, 5, 5], [1, 1, 1], [0, 2, 2]),
+        ([1, 2, 5, 16, 8], 16, [1, 1, 3], [1, 1, 1], [0, 0, 1]),
+        ([1, 1, 4, 14, 16], 16, [1, 3, 3], [1, 1, 1], [0, 2, 2]),
+        ([1, 2, 10, 31, 64], 40, [1, 3, 3], [1, 2, 2], [0, 1, 1]),
+        ([1, 1, 9, 29, 130], 72, [1, 3, 3], [1, 2, 1], [0, 1, 1]),
     ])
     func edgeShapesMatchOpenBLAS(_ shape: [Int], _ cout: Int, _ kernel: [Int], _ stride: [Int], _ padding: [Int]) {
         let x = randomTensor(shape, seed: 11), w = randomTensor(kernel + [shape[4], cout], seed: 12, scale: 0.2)

@@ -113,6 +113,10 @@ typedef struct {
 void nl_conv_gemm(const nl_conv_shape *shape, const float *x, ptrdiff_t first_row, ptrdiff_t rows, int bf16,
                   const void *packed_b, ptrdiff_t n, ptrdiff_t first_panel, ptrdiff_t panel_count, float *y, ptrdiff_t ldc,
                   const nl_epilogue *epilogue);
+/// 1 when nl_conv_gemm reads this conv's input in place by output rows (an fp32 1×kH×kW conv
+/// at least 14 outputs wide): callers then give it whole output rows (multiples of shape->wo) where they
+/// can, as a row split between two calls costs a partial micro-panel on each side.
+int nl_conv_gemm_rows_aligned(const nl_conv_shape *shape, int bf16);
 // The arithmetic peak (peak.c): one thread's register-only loop of independent multiply-adds,
 // no memory traffic. Run on every core at once it gives the machine's fp32 (bf16) peak.
 /// The level nl_fma_peak runs: "avx512" (24 zmm chains of vfmadd231ps), "avx2" (12 ymm) or
