@@ -557,30 +557,46 @@ static void conv_spatial_in_place(const nl_conv_shape *g, const float *x, ptrdif
     ptrdiff_t offsets[taps];
     for (ptrdiff_t i = 0; i < kh; i++)
         for (ptrdiff_t j = 0; j < kw; j++) offsets[i * kw + j] = (i * wp + j) * cin;
-    // Output rows per group: its padded input rows stay within about 1 MB (L2).
-    ptrdiff_t group_rows = (262144 / (wp * cin) - kh) / sh + 1;
-    if (group_rows < 1) group_rows = 1;
+    // A group of output positions is padded and multiplied at once, so B is read once per group:
+    // up to 16 frames, whose padded input rows (each frame's zero-padded on its own) stay within
+    // about 1 MB (L2). One group held a single frame at first, and res4's tasks of two frames
+    // read its 2.4 MB weight twice.
+    enum { GROUP_FRAMES = 16 };
+    const ptrdiff_t row_floats = wp * cin, budget = 262144, margin = (MR * sw + kw) * cin;  // margin: see below
+    float *xp = thread_padded((size_t)((budget > kh * row_floats ? budget : kh * row_floats) + margin));
+    ptrdiff_t left = pw < wp ? pw : wp, inside = g->w < wp - left ? g->w : wp - left;
     for (ptrdiff_t r = first_row, end = first_row + rows; r < end;) {
-        // A group: output positions r ..< stop, within one frame and group_rows output rows.
-        ptrdiff_t frame = r / plane, h0 = (r % plane) / wo;
-        ptrdiff_t stop = frame * plane + (h0 + group_rows) * wo;
-        if (stop > (frame + 1) * plane) stop = (frame + 1) * plane;
-        if (stop > end) stop = end;
-        ptrdiff_t h1 = ((stop - 1) % plane) / wo + 1, padded_rows = (h1 - h0 - 1) * sh + kh;
-        // + a margin: a micro-panel's rows past the output row read up to MR·sw + kW pixels on.
-        ptrdiff_t margin = MR * sw + kw;
-        float *xp = thread_padded((size_t)((padded_rows * wp + margin) * cin));
-        const float *frame_x = x + frame * g->h * g->w * cin;
-        ptrdiff_t left = pw < wp ? pw : wp, inside = g->w < wp - left ? g->w : wp - left;
-        for (ptrdiff_t i = 0; i < padded_rows; i++) {
-            float *row = xp + i * wp * cin;
-            ptrdiff_t ih = h0 * sh + i - ph;
-            if (ih < 0 || ih >= g->h) { zero_floats(row, wp * cin); continue; }
-            zero_floats(row, left * cin);
-            copy_floats(row + left * cin, frame_x + ih * g->w * cin, inside * cin);
-            zero_floats(row + (left + inside) * cin, (wp - left - inside) * cin);
+        ptrdiff_t start[GROUP_FRAMES + 1], first_h[GROUP_FRAMES], offset[GROUP_FRAMES], used = 0;
+        int frames = 0;
+        for (ptrdiff_t p = r; p < end && frames < GROUP_FRAMES;) {
+            ptrdiff_t frame = p / plane, h0 = (p % plane) / wo, room = (budget - used) / row_floats;
+            ptrdiff_t out_rows = room >= kh ? (room - kh) / sh + 1 : 0;
+            if (out_rows < 1) {
+                if (frames) break;
+                out_rows = 1;
+            }
+            ptrdiff_t stop = frame * plane + (h0 + out_rows) * wo;
+            if (stop > (frame + 1) * plane) stop = (frame + 1) * plane;
+            if (stop > end) stop = end;
+            ptrdiff_t h1 = ((stop - 1) % plane) / wo + 1, padded_rows = (h1 - h0 - 1) * sh + kh;
+            const float *frame_x = x + frame * g->h * g->w * cin;
+            for (ptrdiff_t i = 0; i < padded_rows; i++) {
+                float *row = xp + used + i * row_floats;
+                ptrdiff_t ih = h0 * sh + i - ph;
+                if (ih < 0 || ih >= g->h) { zero_floats(row, row_floats); continue; }
+                zero_floats(row, left * cin);
+                copy_floats(row + left * cin, frame_x + ih * g->w * cin, inside * cin);
+                zero_floats(row + (left + inside) * cin, (wp - left - inside) * cin);
+            }
+            start[frames] = p;
+            first_h[frames] = h0;
+            offset[frames++] = used;
+            used += padded_rows * row_floats;
+            p = stop;
+            start[frames] = p;
         }
-        zero_floats(xp + padded_rows * wp * cin, margin * cin);
+        // A micro-panel's rows past its output row read up to MR·sw + kW pixels on.
+        zero_floats(xp + used, margin);
         for (ptrdiff_t s0 = 0; s0 < taps; s0 += slice_taps) {
             int segments = (int)(taps - s0 < slice_taps ? taps - s0 : slice_taps);
             for (ptrdiff_t c0 = 0; c0 < cin; c0 += chunk) {
@@ -594,19 +610,22 @@ static void conv_spatial_in_place(const nl_conv_shape *g, const float *x, ptrdif
                         t.relu = epilogue->relu;
                         t.bias = epilogue->bias ? epilogue->bias + jp * NR : NULL;
                     }
-                    for (ptrdiff_t p = r; p < stop;) {
-                        ptrdiff_t h = (p % plane) / wo, w0 = p % wo, row_end = p - w0 + wo;
-                        t.rows = (int)((row_end < stop ? row_end : stop) - p);
-                        if (t.rows > MR) t.rows = MR;
-                        t.c = y + (p - first_row) * ldc + jp * NR;
-                        if (last && epilogue && epilogue->residual) t.residual = epilogue->residual + (p - first_row) * ldc + jp * NR;
-                        micro_f32(segments, offsets + s0, kc, xp + ((h - h0) * sh * wp + w0 * sw) * cin + c0, sw * cin, bp, &t);
-                        p += t.rows;
+                    for (int f = 0; f < frames; f++) {
+                        const float *block = xp + offset[f] + c0;
+                        for (ptrdiff_t p = start[f]; p < start[f + 1];) {
+                            ptrdiff_t h = (p % plane) / wo, w0 = p % wo, row_end = p - w0 + wo;
+                            t.rows = (int)((row_end < start[f + 1] ? row_end : start[f + 1]) - p);
+                            if (t.rows > MR) t.rows = MR;
+                            t.c = y + (p - first_row) * ldc + jp * NR;
+                            if (last && epilogue && epilogue->residual) t.residual = epilogue->residual + (p - first_row) * ldc + jp * NR;
+                            micro_f32(segments, offsets + s0, kc, block + ((h - first_h[f]) * sh * wp + w0 * sw) * cin, sw * cin, bp, &t);
+                            p += t.rows;
+                        }
                     }
                 }
             }
         }
-        r = stop;
+        r = start[frames];
     }
 }
 #pragma clang attribute pop

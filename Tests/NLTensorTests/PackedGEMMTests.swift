@@ -65,12 +65,12 @@ struct PackedGEMMTests {
         // 1×kH×kW convs at least 14 wide, read in place by output rows: tasks of whole rows over
         // two images (17 wide: a partial micro-panel per row; 3 taps of 64 channels per depth
         // slice); all rows at once, the cores taking panels (300 columns); 300 channels (each tap
-        // in two depth chunks); a valid conv exactly 14 wide; 25 taps of 24 channels (slices of
+        // in two depth chunks, all rows at once: the 1 MB of padded rows ends mid-frame); a valid conv exactly 14 wide; 25 taps of 24 channels (slices of
         // 9, 9, 7 taps); a 1×1×3 kernel; padding past the kernel's reach on every side; strided
         // (rows 2·Cin apart), and strided in height only.
         ([2, 3, 15, 17, 64], 40, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
         ([1, 2, 15, 17, 64], 300, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
-        ([1, 2, 9, 30, 300], 72, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
+        ([1, 2, 14, 30, 300], 300, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
         ([1, 2, 8, 16, 128], 64, [1, 3, 3], [1, 1, 1], [0, 0, 0]),
         ([1, 1, 6, 14, 24], 32, [1, 5, 5], [1, 1, 1], [0, 2, 2]),
         ([1, 2, 5, 16, 8], 16, [1, 1, 3], [1, 1, 1], [0, 0, 1]),
