@@ -63,11 +63,11 @@ struct PackedGEMMTests {
         ([1, 3, 7, 7, 300], 72, [3, 1, 1], [1, 1, 1], [1, 0, 0]),
         ([1, 3, 7, 7, 256], 72, [1, 1, 1], [1, 1, 1], [0, 0, 0]),
         // 1×kH×kW convs at least 14 wide, read in place by output rows: tasks of whole rows over
-        // two images (17 wide: a partial micro-panel per row; 3 taps of 64 channels per depth
-        // slice); all rows at once, the cores taking panels (300 columns); 300 channels (each tap
-        // in two depth chunks, all rows at once: the 1 MB of padded rows ends mid-frame); a valid conv exactly 14 wide; 25 taps of 24 channels (slices of
-        // 9, 9, 7 taps); a 1×1×3 kernel; padding past the kernel's reach on every side; strided
-        // (rows 2·Cin apart), and strided in height only.
+        // two images (17 wide: a partial micro-panel per row); all rows at once, the cores taking
+        // panels (300 columns); 300 channels, all rows at once (the 1 MB of padded rows ends
+        // mid-frame); a valid conv exactly 14 wide; 25 taps; a 1×1×3 kernel; padding past the
+        // kernel's reach on every side; strided (rows 2·Cin apart), and in height only; 520
+        // channels (two depth slices, of 5 and 4 taps); 4700 channels (each tap in two chunks).
         ([2, 3, 15, 17, 64], 40, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
         ([1, 2, 15, 17, 64], 300, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
         ([1, 2, 14, 30, 300], 300, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
@@ -77,6 +77,8 @@ struct PackedGEMMTests {
         ([1, 1, 4, 14, 16], 16, [1, 3, 3], [1, 1, 1], [0, 2, 2]),
         ([1, 2, 10, 31, 64], 40, [1, 3, 3], [1, 2, 2], [0, 1, 1]),
         ([1, 1, 9, 29, 130], 72, [1, 3, 3], [1, 2, 1], [0, 1, 1]),
+        ([1, 1, 4, 15, 520], 40, [1, 3, 3], [1, 1, 1], [0, 1, 1]),
+        ([1, 1, 2, 14, 4700], 16, [1, 1, 3], [1, 1, 1], [0, 0, 1]),
     ])
     func edgeShapesMatchOpenBLAS(_ shape: [Int], _ cout: Int, _ kernel: [Int], _ stride: [Int], _ padding: [Int]) {
         let x = randomTensor(shape, seed: 11), w = randomTensor(kernel + [shape[4], cout], seed: 12, scale: 0.2)
