@@ -98,12 +98,14 @@ final class PyTorchReference {
     /// without changing PyTorch's settings (a passive wait policy would slow its own regions).
     func settle() {
         let start = Date()
-        var last = Self.cpuNanoseconds(process.processIdentifier)
+        var last = Self.cpuNanoseconds(process.processIdentifier), quiet = 0
         for _ in 0..<200 {
             usleep(5000)
             let now = Self.cpuNanoseconds(process.processIdentifier)
-            // Under 10% of one core over the last 5 ms: its threads are parked.
-            if now &- last < 500_000 { break }
+            // Under 10% of one core over two 5 ms looks in a row: its threads are parked (one
+            // quiet look can be a spinning thread that the scheduler had put aside).
+            quiet = now &- last < 500_000 ? quiet + 1 : 0
+            if quiet == 2 { break }
             last = now
         }
         settleSeconds += Date().timeIntervalSince(start)

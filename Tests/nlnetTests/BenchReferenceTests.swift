@@ -78,8 +78,8 @@ struct BenchReferenceTests {
             waits[spins] = try #require(report["torchIdleWaitMs"] as? Double)
         }
         // A shell loop of 300k turns keeps a core busy for about a third of a second after each
-        // reply; with none, each run waits one 5 ms look.
-        #expect(waits[0]! < 50 && waits[300_000]! > 100, "\(waits)")
+        // reply; with none, each run waits two 5 ms looks.
+        #expect(waits[0]! < 50 && waits[300_000]! > waits[0]! + 20, "\(waits)")
     }
 
     @Test func benchTrainSharesTheReference() throws {
