@@ -32,10 +32,7 @@
 #ifndef NL_APAD
 #define NL_APAD 16
 #endif
-#ifndef NL_MC_PANELS
-#define NL_MC_PANELS 16
-#endif
-enum { MR = NL_GEMM_MR, NR = NL_GEMM_NR, KC = NL_KC, MC = MR * NL_MC_PANELS, LDA = KC + NL_APAD };
+enum { MR = NL_GEMM_MR, NR = NL_GEMM_NR, KC = NL_KC, MC = MR * 16, LDA = KC + NL_APAD };
 
 static int cpu_has_avx512(void) {
 #if defined(__x86_64__)
@@ -418,22 +415,36 @@ static const float *a_in_place(const a_source *s, ptrdiff_t row, int rows, ptrdi
     return s->a + (r + shift * plane) * g->cin + (p0 - tap * g->cin);
 }
 
-// Each thread's packed A block and patch scratch (MC·LDA + 2·KC units, 250 KB): allocated once
-// per thread, freed when it exits. Allocating them per call (each conv runs one call per
-// 224-row block) cost 6–9% of a pointwise conv in page faults.
-static pthread_key_t buffers_key;
-static pthread_once_t buffers_once = PTHREAD_ONCE_INIT;
-static void make_buffers_key(void) { pthread_key_create(&buffers_key, free); }
+// Each thread's scratch: the packed path's A block and patch (MC·LDA + 2·KC units, 250 KB), or
+// the spatial path's padded input rows (about 1 MB); one thread runs one product at a time, so
+// one buffer serves both. Kept per thread, grown as needed, freed when the thread exits:
+// allocating it per call (each conv runs one call per 224-row block) cost 6–9% of a pointwise
+// conv in page faults.
+typedef struct {
+    size_t bytes;
+    void *memory;
+} scratch_buffer;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static void free_scratch(void *p) {
+    free(((scratch_buffer *)p)->memory);
+    free(p);
+}
+static void make_scratch_key(void) { pthread_key_create(&scratch_key, free_scratch); }
 
-static uint32_t *thread_buffers(void) {
-    pthread_once(&buffers_once, make_buffers_key);
-    uint32_t *buffers = pthread_getspecific(buffers_key);
-    if (!buffers) {
-        buffers = aligned_alloc(64, sizeof(uint32_t) * (MC * LDA + 2 * KC));
-        if (!buffers) abort();
-        pthread_setspecific(buffers_key, buffers);
+static void *thread_scratch(size_t bytes) {
+    pthread_once(&scratch_once, make_scratch_key);
+    scratch_buffer *b = pthread_getspecific(scratch_key);
+    if (!b) {
+        if (!(b = calloc(1, sizeof *b))) abort();
+        pthread_setspecific(scratch_key, b);
     }
-    return buffers;
+    if (b->bytes < bytes) {
+        free(b->memory);
+        b->bytes = (bytes + 63) / 64 * 64;
+        if (!(b->memory = aligned_alloc(64, b->bytes))) abort();
+    }
+    return b->memory;
 }
 
 // The loop nest: blocks of MC rows of A (packed once per block and depth slice, kept in L2),
@@ -445,7 +456,7 @@ static void gemm_blocked(const gemm_format *f, ptrdiff_t m, ptrdiff_t n, ptrdiff
                          const a_source *a, const uint32_t *packed_b, ptrdiff_t first_panel, ptrdiff_t panel_count,
                          float *c, ptrdiff_t ldc, const nl_epilogue *epilogue) {
     ptrdiff_t depth = KC * f->step, units = (k + f->step - 1) / f->step;
-    uint32_t *ap = thread_buffers();
+    uint32_t *ap = thread_scratch(sizeof(uint32_t) * (MC * LDA + 2 * KC));
     float *scratch = (float *)(ap + MC * LDA);
     for (ptrdiff_t i0 = 0; i0 < m; i0 += MC) {
         int mc = m - i0 < MC ? (int)(m - i0) : MC;
@@ -508,34 +519,6 @@ int nl_conv_gemm_rows_aligned(const nl_conv_shape *shape, int bf16) {
     return nl_gemm_available() && spatial_in_place(shape, bf16);
 }
 
-// Each thread's padded input rows, grown as needed, freed when it exits.
-typedef struct {
-    size_t floats;
-    float *rows;
-} padded_buffer;
-static pthread_key_t padded_key;
-static pthread_once_t padded_once = PTHREAD_ONCE_INIT;
-static void free_padded(void *p) {
-    free(((padded_buffer *)p)->rows);
-    free(p);
-}
-static void make_padded_key(void) { pthread_key_create(&padded_key, free_padded); }
-
-static float *thread_padded(size_t floats) {
-    pthread_once(&padded_once, make_padded_key);
-    padded_buffer *b = pthread_getspecific(padded_key);
-    if (!b) {
-        if (!(b = calloc(1, sizeof *b))) abort();
-        pthread_setspecific(padded_key, b);
-    }
-    if (b->floats < floats) {
-        free(b->rows);
-        if (!(b->rows = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64))) abort();
-        b->floats = floats;
-    }
-    return b->rows;
-}
-
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma"))), apply_to = function)
 static void conv_spatial_in_place(const nl_conv_shape *g, const float *x, ptrdiff_t first_row, ptrdiff_t rows,
                                   const float *packed_b, ptrdiff_t n, ptrdiff_t first_panel, ptrdiff_t panel_count, float *y,
@@ -567,8 +550,9 @@ static void conv_spatial_in_place(const nl_conv_shape *g, const float *x, ptrdif
     // about 1 MB (L2). One group held a single frame at first, and res4's tasks of two frames
     // read its 2.4 MB weight twice.
     enum { GROUP_FRAMES = 16 };
-    const ptrdiff_t row_floats = wp * cin, budget = 262144, margin = (MR * sw + kw) * cin;  // margin: see below
-    float *xp = thread_padded((size_t)((budget > kh * row_floats ? budget : kh * row_floats) + margin));
+    // margin: a micro-panel's rows past its output row read up to MR·sw + kW pixels on.
+    const ptrdiff_t row_floats = wp * cin, budget = 262144, margin = (MR * sw + kw) * cin;
+    float *xp = thread_scratch(sizeof(float) * (size_t)((budget > kh * row_floats ? budget : kh * row_floats) + margin));
     ptrdiff_t left = pw < wp ? pw : wp, inside = g->w < wp - left ? g->w : wp - left;
     for (ptrdiff_t r = first_row, end = first_row + rows; r < end;) {
         ptrdiff_t start[GROUP_FRAMES + 1], first_h[GROUP_FRAMES], offset[GROUP_FRAMES], used = 0;
@@ -600,7 +584,6 @@ static void conv_spatial_in_place(const nl_conv_shape *g, const float *x, ptrdif
             p = stop;
             start[frames] = p;
         }
-        // A micro-panel's rows past its output row read up to MR·sw + kW pixels on.
         zero_floats(xp + used, margin);
         for (ptrdiff_t s0 = 0; s0 < taps; s0 += slice_taps) {
             int segments = (int)(taps - s0 < slice_taps ? taps - s0 : slice_taps);
