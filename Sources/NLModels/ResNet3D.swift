@@ -226,7 +226,8 @@ public final class ResNet3D: @unchecked Sendable {
         let key = name + "@" + precision.rawValue
         cacheLock.lock(); defer { cacheLock.unlock() }
         if let p = packedCache[key] { return p }
-        let packed = PackedConvWeight(weight, precision: precision)
+        let geometry = ConvGeometry(kernel: Array(weight.shape.prefix(3)), stride: stride, padding: padding)
+        let packed = PackedConvWeight(weight, precision: precision, geometry: geometry)
         packedCache[key] = packed
         return packed
     }

@@ -84,6 +84,15 @@ struct ConvPlan: @unchecked Sendable {
 
     var outputShape: [Int] { [n, to, ho, wo, cout] }
 
+    /// The conv as the C kernels take it (one image's geometry; images are consecutive).
+    var kernelShape: nl_conv_shape {
+        let g = geometry
+        return nl_conv_shape(t: t, h: h, w: w, cin: cin, to: to, ho: ho, wo: wo,
+                             kernel: (g.kernel[0], g.kernel[1], g.kernel[2]), stride: (g.stride[0], g.stride[1], g.stride[2]),
+                             padding: (g.padding[0], g.padding[1], g.padding[2]),
+                             dilation: (g.dilation[0], g.dilation[1], g.dilation[2]))
+    }
+
     /// Tiles of equal size, so no tile is a sliver that runs the GEMM at a poor rate.
     var tileRows: Int { tileRows(bytes: ConvPlan.tileBytes) }
 
@@ -258,7 +267,7 @@ func conv3dForward(_ x: Tensor, weight: Tensor, geometry: ConvGeometry, epilogue
     if let packed, !DirectConv.applies(to: plan) {
         // The own GEMM gathers each output position's patch as it packs A (no im2col matrix; a
         // temporal conv's taps are one product) and runs the epilogue on each block it computes.
-        packed.matrix.convolve(plan, x: x.pointer, y: y.pointer, epilogue: epilogue)
+        packed.convolve(plan, x: x.pointer, y: y.pointer, epilogue: epilogue)
         return y
     }
     if geometry.isPointwise {
@@ -468,7 +477,7 @@ public func conv3dFused(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: [Int
     }
     let epilogue = ConvEpilogue(bias: bias.map { UnsafePointer($0.pointer) }, relu: relu, accumulate: true)
     withExtendedLifetime(bias) {
-        packed.matrix.convolve(plan, x: x.pointer, y: residual.pointer, epilogue: epilogue)
+        packed.convolve(plan, x: x.pointer, y: residual.pointer, epilogue: epilogue)
     }
     return residual
 }

@@ -16,6 +16,8 @@ package struct ConvBenchmark: Sendable, Codable {
     /// rounds as `convSeconds`; nil where the CPU lacks the kernels.
     package let ownConvSeconds: Double?
     package let bf16ConvSeconds: Double?
+    /// The conv by Winograd F(2×2, 3×3), in the same rounds; nil where it does not apply.
+    package let winogradConvSeconds: Double?
 
     package var flops: Double { 2 * Double(m) * Double(k) * Double(n) }
     package var sgemmGFLOPS: Double { flops / sgemmSeconds / 1e9 }
@@ -40,9 +42,14 @@ package struct ConvBenchmark: Sendable, Codable {
             let packed = PackedConvWeight(weight, precision: precision)
             convs.append { _ = conv3dForward(x, weight: weight, geometry: geometry, epilogue: ConvEpilogue(), packed: packed) }
         }
+        let winograd = precisions.isEmpty ? nil : PackedConvWeight(weight, precision: .fp32, geometry: geometry)
+        if let winograd, winograd.usesWinograd {
+            convs.append { _ = conv3dForward(x, weight: weight, geometry: geometry, epilogue: ConvEpilogue(), packed: winograd) }
+        }
         let convTimes = bestOfEach(repeats, convs)
         let convTime = convTimes[0]
         let packedTime = Dictionary(uniqueKeysWithValues: zip(precisions, convTimes.dropFirst()))
+        let winogradTime = winograd?.usesWinograd == true ? convTimes.last : nil
         var im2colTime = 0.0
         if !geometry.isPointwise && !geometry.isTemporalOnly {
             let tile = plan.tileRows
@@ -59,7 +66,8 @@ package struct ConvBenchmark: Sendable, Codable {
         return ConvBenchmark(name: name, input: input, cout: cout,
                              geometry: ["kernel": geometry.kernel, "stride": geometry.stride, "padding": geometry.padding],
                              m: m, k: k, n: cout, sgemmSeconds: sgemmTime, convSeconds: convTime, im2colSeconds: im2colTime,
-                             ownConvSeconds: packedTime[.fp32], bf16ConvSeconds: packedTime[.bf16])
+                             ownConvSeconds: packedTime[.fp32], bf16ConvSeconds: packedTime[.bf16],
+                             winogradConvSeconds: winogradTime)
     }
 
     /// Best wall time of `repeats` runs of `body`, after one warm-up run.

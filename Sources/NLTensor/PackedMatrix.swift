@@ -41,11 +41,7 @@ public final class PackedMatrix: @unchecked Sendable {
     /// on each block of y as it leaves the registers. Split over the cores by blocks of output
     /// rows, or by column panels when the rows are few and the panels many.
     func convolve(_ plan: ConvPlan, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
-        let g = plan.geometry
-        let shape = nl_conv_shape(t: plan.t, h: plan.h, w: plan.w, cin: plan.cin, to: plan.to, ho: plan.ho, wo: plan.wo,
-                                  kernel: (g.kernel[0], g.kernel[1], g.kernel[2]), stride: (g.stride[0], g.stride[1], g.stride[2]),
-                                  padding: (g.padding[0], g.padding[1], g.padding[2]),
-                                  dilation: (g.dilation[0], g.dilation[1], g.dilation[2]))
+        let shape = plan.kernelShape
         let total = plan.n * plan.rows, cores = Parallel.cores, bf16: Int32 = precision == .bf16 ? 1 : 0
         let (px, py) = (SharedPointer(UnsafeMutablePointer(mutating: x)), SharedPointer(y))
         let storage = SharedPointer(self.storage.assumingMemoryBound(to: UInt32.self))
@@ -95,13 +91,30 @@ public final class PackedMatrix: @unchecked Sendable {
 /// K×Cout matrix (K = kT·kH·kW·Cin, the patch order of `nl_conv_gemm`).
 public struct PackedConvWeight: @unchecked Sendable {
     let matrix: PackedMatrix
+    /// The weight transformed for Winograd F(2×2, 3×3), for an fp32 1×3×3 conv of stride 1 and
+    /// padding (0, 1, 1) (`WinogradWeight.wanted`), which then runs there.
+    let winograd: WinogradWeight?
     /// The precision the weights were packed in.
     public var precision: Precision { matrix.precision }
+    /// Whether convs of this weight run by Winograd F(2×2, 3×3).
+    public var usesWinograd: Bool { winograd != nil }
 
-    /// Packs `weight`.
-    public init(_ weight: Tensor, precision: Precision) {
+    /// Packs `weight`; with the `geometry` it runs in, also for Winograd where that applies.
+    public init(_ weight: Tensor, precision: Precision, geometry: ConvGeometry? = nil) {
         let cout = weight.shape[4]
         matrix = PackedMatrix(weight.pointer, k: weight.count / cout, n: cout, precision: precision)
+        winograd = precision == .fp32 && geometry.map { WinogradWeight.wanted(weight: weight.shape, geometry: $0) } == true
+            ? WinogradWeight(weight) : nil
+    }
+
+    /// y = conv(x) for `plan`, the epilogue fused: by Winograd where the weight was transformed
+    /// for it, else by the own GEMM.
+    func convolve(_ plan: ConvPlan, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
+        if let winograd, WinogradWeight.wanted(weight: plan.geometry.kernel + [plan.cin, plan.cout], geometry: plan.geometry) {
+            winograd.convolve(plan, x: x, y: y, epilogue: epilogue)
+        } else {
+            matrix.convolve(plan, x: x, y: y, epilogue: epilogue)
+        }
     }
 
     /// Whether the own GEMM should run a conv of this weight shape [kT, kH, kW, Cin, Cout] and

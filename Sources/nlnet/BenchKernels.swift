@@ -80,7 +80,7 @@ struct BenchKernels: ParsableCommand {
                   + "square sgemm 2048³: \(String(format: "%.1f", peak)) GFLOP/s")
             if let hint = Runtime.blasChoiceHint { print(hint) }
             print(pad("shape", 24) + pad("M×K×N", 20) + pad("sgemm GF/s", 12) + pad("conv GF/s", 11) + pad("conv/sgemm", 12)
-                  + pad("im2col share", 14) + pad("own fp32 GF/s", 15) + "own bf16 GF/s")
+                  + pad("im2col share", 14) + pad("own fp32 GF/s", 15) + pad("own bf16 GF/s", 15) + "Winograd GF/s")
         }
         for shape in shapes {
             let r = ConvBenchmark.run(name: shape.name, input: shape.input, cout: shape.cout,
@@ -89,7 +89,9 @@ struct BenchKernels: ParsableCommand {
             if !output.json {
                 print(pad(r.name, 24) + pad("\(r.m)×\(r.k)×\(r.n)", 20) + pad(f1(r.sgemmGFLOPS), 12) + pad(f1(r.convGFLOPS), 11)
                       + pad(String(format: "%.0f%%", 100 * r.ratio), 12) + pad(String(format: "%.0f%%", 100 * r.im2colFraction), 14)
-                      + pad(r.ownConvSeconds.map { f1(r.flops / $0 / 1e9) } ?? "n/a", 15) + (r.bf16ConvSeconds.map { f1(r.flops / $0 / 1e9) } ?? "n/a"))
+                      + pad(r.ownConvSeconds.map { f1(r.flops / $0 / 1e9) } ?? "n/a", 15)
+                      + pad(r.bf16ConvSeconds.map { f1(r.flops / $0 / 1e9) } ?? "n/a", 15)
+                      + (r.winogradConvSeconds.map { f1(r.flops / $0 / 1e9) } ?? "n/a"))
             }
         }
         let totalFlops = results.reduce(0) { $0 + $1.flops }
@@ -139,6 +141,9 @@ struct KernelShape: Codable {
     let im2colShare: Double
     /// The conv through the own GEMM, fp32 and bf16 (absent where the CPU lacks them).
     let ownConvGFLOPS: Double?, bf16ConvGFLOPS: Double?
+    /// The conv by Winograd F(2×2, 3×3), as the direct conv's FLOPs over its time (so above
+    /// the machine's peak where it saves more than it costs); absent where it does not apply.
+    let winogradGFLOPS: Double?
 
     init(_ r: ConvBenchmark) {
         name = r.name; input = r.input; cout = r.cout; geometry = r.geometry
@@ -146,6 +151,7 @@ struct KernelShape: Codable {
         sgemmSeconds = r.sgemmSeconds; convSeconds = r.convSeconds; im2colSeconds = r.im2colSeconds
         sgemmGFLOPS = r.sgemmGFLOPS; convGFLOPS = r.convGFLOPS; convOverSgemm = r.ratio; im2colShare = r.im2colFraction
         ownConvGFLOPS = r.ownConvSeconds.map { r.flops / $0 / 1e9 }; bf16ConvGFLOPS = r.bf16ConvSeconds.map { r.flops / $0 / 1e9 }
+        winogradGFLOPS = r.winogradConvSeconds.map { r.flops / $0 / 1e9 }
     }
 }
 
