@@ -133,14 +133,15 @@ public struct PackedConvWeight: @unchecked Sendable {
     }
 
     /// The weight packed for one fp32 product (training, or unfused inference, where weights
-    /// change between calls), when the own GEMM should run it and the product is long enough
+    /// change between calls; Winograd's transform too where it applies: Cin·Cout sums against
+    /// the conv's 9·rows·Cin·Cout), when the own GEMM should run it and the product is long enough
     /// to pay for packing: at least 1024 output rows, so that copying the k×n weight costs
     /// under a few percent of the k×n×rows multiply-adds.
     static func perCall(_ weight: Tensor, input: [Int], geometry: ConvGeometry) -> PackedConvWeight? {
         guard weight.rank == 5, input.count == 5,
               wanted(weight: weight.shape, stride: geometry.stride, padding: geometry.padding, precision: .fp32) else { return nil }
         let plan = ConvPlan(input: input, weight: weight.shape, geometry: geometry)
-        return plan.n * plan.rows >= 1024 ? PackedConvWeight(weight, precision: .fp32) : nil
+        return plan.n * plan.rows >= 1024 ? PackedConvWeight(weight, precision: .fp32, geometry: geometry) : nil
     }
 
     private static let ownFP32 = ProcessInfo.processInfo.environment["NLNET_GEMM"] != "openblas"

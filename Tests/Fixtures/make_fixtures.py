@@ -64,7 +64,7 @@ conv_cases = [
     ("direct_stem_c8", 2, 3, 3, 10, 12, 8, (5, 7, 7), (1, 2, 2), (2, 3, 3), (1, 1, 1), False),   # 8-channel blocks
     ("direct_k177_c24", 1, 3, 2, 9, 17, 24, (1, 7, 7), (1, 2, 2), (0, 3, 3), (1, 1, 1), True),  # three of them
 ]
-for name, n, cin, t, h, w, cout, k, s, p, d, has_bias in conv_cases:
+def add_conv_case(name, n, cin, t, h, w, cout, k, s, p, d, has_bias):
     x = leaf(n, cin, t, h, w)
     wgt = leaf(cout, cin, *k, scale=(cin * k[0] * k[1] * k[2]) ** -0.5)
     b = leaf(cout) if has_bias else None
@@ -75,6 +75,10 @@ for name, n, cin, t, h, w, cout, k, s, p, d, has_bias in conv_cases:
              {"stride": list(s), "padding": list(p), "dilation": list(d)},
              x=cl(x), w=wgt, b=b, y=cl(y), gy=cl(gy), gx=cl(x.grad), gw=wgt.grad,
              gb=b.grad if b is not None else None)
+
+
+for case in conv_cases:
+    add_conv_case(*case)
 
 # ---- batch norm: training (batch stats + running update) and inference ---------------------
 for name, shape, training in [("train", (2, 6, 3, 4, 5), True), ("eval", (2, 6, 3, 4, 5), False),
@@ -198,6 +202,11 @@ for name, training, shape in [("train", True, (2, 6, 3, 4, 5)), ("eval", False, 
              x=cl(x), residual=cl(r), gamma=gamma, beta=beta, running_mean=rm0, running_var=rv0,
              new_running_mean=rm, new_running_var=rv, y=cl(y), gy=cl(gy), gx=cl(x.grad), gresidual=cl(r.grad),
              ggamma=gamma.grad, gbeta=beta.grad)
+
+# ---- conv3d by Winograd F(2×2, 3×3) (winograd.c): 1×3×3, stride 1, padding (0, 1, 1), more
+# input channels than the direct conv takes; odd sizes end in partial tiles, 40 outputs in a
+# partial panel. (After the cases above, so their random draws are unchanged.)
+add_conv_case("winograd_k133_odd", 2, 20, 2, 7, 9, 40, (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), True)
 
 out = os.path.join(HERE, "ops.safetensors")
 save_file(tensors, out, metadata={"cases": json.dumps(cases), "torch": torch.__version__})

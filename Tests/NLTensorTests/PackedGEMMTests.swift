@@ -8,9 +8,12 @@ struct PackedGEMMTests {
     static let available = PackedMatrix.isAvailable
     static let bf16 = Precision.bf16.unsupportedReason == nil
 
-    /// conv3dFused through a packed weight, with the fixture's geometry.
+    /// conv3dFused through a packed weight, with the fixture's geometry (Winograd where it applies).
     func fused(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ c: OpFixtures.Case, _ precision: Precision) -> Tensor {
-        let packed = PackedConvWeight(w, precision: precision)
+        let geometry = ConvGeometry(kernel: Array(w.shape.prefix(3)), stride: c.params.stride!, padding: c.params.padding!,
+                                    dilation: c.params.dilation!)
+        let packed = PackedConvWeight(w, precision: precision, geometry: geometry)
+        if c.name.contains("winograd") && precision == .fp32 { #expect(packed.usesWinograd, "\(c.name)") }
         return conv3dFused(x, weight: w, bias: b, stride: c.params.stride!, padding: c.params.padding!,
                            dilation: c.params.dilation!, packed: packed)
     }
