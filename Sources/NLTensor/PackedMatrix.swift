@@ -91,12 +91,12 @@ public final class PackedMatrix: @unchecked Sendable {
 /// K×Cout matrix (K = kT·kH·kW·Cin, the patch order of `nl_conv_gemm`).
 public struct PackedConvWeight: @unchecked Sendable {
     let matrix: PackedMatrix
-    /// The weight transformed for Winograd F(2×2, 3×3), for an fp32 1×3×3 conv of stride 1 and
-    /// padding (0, 1, 1) (`WinogradWeight.wanted`), which then runs there.
+    /// The weight transformed for Winograd, for an fp32 1×3×3 or 3×1×1 conv of stride 1 that
+    /// keeps the size (`WinogradWeight.wanted`), which then runs there.
     let winograd: WinogradWeight?
     /// The precision the weights were packed in.
     public var precision: Precision { matrix.precision }
-    /// Whether convs of this weight run by Winograd F(2×2, 3×3).
+    /// Whether convs of this weight run by Winograd.
     public var usesWinograd: Bool { winograd != nil }
 
     /// Packs `weight`; with the `geometry` it runs in, also for Winograd where that applies.
@@ -110,7 +110,8 @@ public struct PackedConvWeight: @unchecked Sendable {
     /// y = conv(x) for `plan`, the epilogue fused: by Winograd where the weight was transformed
     /// for it, else by the own GEMM.
     func convolve(_ plan: ConvPlan, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
-        if let winograd, WinogradWeight.wanted(weight: plan.geometry.kernel + [plan.cin, plan.cout], geometry: plan.geometry) {
+        if let winograd, winograd.runs(plan),
+           WinogradWeight.wanted(weight: plan.geometry.kernel + [plan.cin, plan.cout], geometry: plan.geometry) {
             winograd.convolve(plan, x: x, y: y, epilogue: epilogue)
         } else {
             matrix.convolve(plan, x: x, y: y, epilogue: epilogue)

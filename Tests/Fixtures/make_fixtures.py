@@ -203,10 +203,12 @@ for name, training, shape in [("train", True, (2, 6, 3, 4, 5)), ("eval", False, 
              new_running_mean=rm, new_running_var=rv, y=cl(y), gy=cl(gy), gx=cl(x.grad), gresidual=cl(r.grad),
              ggamma=gamma.grad, gbeta=beta.grad)
 
-# ---- conv3d by Winograd F(2×2, 3×3) (winograd.c): 1×3×3, stride 1, padding (0, 1, 1), more
+# ---- conv3d by Winograd (winograd.c). F(2×2, 3×3): 1×3×3, stride 1, padding (0, 1, 1), more
 # input channels than the direct conv takes; odd sizes end in partial tiles, 40 outputs in a
 # partial panel. (After the cases above, so their random draws are unchanged.)
 add_conv_case("winograd_k133_odd", 2, 20, 2, 7, 9, 40, (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), True)
+# F(2, 3) along time for a 3×1×1 conv (run from 8 frames on): 9 frames end in a partial tile.
+add_conv_case("winograd_k311_t9", 1, 12, 9, 3, 4, 20, (3, 1, 1), (1, 1, 1), (1, 0, 0), (1, 1, 1), True)
 
 out = os.path.join(HERE, "ops.safetensors")
 save_file(tensors, out, metadata={"cases": json.dumps(cases), "torch": torch.__version__})

@@ -117,21 +117,24 @@ void nl_conv_gemm(const nl_conv_shape *shape, const float *x, ptrdiff_t first_ro
 /// at least 14 outputs wide): callers then give it whole output rows (multiples of shape->wo) where they
 /// can, as a row split between two calls costs a partial micro-panel on each side.
 int nl_conv_gemm_rows_aligned(const nl_conv_shape *shape, int bf16);
-// Winograd F(2×2, 3×3) (winograd.c) for fp32 1×3×3 convs with stride 1 and padding (0, 1, 1):
-// the output in tiles of 2×2 positions, numbered over all frames (image-major, then frame,
-// tile row, tile column).
+// Winograd (winograd.c) for fp32 convs of stride 1 that keep the frame size: F(2×2, 3×3) for
+// 1×3×3 kernels with padding (0, 1, 1), the output in tiles of 2×2 positions; F(2, 3) along time
+// for 3×1×1 kernels with padding (1, 0, 0), tiles of one position in two frames. Tiles are
+// numbered over all images and frames in memory order.
 /// 1 when nl_winograd_conv can run this conv (and the CPU has the own GEMM).
 int nl_winograd_applies(const nl_conv_shape *shape);
-/// Tiles of one output frame: ⌈ho/2⌉·⌈wo/2⌉.
+/// The products per tile: 16 (F(2×2, 3×3)), 4 (F(2, 3)), 0 where Winograd does not apply.
+int nl_winograd_products(const nl_conv_shape *shape);
+/// Tiles of one image's output: to·⌈ho/2⌉·⌈wo/2⌉, or ⌈to/2⌉·ho·wo.
 ptrdiff_t nl_winograd_tiles(const nl_conv_shape *shape);
 /// Tiles nl_winograd_conv takes through its three steps at once (V and M in about 1 MB of L2),
 /// a multiple of NL_GEMM_MR: each transformed weight panel is read once per block.
-ptrdiff_t nl_winograd_block(ptrdiff_t cin, ptrdiff_t cout);
+ptrdiff_t nl_winograd_block(int products, ptrdiff_t cin, ptrdiff_t cout);
 /// Floats of a weight transformed and packed by nl_winograd_pack_weight.
-ptrdiff_t nl_winograd_packed_floats(ptrdiff_t cin, ptrdiff_t cout);
-/// weight [3, 3, cin, cout] (a 1×3×3 conv's) → U = G g Gᵀ, 16 matrices cin×cout, each packed
-/// into panels as nl_gemm_pack_b does.
-void nl_winograd_pack_weight(const float *weight, ptrdiff_t cin, ptrdiff_t cout, float *packed);
+ptrdiff_t nl_winograd_packed_floats(int products, ptrdiff_t cin, ptrdiff_t cout);
+/// weight [1, 3, 3, cin, cout] (16 products) or [3, 1, 1, cin, cout] (4) → U = G g Gᵀ or G g,
+/// `products` matrices cin×cout, each packed into panels as nl_gemm_pack_b does.
+void nl_winograd_pack_weight(const float *weight, int products, ptrdiff_t cin, ptrdiff_t cout, float *packed);
 /// The output tiles first_tile ..< first_tile + tiles of the conv of x with the packed weight:
 /// y is the whole output (rows of cout floats, one per position), epilogue (may be null) as
 /// for nl_conv_gemm with its residual aligned with y's first row.
