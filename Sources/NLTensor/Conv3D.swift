@@ -373,10 +373,11 @@ func conv3dBackward(_ dy: Tensor, x: Tensor, weight: Tensor, geometry: ConvGeome
         }
         return (dx, dw)
     }
+    let winogradDx = wantInput ? inputGradientByWinograd(dy, weight: weight, geometry: geometry) : nil
     // Images as the unit of parallel work: each image's dx is its own region, so col2im needs
     // no locks, and each part sums its dW in its own buffer. Tiles are sized for the thread's
     // cache. With one part (a single clip), the loops inside run in parallel instead.
-    let dx = wantInput ? Tensor(zeros: x.shape) : nil
+    let dx = wantInput && winogradDx == nil ? Tensor(zeros: x.shape) : nil
     let parts = Parallel.chunkCount(plan.n, grain: 1)
     let tile = plan.tileRows(bytes: parts > 1 ? ConvPlan.threadTileBytes : ConvPlan.tileBytes)
     let (px, pw, pdy) = (SharedPointer(x.pointer), SharedPointer(weight.pointer), SharedPointer(dy.pointer))
@@ -401,7 +402,27 @@ func conv3dBackward(_ dy: Tensor, x: Tensor, weight: Tensor, geometry: ConvGeome
             }
         }
     }
-    return (dx, dw)
+    return (winogradDx ?? dx, dw)
+}
+
+/// dx of a 1×3×3 conv of stride 1 and padding (0, 1, 1) by Winograd, where it runs the forward
+/// conv (`PackedConvWeight.perCall`): the same conv of dy with the kernel turned 180° in H, W
+/// and its channels swapped, W'[0, i, j, co, ci] = W[0, 2 − i, 2 − j, ci, co]. Else nil.
+private func inputGradientByWinograd(_ dy: Tensor, weight: Tensor, geometry: ConvGeometry) -> Tensor? {
+    guard weight.rank == 5, Array(weight.shape.prefix(3)) == [1, 3, 3],
+          WinogradWeight.wanted(weight: [1, 3, 3, weight.shape[4], weight.shape[3]], geometry: geometry) else { return nil }
+    let (cin, cout) = (weight.shape[3], weight.shape[4])
+    var turned = Tensor(uninitialized: [1, 3, 3, cout, cin])
+    weight.withUnsafeBufferPointer { w in
+        turned.withUnsafeMutableBufferPointer { t in
+            for tap in 0..<9 {
+                let from = (8 - tap) * cin * cout, to = tap * cout * cin
+                for ci in 0..<cin { for co in 0..<cout { t[to + co * cin + ci] = w[from + ci * cout + co] } }
+            }
+        }
+    }
+    guard let packed = PackedConvWeight.perCall(turned, input: dy.shape, geometry: geometry), packed.usesWinograd else { return nil }
+    return conv3dForward(dy, weight: turned, geometry: geometry, epilogue: ConvEpilogue(), packed: packed)
 }
 
 /// Sums rows of a [..., C] tensor into [C] (the gradient of a per-channel bias or shift).
