@@ -24,7 +24,7 @@ final class WinogradWeight: @unchecked Sendable {
 
     /// Whether Winograd runs convs of this weight shape and geometry: fp32 1×3×3 convs of stride
     /// 1 and padding (0, 1, 1), or 3×1×1 of stride 1 and padding (1, 0, 0), on a CPU with the own
-    /// GEMM, unless NLNET_WINOGRAD=0; and only where a block of tiles (V and M in L2) holds at
+    /// GEMM, unless NLNET_WINOGRAD=0 (or off, false, no); and only where a block of tiles (V and M in L2) holds at
     /// least two micro-panels, so each transformed weight panel serves 28 tiles or more.
     /// `nlnet bench kernels`, NL-I3D R50's 1×3×3 convs against the direct product in the same
     /// rounds: res2 (64 channels) 1.6×, res3 (128) 1.5×, res4 (256) 1.6× faster; res5 (512
@@ -73,5 +73,6 @@ final class WinogradWeight: @unchecked Sendable {
         }
     }
 
-    private static let enabled = ProcessInfo.processInfo.environment["NLNET_WINOGRAD"] != "0"
+    /// Off with NLNET_WINOGRAD set to 0, off, false or no (any case).
+    private static let enabled = !["0", "off", "false", "no"].contains(ProcessInfo.processInfo.environment["NLNET_WINOGRAD"]?.lowercased())
 }

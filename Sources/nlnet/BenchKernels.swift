@@ -71,8 +71,17 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "Only shapes whose name contains this text.")
     var filter: String?
 
+    /// The shapes to time: all, or those whose name contains --filter.
+    var shapes: [ConvShape] { ConvShape.nlI3DR50.filter { filter == nil || $0.name.contains(filter!) } }
+
+    func validate() throws {
+        if shapes.isEmpty {
+            throw ValidationError("--filter '\(filter ?? "")' matches no conv shape; names are: "
+                                  + ConvShape.nlI3DR50.map(\.name).joined(separator: ", "))
+        }
+    }
+
     func run() throws {
-        let shapes = ConvShape.nlI3DR50.filter { filter == nil || $0.name.contains(filter!) }
         let peak = ConvBenchmark.squareSgemmGFLOPS(2048, repeats: output.repeats)
         var results: [ConvBenchmark] = []
         if !output.json {

@@ -32,6 +32,17 @@ struct BenchCommandTests {
         for key in ["sgemmSeconds", "convSeconds", "im2colSeconds"] { #expect((shapes[0][key] as? Double ?? 0) > 0, "\(key)") }
     }
 
+    /// A --filter that matches no shape is one error listing the names (it printed NaN rates,
+    /// and --json failed to encode them).
+    @Test func kernelsFilterMatchingNothingIsAnError() throws {
+        for json in [false, true] {
+            let r = try CLI.run(["bench", "kernels", "--filter", "nosuchshape"] + (json ? ["--json"] : []))
+            #expect(r.status == 64 && r.stderr.contains("--filter 'nosuchshape' matches no conv shape") && r.stderr.contains("conv1 5×7×7"),
+                    "\(r.status) \(r.stderr)")
+            #expect(!r.stdout.contains("nan"))
+        }
+    }
+
     /// Whatever OpenBLAS detects, nlnet started without OPENBLAS_CORETYPE never runs on a
     /// generic fallback kernel when the CPU has AVX2 or AVX-512.
     @Test func neverRunsOnTheFallbackKernel() throws {
