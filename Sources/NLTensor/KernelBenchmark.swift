@@ -16,7 +16,7 @@ package struct ConvBenchmark: Sendable, Codable {
     /// rounds as `convSeconds`; nil where the CPU lacks the kernels.
     package let ownConvSeconds: Double?
     package let bf16ConvSeconds: Double?
-    /// The conv by Winograd F(2×2, 3×3), in the same rounds; nil where it does not apply.
+    /// The conv by Winograd, in the same rounds; nil where the conv does not run by it.
     package let winogradConvSeconds: Double?
 
     package var flops: Double { 2 * Double(m) * Double(k) * Double(n) }
@@ -42,14 +42,17 @@ package struct ConvBenchmark: Sendable, Codable {
             let packed = PackedConvWeight(weight, precision: precision)
             convs.append { _ = conv3dForward(x, weight: weight, geometry: geometry, epilogue: ConvEpilogue(), packed: packed) }
         }
-        let winograd = precisions.isEmpty ? nil : PackedConvWeight(weight, precision: .fp32, geometry: geometry)
-        if let winograd, winograd.usesWinograd {
+        // Winograd where this conv runs by it (a 3×1×1 conv over 4 frames keeps the direct product).
+        let winograd = precisions.isEmpty || !WinogradWeight.wanted(weight: weight.shape, geometry: geometry) ? nil
+            : PackedConvWeight(weight, precision: .fp32, geometry: geometry)
+        let runsWinograd = winograd?.winograd?.runs(plan) == true
+        if let winograd, runsWinograd {
             convs.append { _ = conv3dForward(x, weight: weight, geometry: geometry, epilogue: ConvEpilogue(), packed: winograd) }
         }
         let convTimes = bestOfEach(repeats, convs)
         let convTime = convTimes[0]
         let packedTime = Dictionary(uniqueKeysWithValues: zip(precisions, convTimes.dropFirst()))
-        let winogradTime = winograd?.usesWinograd == true ? convTimes.last : nil
+        let winogradTime = runsWinograd ? convTimes.last : nil
         var im2colTime = 0.0
         if !geometry.isPointwise && !geometry.isTemporalOnly {
             let tile = plan.tileRows

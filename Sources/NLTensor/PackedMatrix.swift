@@ -110,8 +110,7 @@ public struct PackedConvWeight: @unchecked Sendable {
     /// y = conv(x) for `plan`, the epilogue fused: by Winograd where the weight was transformed
     /// for it, else by the own GEMM.
     func convolve(_ plan: ConvPlan, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
-        if let winograd, winograd.runs(plan),
-           WinogradWeight.wanted(weight: plan.geometry.kernel + [plan.cin, plan.cout], geometry: plan.geometry) {
+        if let winograd, winograd.runs(plan) {
             winograd.convolve(plan, x: x, y: y, epilogue: epilogue)
         } else {
             matrix.convolve(plan, x: x, y: y, epilogue: epilogue)

@@ -43,22 +43,25 @@ final class WinogradWeight: @unchecked Sendable {
         return nl_winograd_applies(&shape) != 0 && nl_winograd_block(products, weight[3], weight[4]) >= 2 * Int(NL_GEMM_MR)
     }
 
-    /// Whether this conv of the weight goes by Winograd: F(2×2, 3×3) always; F(2, 3) along time
+    /// Whether this conv of the weight goes by Winograd: one of the geometries it was transformed
+    /// for, and then F(2×2, 3×3) always; F(2, 3) along time
     /// only over 8 frames or more. The direct product skips the taps in a clip's temporal
     /// padding (10 of 12 over 4 frames), so there F(2, 3) saves 1.25× of the multiply-adds, not
     /// 1.5×, and its transforms cost more than that: `nlnet bench kernels`, NL-I3D R50's 3×1×1
     /// convs against the direct product in the same rounds, res2 (8 frames) 1.11–1.13×, res3
     /// and res4 (4 frames) 0.88–0.98×.
-    func runs(_ plan: ConvPlan) -> Bool { products == 16 || plan.to >= 8 }
+    func runs(_ plan: ConvPlan) -> Bool {
+        let shape = plan.kernelShape
+        return withUnsafePointer(to: shape, nl_winograd_applies) != 0 && withUnsafePointer(to: shape, nl_winograd_products) == products
+            && plan.cin == cin && plan.cout == cout && (products == 16 || plan.to >= 8)
+    }
 
-    /// y = conv(x) for `plan` (its geometry as `wanted` accepts), the epilogue run as each
+    /// y = conv(x) for `plan` (one that `runs` accepts), the epilogue run as each
     /// output tile is stored. The cores share the tiles in tasks of about 256 (a few blocks of
     /// the C side's L2-sized blocks), at least one task per core.
     func convolve(_ plan: ConvPlan, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, epilogue: ConvEpilogue) {
         let shape = plan.kernelShape
-        require(withUnsafePointer(to: shape, nl_winograd_applies) != 0 && plan.cin == cin && plan.cout == cout
-                    && withUnsafePointer(to: shape, nl_winograd_products) == products,
-                "WinogradWeight: conv \(plan.geometry) on \(plan.cin)→\(plan.cout) channels is not this weight's")
+        require(runs(plan), "WinogradWeight: conv \(plan.geometry) on \(plan.cin)→\(plan.cout) channels is not this weight's")
         let total = plan.n * withUnsafePointer(to: shape, nl_winograd_tiles), mr = Int(NL_GEMM_MR)
         let tasks = max(Parallel.cores, (total + 255) / 256)
         let chunk = max(mr, ((total + tasks - 1) / tasks + mr - 1) / mr * mr)
