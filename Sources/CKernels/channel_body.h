@@ -24,6 +24,11 @@ static void NL_FN(channel_squared_deviation)(const float *restrict x, const floa
     }
 }
 
+// BN's affine map x·scale + shift, one expression for the forward pass and for the backward
+// pass's recomputed ReLU gate, so that both round (and contract to an FMA) alike: the gate
+// then passes exactly the outputs the forward's ReLU kept.
+static inline float NL_FN(bn_affine)(float x, float scale, float shift) { return x * scale + shift; }
+
 static void NL_FN(batch_norm_apply)(const float *restrict x, const float *restrict scale, const float *restrict shift,
                                     const float *restrict residual, int relu, ptrdiff_t rows, ptrdiff_t w,
                                     float *restrict y) {
@@ -33,10 +38,10 @@ static void NL_FN(batch_norm_apply)(const float *restrict x, const float *restri
         if (residual) {
             const float *restrict rr = residual + r * w;
 #pragma clang loop vectorize(enable)
-            for (ptrdiff_t j = 0; j < w; j++) yr[j] = xr[j] * scale[j] + shift[j] + rr[j];
+            for (ptrdiff_t j = 0; j < w; j++) yr[j] = NL_FN(bn_affine)(xr[j], scale[j], shift[j]) + rr[j];
         } else {
 #pragma clang loop vectorize(enable)
-            for (ptrdiff_t j = 0; j < w; j++) yr[j] = xr[j] * scale[j] + shift[j];
+            for (ptrdiff_t j = 0; j < w; j++) yr[j] = NL_FN(bn_affine)(xr[j], scale[j], shift[j]);
         }
         if (relu) {
 #pragma clang loop vectorize(enable)
@@ -45,36 +50,57 @@ static void NL_FN(batch_norm_apply)(const float *restrict x, const float *restri
     }
 }
 
-static void NL_FN(batch_norm_backward_sums)(const float *restrict dy, const float *restrict y, const float *restrict x,
+// The loop over a row's channels j with dz[j] = dy[j], or 0 where `blocked` (an expression in j)
+// says the ReLU did not pass it; `body` uses d = dz[j]. One copy of the loop per kind of gate
+// (see nl_relu_gate), so that each reads only the tensors its gate needs.
+#ifndef NL_GATED_LOOP
+#define NL_GATED_LOOP(gate, r, w, dyr, xr, body)                                                                   \
+    do {                                                                                                        \
+        if ((gate).y) {                                                                                         \
+            const float *restrict yr_ = (gate).y + (r) * (w);                                                   \
+            _Pragma("clang loop vectorize(enable)") for (ptrdiff_t j = 0; j < (w); j++) {                       \
+                float d = yr_[j] <= 0 ? 0 : (dyr)[j];                                                           \
+                body;                                                                                           \
+            }                                                                                                   \
+        } else if ((gate).scale) {                                                                              \
+            const float *restrict s_ = (gate).scale, *restrict t_ = (gate).shift;                               \
+            _Pragma("clang loop vectorize(enable)") for (ptrdiff_t j = 0; j < (w); j++) {                       \
+                float d = NL_FN(bn_affine)((xr)[j], s_[j], t_[j]) <= 0 ? 0 : (dyr)[j];                          \
+                body;                                                                                           \
+            }                                                                                                   \
+        } else {                                                                                                \
+            _Pragma("clang loop vectorize(enable)") for (ptrdiff_t j = 0; j < (w); j++) {                       \
+                float d = (dyr)[j];                                                                             \
+                body;                                                                                           \
+            }                                                                                                   \
+        }                                                                                                       \
+    } while (0)
+#endif
+
+static void NL_FN(batch_norm_backward_sums)(const float *restrict dy, nl_relu_gate gate, const float *restrict x,
                                             const float *restrict mean, const float *restrict inv_std,
                                             float *restrict dz, ptrdiff_t rows, ptrdiff_t w,
                                             float *restrict first, float *restrict second) {
     for (ptrdiff_t r = 0; r < rows; r++) {
-        const float *restrict dyr = dy + r * w, *restrict xr = x + r * w, *restrict yr = y ? y + r * w : 0;
+        const float *restrict dyr = dy + r * w, *restrict xr = x + r * w;
         float *restrict dzr = dz ? dz + r * w : 0;
-#pragma clang loop vectorize(enable)
-        for (ptrdiff_t j = 0; j < w; j++) {
-            float d = yr && yr[j] <= 0 ? 0 : dyr[j];
+        NL_GATED_LOOP(gate, r, w, dyr, xr, {
             if (dzr) dzr[j] = d;
             first[j] += d;
             second[j] += d * ((xr[j] - mean[j]) * inv_std[j]);
-        }
+        });
     }
 }
 
-static void NL_FN(batch_norm_backward_input)(const float *restrict dy, const float *restrict y,
+static void NL_FN(batch_norm_backward_input)(const float *restrict dy, nl_relu_gate gate,
                                              const float *restrict x, const float *restrict a,
                                              const float *restrict k, const float *restrict b,
                                              const float *restrict mean, const float *restrict inv_std,
                                              ptrdiff_t rows, ptrdiff_t w, float *restrict dx) {
     for (ptrdiff_t r = 0; r < rows; r++) {
-        const float *restrict dyr = dy + r * w, *restrict xr = x + r * w, *restrict yr = y ? y + r * w : 0;
+        const float *restrict dyr = dy + r * w, *restrict xr = x + r * w;
         float *restrict dxr = dx + r * w;
-#pragma clang loop vectorize(enable)
-        for (ptrdiff_t j = 0; j < w; j++) {
-            float d = yr && yr[j] <= 0 ? 0 : dyr[j];
-            dxr[j] = a[j] * d + k[j] * ((xr[j] - mean[j]) * inv_std[j]) + b[j];
-        }
+        NL_GATED_LOOP(gate, r, w, dyr, xr, dxr[j] = a[j] * d + k[j] * ((xr[j] - mean[j]) * inv_std[j]) + b[j]);
     }
 }
 

@@ -133,9 +133,9 @@ typedef struct {
     void (*channel_sum)(const float *, ptrdiff_t, ptrdiff_t, float *);
     void (*channel_squared_deviation)(const float *, const float *, ptrdiff_t, ptrdiff_t, float *);
     void (*batch_norm_apply)(const float *, const float *, const float *, const float *, int, ptrdiff_t, ptrdiff_t, float *);
-    void (*batch_norm_backward_sums)(const float *, const float *, const float *, const float *, const float *, float *,
+    void (*batch_norm_backward_sums)(const float *, nl_relu_gate, const float *, const float *, const float *, float *,
                                      ptrdiff_t, ptrdiff_t, float *, float *);
-    void (*batch_norm_backward_input)(const float *, const float *, const float *, const float *, const float *,
+    void (*batch_norm_backward_input)(const float *, nl_relu_gate, const float *, const float *, const float *,
                                       const float *, const float *, const float *, ptrdiff_t, ptrdiff_t, float *);
     void (*max_pool_tap)(const float *, float *, int *, int, ptrdiff_t);
     void (*bias_residual_relu)(float *, const float *, const float *, int, ptrdiff_t, ptrdiff_t);
@@ -230,16 +230,16 @@ void nl_batch_norm_apply(const float *x, const float *scale, const float *shift,
     table()->batch_norm_apply(x, scale, shift, residual, relu, rows, w, y);
 }
 
-void nl_batch_norm_backward_sums(const float *dy, const float *y, const float *x, const float *mean,
+void nl_batch_norm_backward_sums(const float *dy, nl_relu_gate gate, const float *x, const float *mean,
                                  const float *inv_std, float *dz, ptrdiff_t rows, ptrdiff_t w, float *first,
                                  float *second) {
-    table()->batch_norm_backward_sums(dy, y, x, mean, inv_std, dz, rows, w, first, second);
+    table()->batch_norm_backward_sums(dy, gate, x, mean, inv_std, dz, rows, w, first, second);
 }
 
-void nl_batch_norm_backward_input(const float *dy, const float *y, const float *x, const float *a, const float *k,
+void nl_batch_norm_backward_input(const float *dy, nl_relu_gate gate, const float *x, const float *a, const float *k,
                                   const float *b, const float *mean, const float *inv_std, ptrdiff_t rows,
                                   ptrdiff_t w, float *dx) {
-    table()->batch_norm_backward_input(dy, y, x, a, k, b, mean, inv_std, rows, w, dx);
+    table()->batch_norm_backward_input(dy, gate, x, a, k, b, mean, inv_std, rows, w, dx);
 }
 
 void nl_max_pool_tap(const float *src, float *best, int *arg, int row, ptrdiff_t c) {

@@ -49,19 +49,53 @@ private struct ChannelLanes {
     }
 }
 
-/// Per-channel mean and sum of squared deviations from it (Double across blocks of rows, so
-/// large batches keep float32 parity with PyTorch). Two passes, as PyTorch's CPU kernel makes.
-private func channelMoments(_ x: Tensor, _ lanes: ChannelLanes) -> (mean: [Double], m2: [Double]) {
-    let (w, rows) = (lanes.width, x.count / max(lanes.channels, 1))
-    let px = SharedPointer(x.pointer)
-    let mean = lanes.fold(channelSums(x, lanes: w)).map { $0 / Double(max(rows, 1)) }
-    let m2 = withChannelPointers([lanes.spread(mean.map { Float($0) })]) { p in
-        let m = p[0]
-        return Parallel.channelSums(rows: lanes.rows, channels: w, grain: max(1, 16384 / w)) { range, first, _ in
-            nl_channel_squared_deviation(px + range.lowerBound * w, m.base, range.count, w, first)
-        }.first
+/// Count, mean and sum of squared deviations from the mean (M2) of a set of values.
+private struct Moments {
+    var count = 0.0, mean = 0.0, m2 = 0.0
+
+    /// The moments of both sets together (Chan, Golub and LeVeque's pairwise update).
+    mutating func merge(_ other: Moments) {
+        let total = count + other.count
+        guard total > 0 else { return }
+        let delta = other.mean - mean
+        mean += delta * other.count / total
+        m2 += other.m2 + delta * delta * count * other.count / total
+        count = total
     }
-    return (mean, lanes.fold(m2))
+}
+
+/// Per-channel mean and sum of squared deviations from it, reading x from memory once: each
+/// block of 64 rows is summed, then its squared deviations from its own mean are summed while
+/// it is in cache (two passes over the block, as PyTorch's CPU kernel makes over the whole
+/// tensor), and the blocks' moments merge in Double, chunk by chunk in a fixed order.
+private func channelMoments(_ x: Tensor, _ lanes: ChannelLanes) -> (mean: [Double], m2: [Double]) {
+    let w = lanes.width
+    let chunks = Parallel.chunkCount(lanes.rows, grain: max(1, 16384 / max(w, 1)))
+    let perChunk = UnsafeMutablePointer<Moments>.allocate(capacity: max(chunks * w, 1))
+    defer { perChunk.deallocate() }
+    perChunk.initialize(repeating: Moments(), count: chunks * w)
+    let (px, shared) = (SharedPointer(x.pointer), SharedPointer(perChunk))
+    Parallel.forEachChunk(lanes.rows, grain: max(1, 16384 / max(w, 1))) { chunk, range in
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(2 * w, 1))
+        defer { scratch.deallocate() }
+        let (sums, m2) = (scratch, scratch + w)
+        for first in stride(from: range.lowerBound, to: range.upperBound, by: 64) {
+            let rows = min(64, range.upperBound - first)
+            scratch.update(repeating: 0, count: 2 * w)
+            nl_channel_sum(px + first * w, rows, w, sums)
+            for j in 0..<w { sums[j] /= Float(rows) }
+            nl_channel_squared_deviation(px + first * w, sums, rows, w, m2)
+            for j in 0..<w {
+                shared[chunk * w + j].merge(Moments(count: Double(rows), mean: Double(sums[j]), m2: Double(m2[j])))
+            }
+        }
+    }
+    // Chunks in order, then the lanes of each channel (ChannelLanes).
+    var lanesTotal = [Moments](repeating: Moments(), count: w)
+    for chunk in 0..<chunks { for j in 0..<w { lanesTotal[j].merge(perChunk[chunk * w + j]) } }
+    var total = [Moments](repeating: Moments(), count: lanes.channels)
+    for j in 0..<w { total[j % lanes.channels].merge(lanesTotal[j]) }
+    return (total.map(\.mean), total.map(\.m2))
 }
 
 /// Per-channel constants as pointers the parallel loops can share; valid inside `body`.
@@ -128,44 +162,62 @@ public func batchNorm(_ x: Tensor, scale gamma: Tensor, shift beta: Tensor,
     let inputs = [x, gamma, beta] + (residual.map { [$0] } ?? [])
     return y.recorded(inputs: inputs) { [y = y.detached] dy in
         let wantResidual = residual?.requiresGradient ?? false
-        // dz = dy where the ReLU passed (all of dy without one); kept only for the residual.
+        // dz = dy where the ReLU passed (all of dy without one); kept for the residual, and then
+        // read by the dx pass in place of dy and the gate.
         let dz = wantResidual && relu ? Tensor(uninitialized: x.shape) : nil
         let pdy = SharedPointer(dy.pointer), pyy = SharedPointer(y.pointer), pdz = dz.map { SharedPointer($0.pointer) }
-        let sums = withChannelPointers([lanes.spread(mean), lanes.spread(invStd)]) { p in
-            let (m, k) = (p[0], p[1])
+        return withChannelPointers([mean, invStd, scale, shift].map(lanes.spread)) { p in
+            let (m, k, s, t) = (p[0], p[1], p[2], p[3])
+            // Which outputs the ReLU passed: read from y after a residual add, else recomputed from x.
+            let gate = !relu ? ReluGate() : residual != nil ? ReluGate(y: pyy) : ReluGate(scale: s, shift: t)
             // (Σdz per lane, Σdz·x̂ per lane)
-            return Parallel.channelSums(rows: laneRows, channels: w, grain: grain) { range, first, second in
+            let sums = Parallel.channelSums(rows: laneRows, channels: w, grain: grain) { range, first, second in
                 let at = range.lowerBound * w
-                nl_batch_norm_backward_sums(pdy + at, relu ? pyy + at : nil, px + at, m.base, k.base, pdz.map { $0 + at },
+                nl_batch_norm_backward_sums(pdy + at, gate.rows(from: at), px + at, m.base, k.base, pdz.map { $0 + at },
                                             range.count, w, first, second)
             }
-        }
-        let (sumDz, sumDzXHat) = (lanes.fold(sums.first), lanes.fold(sums.second))
-        let dBeta = Tensor(shape: [c], scalars: sumDz.map { Float($0) })
-        let dGamma = Tensor(shape: [c], scalars: sumDzXHat.map { Float($0) })
-        var dx: Tensor?
-        if x.requiresGradient {
-            // dx = a·dz + k·x̂ + b per channel, a = γ·invStd; in training b = −a·Σdz/n and
-            // k = −a·Σ(dz·x̂)/n (the batch statistics depend on x), else both are 0.
-            let n = Float(rows)
-            let a = (0..<c).map { g[$0] * invStd[$0] }
-            let k = (0..<c).map { training ? -a[$0] * Float(sumDzXHat[$0]) / n : 0 }
-            let b0 = (0..<c).map { training ? -a[$0] * Float(sumDz[$0]) / n : 0 }
-            let d = Tensor(uninitialized: x.shape)
-            let pd = SharedPointer(d.pointer)
-            withChannelPointers([a, k, b0, mean, invStd].map(lanes.spread)) { p in
-                let (pa, pk, pb, m, s) = (p[0], p[1], p[2], p[3], p[4])
-                Parallel.forEach(laneRows, grain: grain) { range in
-                    let at = range.lowerBound * w
-                    nl_batch_norm_backward_input(pdy + at, relu ? pyy + at : nil, px + at, pa.base, pk.base, pb.base,
-                                                 m.base, s.base, range.count, w, pd + at)
+            let (sumDz, sumDzXHat) = (lanes.fold(sums.first), lanes.fold(sums.second))
+            let dBeta = Tensor(shape: [c], scalars: sumDz.map { Float($0) })
+            let dGamma = Tensor(shape: [c], scalars: sumDzXHat.map { Float($0) })
+            var dx: Tensor?
+            if x.requiresGradient {
+                // dx = a·dz + k·x̂ + b per channel, a = γ·invStd; in training b = −a·Σdz/n and
+                // k = −a·Σ(dz·x̂)/n (the batch statistics depend on x), else both are 0.
+                let n = Float(rows)
+                let a = (0..<c).map { g[$0] * invStd[$0] }
+                let kx = (0..<c).map { training ? -a[$0] * Float(sumDzXHat[$0]) / n : 0 }
+                let b0 = (0..<c).map { training ? -a[$0] * Float(sumDz[$0]) / n : 0 }
+                let d = Tensor(uninitialized: x.shape)
+                let pd = SharedPointer(d.pointer)
+                // With dz stored, it is the gated dy.
+                let (source, inputGate) = pdz.map { ($0, ReluGate()) } ?? (pdy, gate)
+                withChannelPointers([a, kx, b0].map(lanes.spread)) { q in
+                    let (pa, pk, pb) = (q[0], q[1], q[2])
+                    Parallel.forEach(laneRows, grain: grain) { range in
+                        let at = range.lowerBound * w
+                        nl_batch_norm_backward_input(source + at, inputGate.rows(from: at), px + at, pa.base, pk.base,
+                                                     pb.base, m.base, k.base, range.count, w, pd + at)
+                    }
                 }
+                dx = d
             }
-            dx = d
+            var grads: [Tensor?] = [dx, gamma.requiresGradient ? dGamma : nil, beta.requiresGradient ? dBeta : nil]
+            if residual != nil { grads.append(wantResidual ? (dz ?? dy) : nil) }
+            return grads
         }
-        var grads: [Tensor?] = [dx, gamma.requiresGradient ? dGamma : nil, beta.requiresGradient ? dBeta : nil]
-        if residual != nil { grads.append(wantResidual ? (dz ?? dy) : nil) }
-        return grads
+    }
+}
+
+/// Which outputs a BN's ReLU passed, for the backward loops (`nl_relu_gate`): read from y,
+/// recomputed from x with the forward's scale and shift, or all of them (no field set).
+private struct ReluGate: Sendable {
+    var y: SharedPointer<Float>? = nil, scale: SharedPointer<Float>? = nil, shift: SharedPointer<Float>? = nil
+
+    /// The gate for rows starting `at` floats in: y moves with the rows; the per-channel scale
+    /// and shift do not.
+    func rows(from at: Int) -> nl_relu_gate {
+        nl_relu_gate(y: y.map { UnsafePointer($0 + at) }, scale: scale.map { UnsafePointer($0.base) },
+                     shift: shift.map { UnsafePointer($0.base) })
     }
 }
 

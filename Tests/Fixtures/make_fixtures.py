@@ -81,21 +81,29 @@ for case in conv_cases:
     add_conv_case(*case)
 
 # ---- batch norm: training (batch stats + running update) and inference ---------------------
-for name, shape, training in [("train", (2, 6, 3, 4, 5), True), ("eval", (2, 6, 3, 4, 5), False),
-                              ("train_big", (4, 16, 4, 14, 14), True)]:
+def add_batchnorm_case(op, name, training, shape, residual=False, relu=False):
+    """bn(x), relu(bn(x) + r) or relu(bn(x)) on a random x (and r), with its gradients."""
     c = shape[1]
     x = (torch.randn(*shape) * 2 + 0.5).requires_grad_(True)
+    r = leaf(*shape) if residual else None
     gamma = (torch.rand(c) + 0.5).requires_grad_(True)
     beta = leaf(c)
     rm0, rv0 = torch.randn(c) * 0.3, torch.rand(c) + 0.5
     rm, rv = rm0.clone(), rv0.clone()
     y = F.batch_norm(x, rm, rv, gamma, beta, training=training, momentum=0.1, eps=1e-5)
+    y = F.relu(y + r) if residual else F.relu(y) if relu else y
     gy = torch.randn_like(y)
     y.backward(gy)
-    add_case(f"batchnorm/{name}", "batchnorm", {"training": training, "momentum": 0.1, "epsilon": 1e-5},
+    extra = {"residual": cl(r), "gresidual": cl(r.grad)} if residual else {}
+    add_case(f"{op}/{name}", op, {"training": training, "momentum": 0.1, "epsilon": 1e-5},
              x=cl(x), gamma=gamma, beta=beta, running_mean=rm0, running_var=rv0,
              new_running_mean=rm, new_running_var=rv, y=cl(y), gy=cl(gy), gx=cl(x.grad),
-             ggamma=gamma.grad, gbeta=beta.grad)
+             ggamma=gamma.grad, gbeta=beta.grad, **extra)
+
+
+for name, shape, training in [("train", (2, 6, 3, 4, 5), True), ("eval", (2, 6, 3, 4, 5), False),
+                              ("train_big", (4, 16, 4, 14, 14), True)]:
+    add_batchnorm_case("batchnorm", name, training, shape)
 
 # ---- relu -----------------------------------------------------------------------------------
 x = leaf(2, 3, 4, 5, 6)
@@ -188,20 +196,7 @@ add_case("concat/axis1", "concat", {"axis": 1}, a=parts[0], b=parts[1], c=parts[
 for name, training, shape in [("train", True, (2, 6, 3, 4, 5)), ("eval", False, (2, 6, 3, 4, 5)),
                               ("train_c8", True, (3, 8, 2, 3, 5)), ("eval_c8", False, (3, 8, 2, 3, 5)),
                               ("train_c8_odd", True, (1, 8, 3, 1, 3))]:
-    c = shape[1]
-    x = (torch.randn(*shape) * 2 + 0.5).requires_grad_(True)
-    r = leaf(*shape)
-    gamma = (torch.rand(c) + 0.5).requires_grad_(True)
-    beta = leaf(c)
-    rm0, rv0 = torch.randn(c) * 0.3, torch.rand(c) + 0.5
-    rm, rv = rm0.clone(), rv0.clone()
-    y = F.relu(F.batch_norm(x, rm, rv, gamma, beta, training=training, momentum=0.1, eps=1e-5) + r)
-    gy = torch.randn_like(y)
-    y.backward(gy)
-    add_case(f"batchnorm_residual_relu/{name}", "batchnorm_residual_relu", {"training": training, "momentum": 0.1, "epsilon": 1e-5},
-             x=cl(x), residual=cl(r), gamma=gamma, beta=beta, running_mean=rm0, running_var=rv0,
-             new_running_mean=rm, new_running_var=rv, y=cl(y), gy=cl(gy), gx=cl(x.grad), gresidual=cl(r.grad),
-             ggamma=gamma.grad, gbeta=beta.grad)
+    add_batchnorm_case("batchnorm_residual_relu", name, training, shape, residual=True)
 
 # ---- conv3d by Winograd (winograd.c). F(2×2, 3×3): 1×3×3, stride 1, padding (0, 1, 1), more
 # input channels than the direct conv takes; odd sizes end in partial tiles, 40 outputs in a
@@ -209,6 +204,13 @@ for name, training, shape in [("train", True, (2, 6, 3, 4, 5)), ("eval", False, 
 add_conv_case("winograd_k133_odd", 2, 20, 2, 7, 9, 40, (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), True)
 # F(2, 3) along time for a 3×1×1 conv (run from 8 frames on): 9 frames end in a partial tile.
 add_conv_case("winograd_k311_t9", 1, 12, 9, 3, 4, 20, (3, 1, 1), (1, 1, 1), (1, 0, 0), (1, 1, 1), True)
+
+# ---- batch norm with a ReLU and no residual: relu(bn(x)). The backward pass recomputes which
+# outputs the ReLU passed from x (BatchNorm.swift's ReluGate) instead of reading y. 8 channels
+# walk 16-lane rows; 40 is a row wider than one vector with a partial one.
+for name, training, shape in [("train", True, (2, 6, 3, 4, 5)), ("eval", False, (2, 6, 3, 4, 5)),
+                              ("train_c8", True, (3, 8, 2, 3, 5)), ("train_c40", True, (2, 40, 2, 3, 3))]:
+    add_batchnorm_case("batchnorm_relu", name, training, shape, relu=True)
 
 out = os.path.join(HERE, "ops.safetensors")
 save_file(tensors, out, metadata={"cases": json.dumps(cases), "torch": torch.__version__})

@@ -88,6 +88,30 @@ struct GradientCheckTests {
         }
     }
 
+    /// bn+ReLU fused, whose backward pass recomputes the ReLU's gate from x (x·scale + shift > 0),
+    /// gives bit for bit the gradients of relu(bn(x)) unfused, whose gate is its own y > 0: the
+    /// recomputed gate agrees with the forward's ReLU on every element, including pre-activations
+    /// of exactly 0 (x = 0 in a channel with β = 0 at inference) and those within rounding of it.
+    /// 8 channels walk 16-lane rows; 40 has a partial vector.
+    @Test(arguments: [(8, true), (8, false), (40, true), (40, false)])
+    func fusedReLUGateMatchesUnfused(channels c: Int, training: Bool) {
+        var x = randomTensor([2, 3, 4, 5, c], seed: 31, scale: 2)
+        x.withUnsafeMutableBufferPointer { p in for i in stride(from: 0, to: p.count, by: 7) { p[i] = 0 } }
+        let gamma = randomTensor([c], seed: 32), dy = randomTensor(x.shape, seed: 34)
+        let beta = Tensor(shape: [c], scalars: randomTensor([c], seed: 33).scalars.enumerated().map { $0.offset % 2 == 0 ? 0 : $0.element })
+        func gradients(fused: Bool) -> [Tensor] {
+            let tape = Tape()
+            let (xs, g, b) = (tape.watch(x), tape.watch(gamma), tape.watch(beta))
+            var stats = BatchNormStatistics(mean: Tensor(zeros: [c]), variance: Tensor(repeating: 0.7, shape: [c]))
+            let y = fused ? batchNorm(xs, scale: g, shift: b, statistics: &stats, training: training, relu: true)
+                : relu(batchNorm(xs, scale: g, shift: b, statistics: &stats, training: training))
+            return tape.gradients(of: y, wrt: [xs, g, b], seed: dy)
+        }
+        let (fused, unfused) = (gradients(fused: true), gradients(fused: false))
+        #expect((training || fused[0].scalars.contains(0)) && fused[0].scalars.contains { $0 != 0 })
+        for (a, b) in zip(fused, unfused) { #expect(zip(a.scalars, b.scalars).filter { $0 != $1 }.count == 0) }
+    }
+
     @Test func poolingAndSoftmax() {
         check("maxPool3d", [randomTensor([1, 2, 5, 5, 3], seed: 7)]) {
             maxPool3d($0[0], kernel: [1, 3, 3], stride: [1, 2, 2])

@@ -53,13 +53,20 @@ void nl_channel_squared_deviation(const float *x, const float *mean, ptrdiff_t r
 /// y = relu?(x·scale + shift (+ residual when not null)), per channel j.
 void nl_batch_norm_apply(const float *x, const float *scale, const float *shift, const float *residual, int relu,
                          ptrdiff_t rows, ptrdiff_t w, float *y);
-/// dz = dy, or 0 where y ≤ 0 when y (the ReLU's output) is not null; stored in dz when not
-/// null; first[j] += Σ dz, second[j] += Σ dz·(x − mean)·inv_std.
-void nl_batch_norm_backward_sums(const float *dy, const float *y, const float *x, const float *mean,
+/// Which outputs a BN's ReLU passed, for its backward pass: y > 0 read from `y` (the ReLU's
+/// output; needed after a residual add), or x·scale + shift > 0 recomputed from x with the
+/// forward's per-channel scale and shift (no residual: one tensor less to read), or every
+/// output when all three are null (no ReLU).
+typedef struct {
+    const float *y, *scale, *shift;
+} nl_relu_gate;
+/// dz = dy where the gate passed, else 0; stored in dz when not null;
+/// first[j] += Σ dz, second[j] += Σ dz·(x − mean)·inv_std.
+void nl_batch_norm_backward_sums(const float *dy, nl_relu_gate gate, const float *x, const float *mean,
                                  const float *inv_std, float *dz, ptrdiff_t rows, ptrdiff_t w, float *first,
                                  float *second);
 /// dx = a·dz + k·(x − mean)·inv_std + b, dz as above.
-void nl_batch_norm_backward_input(const float *dy, const float *y, const float *x, const float *a, const float *k,
+void nl_batch_norm_backward_input(const float *dy, nl_relu_gate gate, const float *x, const float *a, const float *k,
                                   const float *b, const float *mean, const float *inv_std, ptrdiff_t rows,
                                   ptrdiff_t w, float *dx);
 /// One tap of max pooling over c channels: where src > best or src is NaN, best = src and
