@@ -65,62 +65,26 @@ typedef int nl_i16 __attribute__((vector_size(64), aligned(4)));
 #undef NL_IVEC
 #undef NL_FN
 
-// The stem's shape (64 output channels or a multiple): a register block of 6 output positions
-// × 64 channels, 24 accumulators, so each tap's 4 weight vectors and 6 broadcast inputs feed 24
-// FMAs (the 8 × 16 block above does 8 FMAs per 9 loads and waits on the load ports: conv1 at
-// ~200 GFLOP/s on 2 cores).
-#define NL_POS(X) X(0) X(1) X(2) X(3) X(4) X(5)
-static void forward_row_avx512_64(const float *padded, ptrdiff_t row_length, const float *weight,
-                                  const int *input_rows, const int *tap_rows, int pairs,
-                                  int taps, int cout, int wo, int step, float *y) {
-    for (int c = 0; c < cout; c += 64) {
-        for (int w0 = 0; w0 < wo; w0 += 6) {
-#define NL_ZERO(b) nl_f16 a##b##0 = {0}, a##b##1 = {0}, a##b##2 = {0}, a##b##3 = {0};
-            NL_POS(NL_ZERO)
-#undef NL_ZERO
-            for (int p = 0; p < pairs; p++) {
-                // Output positions w0…w0+5 read taps s of input row p at (w0 + b)·step + s; past
-                // wo they read the padded row's slack and are not stored.
-                const float *x = padded + input_rows[p] * row_length + (ptrdiff_t)w0 * step;
-                const float *v = weight + (ptrdiff_t)tap_rows[p] * taps * cout + c;
-                for (int s = 0; s < taps; s++, x++, v += cout) {
-                    nl_f16 v0 = *(const nl_f16 *)v, v1 = *(const nl_f16 *)(v + 16);
-                    nl_f16 v2 = *(const nl_f16 *)(v + 32), v3 = *(const nl_f16 *)(v + 48);
-#define NL_FMA(b)                                                                                                \
-    {                                                                                                           \
-        float xb = x[b * step];                                                                                 \
-        a##b##0 += xb * v0; a##b##1 += xb * v1; a##b##2 += xb * v2; a##b##3 += xb * v3;                          \
-    }
-                    NL_POS(NL_FMA)
-#undef NL_FMA
-                }
-            }
-            int count = wo - w0 < 6 ? wo - w0 : 6;
-#define NL_STORE(b)                                                                                              \
-    if (b < count) {                                                                                            \
-        float *out = y + (ptrdiff_t)(w0 + b) * cout + c;                                                        \
-        *(nl_f16 *)out = a##b##0; *(nl_f16 *)(out + 16) = a##b##1;                                              \
-        *(nl_f16 *)(out + 32) = a##b##2; *(nl_f16 *)(out + 48) = a##b##3;                                       \
-    }
-            NL_POS(NL_STORE)
-#undef NL_STORE
-        }
-    }
-}
-#undef NL_POS
+#include "direct_conv_wide.h"
 
 static void forward_row_avx512_any(const float *padded, ptrdiff_t row_length, const float *weight,
                                    const int *input_rows, const int *tap_rows, int pairs,
                                    int taps, int cout, int wo, int step, float *y) {
-    (cout % 64 == 0 ? forward_row_avx512_64 : cout % 16 == 0 ? forward_row_avx512 : forward_row_avx512_8)(
-        padded, row_length, weight, input_rows, tap_rows, pairs, taps, cout, wo, step, y);
+    (cout % 64 == 0   ? forward_row_avx512_64
+     : cout % 32 == 0 ? forward_row_avx512_32
+     : cout % 16 == 0 ? forward_row_avx512_16
+                      : forward_row_avx512_8)(padded, row_length, weight, input_rows, tap_rows, pairs, taps, cout, wo,
+                                              step, y);
 }
 
 static void weight_grad_row_avx512_any(const float *padded, ptrdiff_t row_length, const float *dy,
                                        const int *input_rows, const int *tap_rows, int pairs,
                                        int taps, int cout, int wo, int step, float *sum) {
-    (cout % 16 == 0 ? weight_grad_row_avx512 : weight_grad_row_avx512_8)(padded, row_length, dy, input_rows, tap_rows,
-                                                                          pairs, taps, cout, wo, step, sum);
+    (cout % 64 == 0   ? weight_grad_row_avx512_64
+     : cout % 32 == 0 ? weight_grad_row_avx512_32
+     : cout % 16 == 0 ? weight_grad_row_avx512_16
+                      : weight_grad_row_avx512_8)(padded, row_length, dy, input_rows, tap_rows, pairs, taps, cout, wo,
+                                                  step, sum);
 }
 #pragma clang attribute pop
 #endif

@@ -6,10 +6,12 @@ import CKernels
 /// (about 61 for conv1's 5×7×7 taps at spatial stride 2; K = 735, 74 MB per 8×112² clip),
 /// and the GEMM that follows has only Cout columns (8 to 64) over which to reuse each copied
 /// value, so it runs at a fraction of its rate, bound by memory. Here each output row reads
-/// the input rows it needs in place and keeps a register block of 8 output positions × 16
-/// channels (8 channels when Cout is a multiple of 8 only: the width-8 models of the
-/// ablations); the weight gradient keeps 8 taps × 16 (or 8) channels. Those loops are C
-/// (Sources/CKernels/direct_conv_body.h), compiled per instruction set and chosen at run time.
+/// the input rows it needs in place and keeps a register block of output positions × channels
+/// (with AVX-512: 6 × 64, 12 × 32 or 12 × 16 by Cout, direct_conv_wide.h; else 8 × one
+/// vector, and 8 × 8 channels when Cout is a multiple of 8 only: the width-8 models of the
+/// ablations); the weight gradient keeps taps × channels alike. Those loops are C
+/// (Sources/CKernels/direct_conv_wide.h and direct_conv_body.h), compiled per instruction set
+/// and chosen at run time.
 ///
 /// Shapes: x [N, T, H, W, Cin] is copied once with W zero-padded into rows of `rowLength`
 /// floats, so the patch of output position w in input row (t, h) is the kW·Cin contiguous
@@ -38,8 +40,9 @@ package struct DirectConv: @unchecked Sendable {
     var rowLength: Int {
         (plan.w + 2 * plan.geometry.padding[2]) * plan.cin + blockWidth * positionStride + blockWidth
     }
-    /// Output positions (forward) or taps (weight gradient) per register block.
-    let blockWidth = 8
+    /// The most output positions (forward) or taps (weight gradient) a register block spans:
+    /// 12 in the 16- and 32-channel kernels of direct_conv_wide.h.
+    let blockWidth = 12
 
     /// x with W zero-padded: [N·T·H, rowLength].
     func paddedInput(_ x: UnsafePointer<Float>) -> UnsafeMutablePointer<Float> {

@@ -212,6 +212,13 @@ for name, training, shape in [("train", True, (2, 6, 3, 4, 5)), ("eval", False, 
                               ("train_c8", True, (3, 8, 2, 3, 5)), ("train_c40", True, (2, 40, 2, 3, 3))]:
     add_batchnorm_case("batchnorm_relu", name, training, shape, relu=True)
 
+# ---- the direct conv's wide register blocks (direct_conv_wide.h): 6 positions × 64 channels,
+# 12 × 32 and 24 × 16, each with more output positions and more taps (kW·Cin) than one block
+# holds, so that blocks end partway.
+add_conv_case("direct_wide_c64", 1, 3, 2, 5, 17, 64, (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), False)
+add_conv_case("direct_wide_c32", 1, 2, 2, 3, 29, 32, (1, 1, 7), (1, 1, 1), (0, 0, 3), (1, 1, 1), True)
+add_conv_case("direct_wide_c16", 2, 4, 2, 3, 30, 16, (3, 1, 7), (1, 1, 1), (1, 0, 3), (1, 1, 1), False)
+
 out = os.path.join(HERE, "ops.safetensors")
 save_file(tensors, out, metadata={"cases": json.dumps(cases), "torch": torch.__version__})
 print(f"wrote {out}: {len(cases)} cases, {len(tensors)} tensors, {os.path.getsize(out) / 1e6:.2f} MB")
