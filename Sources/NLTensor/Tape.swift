@@ -45,12 +45,12 @@ public final class Tape: @unchecked Sendable {
         grads[output.slot] = seed.detached
         for slot in stride(from: output.slot, through: 0, by: -1) {
             guard let g = grads[slot], let rule = nodes[slot].backward else { continue }
-            let inputGrads = rule(g)
-            for (input, ig) in zip(nodes[slot].inputs, inputGrads) where input >= 0 {
-                guard let ig else { continue }
-                grads[input] = grads[input].map { accumulate($0, ig.detached) } ?? ig.detached
-            }
             grads[slot] = nil
+            var inputGrads = rule(g)
+            for (index, input) in nodes[slot].inputs.enumerated() where input >= 0 && index < inputGrads.count {
+                guard let ig = inputGrads[index].take() else { continue }
+                accumulate(ig.detached, into: &grads[input])
+            }
         }
         return sources.map { source in
             require(source.tape === self, "gradients(wrt:): a source was not watched on this tape")
@@ -58,13 +58,23 @@ public final class Tape: @unchecked Sendable {
         }
     }
 
-    private func accumulate(_ a: Tensor, _ b: Tensor) -> Tensor {
-        require(a.shape == b.shape, "gradient shapes \(a.shape) and \(b.shape) differ")
-        var sum = a
-        sum.withUnsafeMutableBufferPointer { s in
-            b.withUnsafeBufferPointer { b in for i in 0..<s.count { s[i] += b[i] } }
+    /// sum += b, or sum = b when there is none yet. Adds in place into whichever of the two
+    /// holds its storage alone (a gradient taken out of the list is usually the only holder;
+    /// adding into a copy cost a full copy of the tensor per shared input), split over the cores.
+    private func accumulate(_ b: Tensor, into sum: inout Tensor?) {
+        guard var total = sum.take() else { sum = b; return }
+        require(total.shape == b.shape, "gradient shapes \(total.shape) and \(b.shape) differ")
+        var other = b
+        if !total.isUniquelyReferenced() && other.isUniquelyReferenced() { swap(&total, &other) }
+        let count = total.count
+        total.withUnsafeMutableBufferPointer { t in
+            guard let base = t.baseAddress, count > 0 else { return }
+            let (pt, po) = (SharedPointer(base), SharedPointer(other.pointer))
+            Parallel.forEach(count, grain: 1 << 15) { range in
+                addRun(pt + range.lowerBound, po + range.lowerBound, range.count)
+            }
         }
-        return sum
+        sum = total
     }
 }
 

@@ -128,6 +128,9 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         return try body(UnsafeMutableBufferPointer(start: storage.pointer, count: count))
     }
 
+    /// Whether no other tensor shares this one's storage (a write would not copy it).
+    mutating func isUniquelyReferenced() -> Bool { isKnownUniquelyReferenced(&storage) }
+
     /// Read-only pointer for kernels; valid while `self` is alive.
     var pointer: UnsafeMutablePointer<Float> { storage.pointer }
 

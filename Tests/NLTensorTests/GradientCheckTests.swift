@@ -155,6 +155,23 @@ struct TapeTests {
         #expect(g.scalars == [3, -3, 2])
     }
 
+    /// Gradients are added in place where a gradient's storage is held nowhere else, and copied
+    /// where it is shared: the seed the caller passes, which x + x's rule hands on as it is to
+    /// both inputs, comes back unchanged; and sums over many elements (split over the cores)
+    /// are right: d(x + x)/dx = 2, d((x + x) + x·x)/dx = 2 + 2x, times the seed.
+    @Test func accumulatingGradientsLeavesSharedTensorsAlone() {
+        let values = randomTensor([70_000], seed: 4), seed = randomTensor([70_000], seed: 5)
+        let before = seed.scalars
+        for squared in [false, true] {
+            let tape = Tape()
+            let x = tape.watch(values)
+            let g = tape.gradients(of: squared ? (x + x) + x * x : x + x, wrt: [x], seed: seed)[0]
+            #expect(seed.scalars == before, "the caller's seed was written to")
+            let expected = zip(values.scalars, before).map { ((squared ? $0 * 2 : 0) + 2) * $1 }
+            #expect(zip(g.scalars, expected).allSatisfy { abs($0 - $1) <= 1e-5 * (1 + abs($1)) })
+        }
+    }
+
     @Test func unusedSourceGetsZeros() {
         let tape = Tape()
         let x = tape.watch(Tensor(shape: [2], scalars: [1, 2]))
