@@ -27,18 +27,52 @@ public struct SGD: Sendable {
     /// True for BN scale/shift parameters (SlowFast names: `…_bn.weight`, `….bn.bias`).
     public static func isBatchNorm(_ name: String) -> Bool { name.contains("bn.") }
 
-    /// The updated value of parameter `name`.
+    /// The updated value of parameter `name`: one pass over w, g and the momentum buffer (kept
+    /// in place), in the order of operations of the formula above, so each step rounds as
+    /// PyTorch's separate ops do.
     public mutating func update(_ name: String, weight w: Tensor, gradient g: Tensor, learningRate lr: Float) -> Tensor {
         require(w.shape == g.shape, "SGD: '\(name)' has shape \(w.shape) but its gradient \(g.shape)")
         let decay = SGD.isBatchNorm(name) ? weightDecayBN : weightDecay
-        var d = g.detached
-        if decay != 0 { d = d + w.detached * decay }
-        if momentum != 0 {
-            let buffer = velocity[name].map { $0 * momentum + d } ?? d
-            velocity[name] = buffer
-            d = nesterov ? d + buffer * momentum : buffer
+        let (mu, nesterov) = (momentum, self.nesterov)
+        let previous = momentum != 0 ? velocity.removeValue(forKey: name) : nil
+        require(previous.map { $0.shape == w.shape } ?? true,
+                "SGD: '\(name)' has shape \(w.shape) but its momentum buffer \(previous?.shape ?? [])")
+        let first = previous == nil
+        var buffer = previous ?? Tensor(uninitialized: momentum != 0 ? w.shape : [0])
+        var updated = Tensor(uninitialized: w.shape)
+        let count = updated.count
+        w.withUnsafeBufferPointer { pw in
+            g.withUnsafeBufferPointer { pg in
+                buffer.withUnsafeMutableBufferPointer { pb in
+                    updated.withUnsafeMutableBufferPointer { pu in
+                        guard let pu = pu.baseAddress, let pw = pw.baseAddress, let pg = pg.baseAddress else { return }
+                        let (w, g, u) = (SharedPointer(UnsafeMutablePointer(mutating: pw)), SharedPointer(UnsafeMutablePointer(mutating: pg)),
+                                         SharedPointer(pu))
+                        let b = pb.baseAddress.map(SharedPointer.init)
+                        Parallel.forEach(count, grain: 1 << 14) { range in
+                            // Raw pointers, and selects in place of branches, so that the loops
+                            // vectorise (SharedPointer's generic subscript is a call from here).
+                            let (w, g, u) = (w.base, g.base, u.base)
+                            guard let b = b?.base else {
+                                for i in range {
+                                    let d = decay != 0 ? g[i] + w[i] * decay : g[i]
+                                    u[i] = w[i] + d * (-lr)
+                                }
+                                return
+                            }
+                            for i in range {
+                                let d = decay != 0 ? g[i] + w[i] * decay : g[i]
+                                let v = first ? d : b[i] * mu + d
+                                b[i] = v
+                                u[i] = w[i] + (nesterov ? d + v * mu : v) * (-lr)
+                            }
+                        }
+                    }
+                }
+            }
         }
-        return w.detached + d * (-lr)
+        if momentum != 0 { velocity[name] = buffer }
+        return updated
     }
 }
 

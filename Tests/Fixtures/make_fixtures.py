@@ -219,6 +219,19 @@ add_conv_case("direct_wide_c64", 1, 3, 2, 5, 17, 64, (1, 3, 3), (1, 1, 1), (0, 1
 add_conv_case("direct_wide_c32", 1, 2, 2, 3, 29, 32, (1, 1, 7), (1, 1, 1), (0, 0, 3), (1, 1, 1), True)
 add_conv_case("direct_wide_c16", 2, 4, 2, 3, 30, 16, (3, 1, 7), (1, 1, 1), (1, 0, 3), (1, 1, 1), False)
 
+# ---- SGD (NLTrain/SGD.swift's fused update): three steps of torch.optim.SGD with momentum 0.9,
+# Nesterov or not, weight decay 1e-4 or 0, on one parameter with given gradients.
+for name, nesterov, decay in [("nesterov_decay", True, 1e-4), ("plain_momentum", False, 0.0)]:
+    w0 = torch.randn(3, 70)
+    grads = torch.randn(3, 3, 70)
+    p = torch.nn.Parameter(w0.clone())
+    opt = torch.optim.SGD([p], lr=0.1, momentum=0.9, nesterov=nesterov, weight_decay=decay)
+    for g in grads:
+        p.grad = g.clone()
+        opt.step()
+    add_case(f"sgd_update/{name}", "sgd_update", {"momentum": 0.9, "nesterov": nesterov, "weight_decay": decay, "lr": 0.1},
+             w=w0, g=grads, w_after=p.detach())
+
 out = os.path.join(HERE, "ops.safetensors")
 save_file(tensors, out, metadata={"cases": json.dumps(cases), "torch": torch.__version__})
 print(f"wrote {out}: {len(cases)} cases, {len(tensors)} tensors, {os.path.getsize(out) / 1e6:.2f} MB")

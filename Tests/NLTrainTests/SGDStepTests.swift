@@ -11,6 +11,28 @@ struct SGDStepTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures")
 
+    /// SGD.update's fused loop against torch.optim.SGD over three steps of one parameter (the
+    /// momentum buffer's first step and two later ones), Nesterov with weight decay and plain
+    /// momentum without (ops.safetensors, case "sgd_update").
+    @Test(arguments: ["nesterov_decay", "plain_momentum"])
+    func threeUpdatesEqualPyTorch(_ name: String) throws {
+        let ops = try SafeTensors(contentsOf: Self.fixtures.appendingPathComponent("ops.safetensors").path)
+        let cases = try #require(try JSONSerialization.jsonObject(with: Data(ops.metadata["cases"]!.utf8)) as? [[String: Any]])
+        let c = try #require(cases.first { $0["name"] as? String == "sgd_update/\(name)" })
+        let params = try #require(c["params"] as? [String: Any])
+        var optimizer = SGD(momentum: 0.9, nesterov: params["nesterov"] as! Bool,
+                            weightDecay: Float(params["weight_decay"] as! Double), weightDecayBN: 0)
+        var w = try ops.tensor("sgd_update/\(name)/w")
+        let grads = try ops.tensor("sgd_update/\(name)/g")
+        let (steps, size) = (grads.shape[0], grads.count / grads.shape[0])
+        for step in 0..<steps {
+            let g = Tensor(shape: w.shape, scalars: Array(grads.scalars[(step * size)..<((step + 1) * size)]))
+            w = optimizer.update("res2.conv.weight", weight: w, gradient: g, learningRate: 0.1)
+        }
+        let expected = try ops.tensor("sgd_update/\(name)/w_after")
+        #expect(w.maxAbsDifference(expected) <= 1e-6 * max(expected.maxAbs, 1), "\(name): off by \(w.maxAbsDifference(expected))")
+    }
+
     /// With frozen BN the step is well conditioned: every gradient and updated weight to 1e-4.
     @Test func oneStepWithFrozenBNEqualsPyTorch() throws {
         let (model, x, sgd, specs) = try Self.setUp(frozen: true)
