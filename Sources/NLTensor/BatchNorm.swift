@@ -112,9 +112,10 @@ private func withChannelPointers<R>(_ arrays: [[Float]], _ body: ([SharedPointer
 /// Batch normalisation of a channels-last [..., C] tensor, with the residual add and ReLU
 /// that follow it in a ResNet unit fused in: y = relu?(x̂·γ + β + residual), x̂ = (x − mean)/√(var + ε).
 ///
-/// One pass over x for y (after the statistics in training); the backward pass makes one
-/// reduction pass (Σdz and Σdz·x̂ per channel, dz = dy where y > 0 with ReLU) and one pass for
-/// dx, recomputing x̂ from x instead of keeping it. The residual's gradient is dz.
+/// One pass over x for y (after the statistics in training: one more); the backward pass makes
+/// one reduction pass (Σdz and Σdz·x̂ per channel, dz = dy where the ReLU passed) and one pass
+/// for dx, recomputing x̂ from x instead of keeping it. Where the ReLU passed is read from y
+/// after a residual add, else recomputed from x (`ReluGate`). The residual's gradient is dz.
 public func batchNorm(_ x: Tensor, scale gamma: Tensor, shift beta: Tensor,
                       statistics: inout BatchNormStatistics, training: Bool,
                       momentum: Float = 0.1, epsilon: Float = 1e-5,

@@ -430,10 +430,9 @@ func sumRows(_ g: Tensor) -> Tensor {
     Tensor(shape: [g.shape.last ?? 1], scalars: channelSums(g).map { Float($0) })
 }
 
-/// Per-channel sums of a [..., C] tensor, in Double; with `lanes`, per-lane sums of the data
-/// read as rows of that many floats.
-func channelSums(_ g: Tensor, lanes: Int? = nil) -> [Double] {
-    let c = lanes ?? max(g.shape.last ?? 1, 1)
+/// Per-channel sums of a [..., C] tensor, in Double.
+func channelSums(_ g: Tensor) -> [Double] {
+    let c = max(g.shape.last ?? 1, 1)
     let pg = SharedPointer(g.pointer)
     return Parallel.channelSums(rows: g.count / c, channels: c, grain: max(1, 16384 / c)) { rows, first, _ in
         nl_channel_sum(pg + rows.lowerBound * c, rows.count, c, first)
