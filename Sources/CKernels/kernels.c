@@ -48,7 +48,8 @@ typedef int nl_i16 __attribute__((vector_size(64), aligned(4)));
 #define NL_VEC nl_f16
 #define NL_IVEC nl_i16
 #define NL_FN(name) name##_avx512
-#include "direct_conv_body.h"
+// (No direct_conv_body.h at 16 lanes: direct_conv_wide.h below has the blocks for multiples of
+// 16 channels.)
 #include "softmax_body.h"
 #include "channel_body.h"
 #undef NL_VW

@@ -69,13 +69,13 @@ private struct Moments {
 /// it is in cache (two passes over the block, as PyTorch's CPU kernel makes over the whole
 /// tensor), and the blocks' moments merge in Double, chunk by chunk in a fixed order.
 private func channelMoments(_ x: Tensor, _ lanes: ChannelLanes) -> (mean: [Double], m2: [Double]) {
-    let w = lanes.width
-    let chunks = Parallel.chunkCount(lanes.rows, grain: max(1, 16384 / max(w, 1)))
+    let w = lanes.width, grain = max(1, 16384 / max(w, 1))
+    let chunks = Parallel.chunkCount(lanes.rows, grain: grain)
     let perChunk = UnsafeMutablePointer<Moments>.allocate(capacity: max(chunks * w, 1))
     defer { perChunk.deallocate() }
     perChunk.initialize(repeating: Moments(), count: chunks * w)
     let (px, shared) = (SharedPointer(x.pointer), SharedPointer(perChunk))
-    Parallel.forEachChunk(lanes.rows, grain: max(1, 16384 / max(w, 1))) { chunk, range in
+    Parallel.forEachChunk(lanes.rows, grain: grain) { chunk, range in
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(2 * w, 1))
         defer { scratch.deallocate() }
         let (sums, m2) = (scratch, scratch + w)

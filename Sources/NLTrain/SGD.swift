@@ -37,8 +37,8 @@ public struct SGD: Sendable {
         let previous = momentum != 0 ? velocity.removeValue(forKey: name) : nil
         require(previous.map { $0.shape == w.shape } ?? true,
                 "SGD: '\(name)' has shape \(w.shape) but its momentum buffer \(previous?.shape ?? [])")
-        let first = previous == nil
-        var buffer = previous ?? Tensor(uninitialized: momentum != 0 ? w.shape : [0])
+        // A fresh buffer of zeros makes the first step's μ·b + d equal d, as PyTorch's b = d.
+        var buffer = previous ?? Tensor(zeros: momentum != 0 ? w.shape : [0])
         var updated = Tensor(uninitialized: w.shape)
         let count = updated.count
         w.withUnsafeBufferPointer { pw in
@@ -62,7 +62,7 @@ public struct SGD: Sendable {
                             }
                             for i in range {
                                 let d = decay != 0 ? g[i] + w[i] * decay : g[i]
-                                let v = first ? d : b[i] * mu + d
+                                let v = b[i] * mu + d
                                 b[i] = v
                                 u[i] = w[i] + (nesterov ? d + v * mu : v) * (-lr)
                             }
