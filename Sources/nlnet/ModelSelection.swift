@@ -56,6 +56,12 @@ struct ModelSelection: ParsableArguments {
 
     /// The overrides of --nonlocal and --set, in order, and what each is called in an error.
     func allOverrides() throws -> (overrides: [String], origins: [String]) {
+        // The model config parses a file's train section but nothing here reads it: a train.*
+        // key would be accepted and ignored.
+        if let key = overrides.first(where: { $0.hasPrefix("train.") }) {
+            throw ValidationError("--set \(key): train.* settings are read by `nlnet train` and `nlnet ablate` only; "
+                                  + "this verb would ignore it (bench train: --batch, --frames, --size)")
+        }
         let placement = try nonlocalOverride()
         let origins = (placement == nil ? [] : ["--nonlocal '\(nonlocalValues.joined(separator: " "))'"]) + overrides.map { "--set \($0)" }
         return ((placement.map { [$0] } ?? []) + overrides, origins)

@@ -43,6 +43,16 @@ struct BenchCommandTests {
         }
     }
 
+    /// A train.* key given to a verb that does not train is one error, not ignored in silence
+    /// (bench train took --set train.batch_size=-1 and timed its default batch of 4).
+    @Test func trainKeysOutsideTrainingAreAnError() throws {
+        for verb in [["bench", "train", "--no-pytorch"], ["classify", "Clips/synthetic/left_to_right.mp4"]] {
+            let r = try CLI.run(verb + ["--set", "train.batch_size=-1"])
+            #expect(r.status == 64 && r.stderr.contains("--set train.batch_size=-1: train.* settings are read by `nlnet train`"),
+                    "\(verb): \(r.status) \(r.stderr)")
+        }
+    }
+
     /// Whatever OpenBLAS detects, nlnet started without OPENBLAS_CORETYPE never runs on a
     /// generic fallback kernel when the CPU has AVX2 or AVX-512.
     @Test func neverRunsOnTheFallbackKernel() throws {
